@@ -1,0 +1,355 @@
+//! The pipeline: capture files → packets → connections (sharded) → sessions.
+//!
+//! Packets are read in timestamp order in batches. Each batch is decoded in parallel, then
+//! every segment is routed to the shard that owns its connection (a hash of the canonical
+//! address pair), and the shards run in parallel on rayon: one connection lives in exactly
+//! one shard, so reassembly needs no locks, and results do not depend on the thread count.
+//! Memory grows with the connections open at one time: a connection is finished and turned
+//! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
+
+use crate::capture::{self, CaptureSet, RawPacket, Segment, Skip};
+use crate::diag::{Diagnostics, Location, Warning, WarningKind};
+use crate::session::connection::WarningSink;
+use crate::session::{Connection, ConnectionEnd, Membership, Session};
+use crate::time::Timestamp;
+use rayon::prelude::*;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Packets read per batch.
+pub const BATCH_PACKETS: usize = 64 * 1024;
+/// How long a closed connection is kept for late packets (retransmitted FINs, final ACKs)
+/// before it is finished, in capture time.
+pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
+
+/// What to analyse and how.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Server ports to treat as WebSocket even where no upgrade was captured.
+    pub ws_ports: Vec<u16>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// A BPF filter compiled by libpcap and applied to every packet.
+    #[cfg(feature = "libpcap")]
+    pub filter: Option<String>,
+}
+
+/// Counters over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunStats {
+    /// Capture files read.
+    pub files: usize,
+    /// Bytes in those files.
+    pub bytes: u64,
+    /// Packets read.
+    pub packets: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// Packets that were not TCP over IP.
+    pub not_tcp: u64,
+    /// IP fragments (not reassembled).
+    pub ip_fragments: u64,
+    /// Packets that could not be decoded.
+    pub malformed: u64,
+    /// Packets dropped by the BPF filter.
+    pub filtered_out: u64,
+    /// TCP connections tracked.
+    pub connections: u64,
+    /// Connections that were not WebSocket sessions.
+    pub other_connections: u64,
+    /// First packet time.
+    pub first_ts: Option<Timestamp>,
+    /// Last packet time.
+    pub last_ts: Option<Timestamp>,
+}
+
+/// The result of an analysis.
+#[derive(Debug, Default, Serialize)]
+pub struct Analysis {
+    /// Sessions sorted by start time, ids from 1.
+    pub sessions: Vec<Session>,
+    /// Run counters.
+    pub stats: RunStats,
+    /// Warnings about the input.
+    #[serde(skip)]
+    pub diagnostics: Diagnostics,
+    /// True when at least one input could not be used at all.
+    pub unusable_input: bool,
+}
+
+/// Canonical key of a connection: the two endpoints in a fixed order.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+struct ConnKey(SocketAddr, SocketAddr);
+
+impl ConnKey {
+    fn of(seg: &Segment<'_>) -> ConnKey {
+        if seg.src <= seg.dst {
+            ConnKey(seg.src, seg.dst)
+        } else {
+            ConnKey(seg.dst, seg.src)
+        }
+    }
+}
+
+struct Shard {
+    conns: FxHashMap<ConnKey, Connection>,
+    finished: Vec<(Session, Membership)>,
+    diags: Diagnostics,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    connections: u64,
+}
+
+impl Shard {
+    fn new() -> Shard {
+        Shard {
+            conns: FxHashMap::default(),
+            finished: Vec::new(),
+            diags: Diagnostics::default(),
+            now: Timestamp(i64::MIN),
+            last_sweep: Timestamp(i64::MIN),
+            connections: 0,
+        }
+    }
+
+    fn on_segment(&mut self, seg: &Segment<'_>, files: &[String]) {
+        self.now = self.now.max(seg.ts);
+        let key = ConnKey::of(seg);
+        if self.conns.get(&key).is_some_and(|c| c.is_reused_by(seg)) {
+            if let Some(old) = self.conns.remove(&key) {
+                self.finished
+                    .push(old.finish(ConnectionEnd::Reused, files, &mut self.diags));
+            }
+        }
+        let conn = self.conns.entry(key).or_insert_with(|| {
+            self.connections += 1;
+            Connection::new(seg)
+        });
+        conn.on_segment(
+            seg,
+            &mut WarningSink {
+                files,
+                diags: &mut self.diags,
+            },
+        );
+    }
+
+    /// Finishes connections that closed more than [`CLOSED_LINGER`] ago.
+    fn sweep(&mut self, files: &[String]) {
+        if self.now.0.saturating_sub(self.last_sweep.0) < 1_000_000_000 {
+            return;
+        }
+        self.last_sweep = self.now;
+        let horizon = Timestamp(self.now.0.saturating_sub(CLOSED_LINGER.0));
+        let done: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closed_at().is_some_and(|t| t < horizon))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in done {
+            if let Some(c) = self.conns.remove(&key) {
+                self.finished
+                    .push(c.finish(ConnectionEnd::Closed, files, &mut self.diags));
+            }
+        }
+    }
+
+    fn finish_all(&mut self, files: &[String]) {
+        for (_, c) in self.conns.drain() {
+            self.finished
+                .push(c.finish(ConnectionEnd::CaptureEnd, files, &mut self.diags));
+        }
+    }
+}
+
+/// Analyses the capture made of `inputs` (files or folders). Errors only on an invalid
+/// option (a `--filter` libpcap cannot compile); damaged input becomes warnings.
+pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, String> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build();
+    match pool {
+        Ok(pool) => pool.install(|| analyze_in_pool(inputs, opts)),
+        Err(_) => analyze_in_pool(inputs, opts),
+    }
+}
+
+fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
+    let (kind, message) = match skip {
+        Skip::NotTcp | Skip::IpFragment => return None,
+        Skip::UnsupportedLink(l) => (
+            WarningKind::UnsupportedLinkType,
+            format!("link type {} is not decoded; packet skipped", l.0),
+        ),
+        Skip::Malformed(e) => (WarningKind::MalformedPacket, format!("{e}; packet skipped")),
+    };
+    let file = files.get(p.file as usize).cloned().unwrap_or_default();
+    Some(Warning {
+        kind,
+        location: Location {
+            file,
+            packet: Some(p.number),
+            offset: None,
+        },
+        message,
+    })
+}
+
+fn analyze_in_pool(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, String> {
+    let mut diags = Diagnostics::default();
+    let paths = capture::expand_inputs(inputs, &mut diags);
+    let set = CaptureSet::open(&paths, &mut diags);
+    let unusable_input = diags.count(WarningKind::UnusableFile) > 0;
+    let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+    let mut stats = RunStats {
+        files: set.files.len(),
+        bytes: set.total_bytes(),
+        ..RunStats::default()
+    };
+    #[cfg(feature = "libpcap")]
+    let mut filter = match opts
+        .filter
+        .as_deref()
+        .map(crate::capture::bpf::Filter::new)
+        .transpose()
+    {
+        Ok(f) => f,
+        Err(e) => return Err(e),
+    };
+
+    let shard_count = (rayon::current_num_threads() * 4).max(1);
+    let mut shards: Vec<Shard> = (0..shard_count).map(|_| Shard::new()).collect();
+    let hasher = FxBuildHasher;
+    let progress = crate::output::progress_bar(opts.progress, stats.bytes);
+
+    let mut merged = set.packets();
+    let mut batch: Vec<RawPacket<'_>> = Vec::with_capacity(BATCH_PACKETS);
+    let mut routes: Vec<Vec<u32>> = vec![Vec::new(); shard_count];
+    loop {
+        batch.clear();
+        batch.extend(merged.by_ref().take(BATCH_PACKETS));
+        merged.drain_warnings(&mut diags);
+        if batch.is_empty() {
+            break;
+        }
+        stats.packets += batch.len() as u64;
+        #[cfg(feature = "libpcap")]
+        if let Some(f) = filter.as_mut() {
+            let before = batch.len();
+            batch.retain(|p| f.matches(p));
+            stats.filtered_out += (before - batch.len()) as u64;
+        }
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            stats.first_ts = Some(stats.first_ts.map_or(first.ts, |t| t.min(first.ts)));
+            stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
+        }
+        let decoded: Vec<Result<Segment<'_>, Skip>> = batch
+            .par_iter()
+            .with_min_len(4096)
+            .map(capture::decode)
+            .collect();
+        for r in &mut routes {
+            r.clear();
+        }
+        for (i, d) in decoded.iter().enumerate() {
+            match d {
+                Ok(seg) => {
+                    stats.tcp_segments += 1;
+                    // High bits: the low ones also pick the hash-map bucket inside the shard.
+                    let h = hasher.hash_one(ConnKey::of(seg));
+                    routes[((h >> 40) as usize) % shard_count].push(i as u32);
+                }
+                Err(skip) => {
+                    match skip {
+                        Skip::NotTcp => stats.not_tcp += 1,
+                        Skip::IpFragment => stats.ip_fragments += 1,
+                        _ => stats.malformed += 1,
+                    }
+                    if let Some(w) = skip_warning(&files, &batch[i], skip) {
+                        diags.push(w);
+                    }
+                }
+            }
+        }
+        shards
+            .par_iter_mut()
+            .zip(routes.par_iter())
+            .for_each(|(shard, route)| {
+                for &i in route {
+                    if let Ok(seg) = &decoded[i as usize] {
+                        shard.on_segment(seg, &files);
+                    }
+                }
+                shard.sweep(&files);
+            });
+        if let Some(p) = &progress {
+            p.set_position(merged.position());
+        }
+    }
+    shards.par_iter_mut().for_each(|s| s.finish_all(&files));
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+
+    let mut finished = Vec::new();
+    for s in shards {
+        stats.connections += s.connections;
+        diags.merge(s.diags);
+        finished.extend(s.finished);
+    }
+    // Server ports where an upgrade was seen, plus the ones the user named.
+    let ws_ports: BTreeSet<u16> = finished
+        .iter()
+        .filter(|(s, m)| *m == Membership::WebSocket && s.request.is_some())
+        .map(|(s, _)| s.server.port())
+        .chain(opts.ws_ports.iter().copied())
+        .collect();
+    let mut sessions: Vec<Session> = Vec::new();
+    for (s, m) in finished {
+        let member = match m {
+            Membership::WebSocket => true,
+            Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
+            Membership::Other => false,
+        };
+        if member {
+            sessions.push(s);
+        } else {
+            stats.other_connections += 1;
+        }
+    }
+    sessions
+        .sort_by(|a, b| (a.start_ts, a.client, a.server).cmp(&(b.start_ts, b.client, b.server)));
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.id = i as u64 + 1;
+    }
+    #[cfg(feature = "libpcap")]
+    if let Some(f) = filter {
+        for (link, e) in f.failures {
+            diags.push(Warning {
+                kind: WarningKind::UnsupportedLinkType,
+                location: Location {
+                    file: files.join(", "),
+                    packet: None,
+                    offset: None,
+                },
+                message: format!(
+                    "--filter does not compile for link type {}: {e}; its packets were dropped",
+                    link.0
+                ),
+            });
+        }
+    }
+    Ok(Analysis {
+        sessions,
+        stats,
+        diagnostics: diags,
+        unusable_input,
+    })
+}

@@ -1,0 +1,23 @@
+//! `teardown`: the post-mortem of WebSocket load runs from packet captures.
+//!
+//! The pipeline, layer by layer (see the README's architecture section):
+//!
+//! - [`capture`] reads pcap and pcapng files (memory-mapped, several files merged by
+//!   timestamp) and decodes link, IP and TCP headers into [`capture::Segment`]s;
+//! - [`tcp`] reassembles each direction of every connection;
+//! - [`ws`] decodes the HTTP upgrade and the WebSocket frames of a reassembled stream;
+//! - [`session`] keeps per-connection facts, builds the timeline and decides the verdict;
+//! - [`analysis`] drives it all, sharding connections over rayon workers;
+//! - [`output`] renders sessions, timelines and summaries as tables, CSV or JSON.
+
+pub mod analysis;
+pub mod capture;
+pub mod diag;
+pub mod output;
+pub mod session;
+pub mod tcp;
+pub mod time;
+pub mod ws;
+
+pub use analysis::{analyze, Analysis, Options};
+pub use session::{Session, Verdict};

@@ -1,0 +1,628 @@
+//! The facts of one TCP connection, kept while its packets arrive.
+//!
+//! Directions are first kept relative to the endpoint that sent the first captured packet
+//! ("A"); who is client is decided at the end (the SYN sender, else the sender of the HTTP
+//! upgrade request, else the side whose frames are masked), because a connection joined
+//! mid-stream only reveals it later.
+
+use super::verdict::{decide, Facts, StartKind};
+use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
+use crate::capture::{Segment, TcpFlags};
+use crate::diag::{Diagnostics, Location, Warning, WarningKind};
+use crate::tcp::{Delivery, Reassembler};
+use crate::time::Timestamp;
+use crate::ws::{
+    accept_key, parse_close, Opcode, StreamDecoder, UpgradeRequest, UpgradeResponse, WsEvent,
+};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+/// Ping and pong events kept for the timeline (the most recent; all are counted).
+const CONTROL_EVENTS_KEPT: usize = 64;
+/// Pings awaiting a pong, per connection.
+const PINGS_PENDING: usize = 32;
+/// FIN, RST and gap events kept per direction (all are counted).
+const REPEATS_KEPT: u64 = 8;
+
+/// Why a connection's tracking ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// It closed and lingered long enough for late packets.
+    Closed,
+    /// A new connection reused its addresses and ports.
+    Reused,
+    /// The capture ended.
+    CaptureEnd,
+}
+
+/// Whether a finished connection is a session.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// It sent an upgrade request or carried WebSocket frames.
+    WebSocket,
+    /// It never got far enough to tell: a session if its server port is a WebSocket port.
+    IfWebSocketPort,
+    /// Something else (plain HTTP, another protocol).
+    Other,
+}
+
+#[derive(Clone, Debug)]
+struct RawEvent {
+    ts: Timestamp,
+    from_a: bool,
+    kind: EventKind,
+}
+
+#[derive(Default)]
+struct Side {
+    reasm: Reassembler,
+    decoder: StreamDecoder,
+    stats: DirectionStats,
+    syn: Option<(Timestamp, u32)>,
+    syn_attempts: u32,
+    synack: Option<Timestamp>,
+    first_fin: Option<Timestamp>,
+    first_rst: Option<Timestamp>,
+    first_zero_window: Option<Timestamp>,
+    first_data_frame: Option<Timestamp>,
+    last_data_frame: Option<Timestamp>,
+    first_close: Option<(Timestamp, Option<u16>, String)>,
+    not_websocket: bool,
+}
+
+/// Tracks one TCP connection.
+pub struct Connection {
+    a: SocketAddr,
+    b: SocketAddr,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    sides: [Side; 2],
+    events: Vec<RawEvent>,
+    control_events: VecDeque<RawEvent>,
+    request: Option<(bool, Timestamp, UpgradeRequest)>,
+    response: Option<(bool, Timestamp, UpgradeResponse)>,
+    pending_pings: VecDeque<(bool, Vec<u8>, Timestamp)>,
+    rtt_count: u64,
+    rtt_sum_ms: f64,
+    rtt_max_ms: f64,
+    closed_at: Option<Timestamp>,
+    scratch: Vec<WsEvent>,
+}
+
+/// Context for warnings: file names by index.
+pub struct WarningSink<'a> {
+    /// Capture file names, indexed by [`Segment::file`].
+    pub files: &'a [String],
+    /// Where warnings go.
+    pub diags: &'a mut Diagnostics,
+}
+
+impl WarningSink<'_> {
+    fn warn(&mut self, seg: (u32, u64), kind: WarningKind, message: String) {
+        let file = self.files.get(seg.0 as usize).cloned().unwrap_or_default();
+        self.diags.push(Warning {
+            kind,
+            location: Location {
+                file,
+                packet: Some(seg.1),
+                offset: None,
+            },
+            message,
+        });
+    }
+}
+
+impl Connection {
+    /// Starts tracking at the first captured segment.
+    pub fn new(first: &Segment<'_>) -> Connection {
+        Connection {
+            a: first.src,
+            b: first.dst,
+            first_ts: first.ts,
+            last_ts: first.ts,
+            sides: Default::default(),
+            events: Vec::new(),
+            control_events: VecDeque::new(),
+            request: None,
+            response: None,
+            pending_pings: VecDeque::new(),
+            rtt_count: 0,
+            rtt_sum_ms: 0.0,
+            rtt_max_ms: 0.0,
+            closed_at: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// When the connection was closed (RST, or FIN both ways), if it was.
+    pub fn closed_at(&self) -> Option<Timestamp> {
+        self.closed_at
+    }
+
+    /// True when `seg` opens a new connection on the same addresses rather than belonging
+    /// to this one: a SYN after this one closed, or with another initial sequence number.
+    pub fn is_reused_by(&self, seg: &Segment<'_>) -> bool {
+        if !seg.flags.has(TcpFlags::SYN) || seg.flags.has(TcpFlags::ACK) {
+            return false;
+        }
+        let side = &self.sides[usize::from(seg.src != self.a)];
+        self.closed_at.is_some() || side.syn.is_none_or(|(_, isn)| isn != seg.seq)
+    }
+
+    fn event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {
+        self.events.push(RawEvent { ts, from_a, kind });
+    }
+
+    /// Adds one segment of this connection.
+    pub fn on_segment(&mut self, seg: &Segment<'_>, sink: &mut WarningSink<'_>) {
+        let from_a = seg.src == self.a;
+        let d = usize::from(!from_a);
+        let ts = seg.ts;
+        self.last_ts = self.last_ts.max(ts);
+        let flags = seg.flags;
+        let loc = (seg.file, seg.number);
+        {
+            let s = &mut self.sides[d];
+            s.stats.packets += 1;
+            s.stats.payload_bytes += seg.payload.len() as u64;
+        }
+        if seg.missing > 0 {
+            sink.warn(
+                loc,
+                WarningKind::SnaplenCut,
+                format!("{} payload bytes cut by the snaplen", seg.missing),
+            );
+        }
+
+        // RFC 9293 §3.5: a SYN opens, a SYN-ACK answers; both take one sequence number.
+        let mut data_seq = seg.seq;
+        if flags.has(TcpFlags::SYN) {
+            data_seq = seg.seq.wrapping_add(1);
+            let s = &mut self.sides[d];
+            s.reasm.syn(seg.seq);
+            s.decoder.stream_started();
+            if flags.has(TcpFlags::ACK) {
+                if s.synack.is_none() {
+                    s.synack = Some(ts);
+                    self.event(ts, from_a, EventKind::SynAck);
+                }
+            } else {
+                s.syn_attempts += 1;
+                if s.syn.is_none() {
+                    s.syn = Some((ts, seg.seq));
+                }
+            }
+        }
+        if flags.has(TcpFlags::RST) {
+            let s = &mut self.sides[d];
+            s.stats.rsts += 1;
+            s.first_rst.get_or_insert(ts);
+            if s.stats.rsts <= REPEATS_KEPT {
+                self.event(ts, from_a, EventKind::Rst);
+            }
+            self.closed_at.get_or_insert(ts);
+        } else if seg.window == 0 && !flags.has(TcpFlags::SYN) {
+            let s = &mut self.sides[d];
+            s.stats.zero_windows += 1;
+            if s.first_zero_window.is_none() {
+                s.first_zero_window = Some(ts);
+                self.event(ts, from_a, EventKind::ZeroWindow);
+            }
+        }
+
+        // An ACK tells which bytes of the other direction reached the peer.
+        if flags.has(TcpFlags::ACK) {
+            let o = 1 - d;
+            let side = &mut self.sides[o];
+            let scratch = &mut self.scratch;
+            let Side { reasm, decoder, .. } = side;
+            reasm.peer_ack(ts, seg.ack, &mut |dl| feed(decoder, dl, scratch));
+            self.process_ws_events(o, loc, sink);
+        }
+
+        let len = seg.payload.len() as u32 + seg.missing;
+        if len > 0 {
+            let s = &mut self.sides[d];
+            if len <= 1
+                && s.reasm
+                    .next_seq()
+                    .is_some_and(|n| n.0 == data_seq.wrapping_add(1))
+                && !flags.has(TcpFlags::FIN)
+            {
+                s.stats.keepalives += 1;
+            }
+            let scratch = &mut self.scratch;
+            let Side { reasm, decoder, .. } = s;
+            reasm.segment(ts, data_seq, seg.payload, seg.missing, &mut |dl| {
+                feed(decoder, dl, scratch)
+            });
+            self.process_ws_events(d, loc, sink);
+        }
+
+        if flags.has(TcpFlags::FIN) {
+            let s = &mut self.sides[d];
+            s.reasm
+                .fin(data_seq, seg.payload.len() as u32 + seg.missing);
+            s.stats.fins += 1;
+            let retransmission = s.first_fin.is_some();
+            s.first_fin.get_or_insert(ts);
+            if s.stats.fins <= REPEATS_KEPT {
+                self.event(ts, from_a, EventKind::Fin { retransmission });
+            }
+            if self.sides[0].first_fin.is_some() && self.sides[1].first_fin.is_some() {
+                self.closed_at.get_or_insert(ts);
+            }
+        }
+    }
+
+    fn process_ws_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        let from_a = d == 0;
+        let events = std::mem::take(&mut self.scratch);
+        for ev in &events {
+            match ev {
+                WsEvent::Request { ts, request } => {
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::HandshakeRequest {
+                            path: request.path.clone(),
+                        },
+                    );
+                    self.request.get_or_insert((from_a, *ts, request.clone()));
+                }
+                WsEvent::Response { ts, response } => {
+                    let accept_valid = match (&self.request, &response.accept) {
+                        (Some((_, _, req)), Some(acc)) => {
+                            req.key.as_deref().map(|k| accept_key(k) == *acc)
+                        }
+                        _ => None,
+                    };
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::HandshakeResponse {
+                            status: response.status,
+                            accept_valid,
+                        },
+                    );
+                    if response.status == 101 {
+                        self.sides[1 - d].decoder.expect_frames();
+                    }
+                    self.response.get_or_insert((from_a, *ts, response.clone()));
+                }
+                WsEvent::Frame(f) => self.on_frame(d, f),
+                WsEvent::Gap { ts, len, lost_sync } => {
+                    let s = &mut self.sides[d];
+                    s.stats.capture_gaps += 1;
+                    s.stats.capture_gap_bytes += len;
+                    if s.stats.capture_gaps <= REPEATS_KEPT {
+                        self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
+                    }
+                    let what = if *lost_sync {
+                        "WebSocket framing lost, resynchronising"
+                    } else {
+                        "inside a frame payload, framing kept"
+                    };
+                    sink.warn(
+                        loc,
+                        WarningKind::LostSegments,
+                        format!(
+                            "{} -> {}: {len} bytes not in the capture ({what})",
+                            self.src(d),
+                            self.dst(d)
+                        ),
+                    );
+                }
+                WsEvent::Resynced { ts, skipped } => {
+                    self.sides[d].stats.resync_skipped_bytes += skipped;
+                    self.event(*ts, from_a, EventKind::Resynced { skipped: *skipped });
+                    sink.warn(
+                        loc,
+                        WarningKind::WebSocketResync,
+                        format!(
+                            "{} -> {}: framing found again after {skipped} bytes",
+                            self.src(d),
+                            self.dst(d)
+                        ),
+                    );
+                }
+                WsEvent::NotWebSocket { ts, reason } => {
+                    self.sides[d].not_websocket = true;
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::NotWebSocket {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        self.scratch = events;
+        self.scratch.clear();
+    }
+
+    fn src(&self, d: usize) -> SocketAddr {
+        if d == 0 {
+            self.a
+        } else {
+            self.b
+        }
+    }
+
+    fn dst(&self, d: usize) -> SocketAddr {
+        self.src(1 - d)
+    }
+
+    fn on_frame(&mut self, d: usize, f: &crate::ws::FrameEvent) {
+        let from_a = d == 0;
+        let s = &mut self.sides[d];
+        s.stats.frames += 1;
+        s.stats.ws_payload_bytes += f.head.payload_len;
+        if f.head.mask.is_some() {
+            s.stats.masked_frames += 1;
+        }
+        if f.head.rsv1 {
+            s.stats.compressed_frames += 1;
+        }
+        let op = f.head.opcode;
+        if !op.is_control() {
+            if f.head.fin {
+                s.stats.messages += 1;
+            }
+            if s.first_data_frame.is_none() {
+                s.first_data_frame = Some(f.ts);
+                self.event(f.ts, from_a, EventKind::FirstMessage);
+            }
+            self.sides[d].last_data_frame = Some(f.ts);
+            return;
+        }
+        s.stats.control_frames += 1;
+        match op {
+            Opcode::CLOSE => {
+                s.stats.close_frames += 1;
+                let close = match &f.payload {
+                    Some(p) => parse_close(p),
+                    None => crate::ws::CloseFrame {
+                        code: None,
+                        reason: "(payload not in the capture)".into(),
+                    },
+                };
+                if s.first_close.is_none() {
+                    s.first_close = Some((f.ts, close.code, close.reason.clone()));
+                }
+                self.event(
+                    f.ts,
+                    from_a,
+                    EventKind::Close {
+                        code: close.code,
+                        reason: close.reason,
+                    },
+                );
+            }
+            Opcode::PING => {
+                s.stats.pings += 1;
+                if self.pending_pings.len() == PINGS_PENDING {
+                    self.pending_pings.pop_front();
+                }
+                self.pending_pings
+                    .push_back((from_a, f.payload.clone().unwrap_or_default(), f.ts));
+                self.control_event(
+                    f.ts,
+                    from_a,
+                    EventKind::Ping {
+                        payload_len: f.head.payload_len,
+                    },
+                );
+            }
+            Opcode::PONG => {
+                s.stats.pongs += 1;
+                // RFC 6455 §5.5.3: a pong echoes the payload of the ping it answers.
+                let payload = f.payload.clone().unwrap_or_default();
+                let matched = self
+                    .pending_pings
+                    .iter()
+                    .position(|(pa, p, _)| *pa != from_a && *p == payload);
+                let rtt_ms = matched.map(|i| {
+                    let (_, _, ping_ts) =
+                        self.pending_pings.remove(i).expect("index from position");
+                    f.ts.millis_since(ping_ts)
+                });
+                if let Some(rtt) = rtt_ms {
+                    self.rtt_count += 1;
+                    self.rtt_sum_ms += rtt;
+                    self.rtt_max_ms = self.rtt_max_ms.max(rtt);
+                }
+                self.control_event(f.ts, from_a, EventKind::Pong { rtt_ms });
+            }
+            _ => {}
+        }
+    }
+
+    fn control_event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {
+        if self.control_events.len() == CONTROL_EVENTS_KEPT {
+            self.control_events.pop_front();
+        }
+        self.control_events.push_back(RawEvent { ts, from_a, kind });
+    }
+
+    /// Ends tracking: gives up remaining holes, decides client and server and the verdict.
+    pub fn finish(
+        mut self,
+        _why: ConnectionEnd,
+        files: &[String],
+        diags: &mut Diagnostics,
+    ) -> (Session, Membership) {
+        let mut sink = WarningSink { files, diags };
+        let end_ts = self.last_ts;
+        for d in 0..2 {
+            let scratch = &mut self.scratch;
+            let Side { reasm, decoder, .. } = &mut self.sides[d];
+            reasm.finish(end_ts, &mut |dl| feed(decoder, dl, scratch));
+            self.process_ws_events(d, (u32::MAX, 0), &mut sink);
+        }
+        for d in 0..2 {
+            let s = &mut self.sides[d];
+            let r = &s.reasm.stats;
+            s.stats.retransmitted = r.retransmitted;
+            s.stats.out_of_order = r.out_of_order;
+            s.stats.overlapping = r.overlapping;
+        }
+
+        // Who is client: the SYN sender; else the upgrade request's sender; else the side
+        // whose frames are masked (RFC 6455 §5.3); else the first sender.
+        let client_is_a = if self.sides[0].syn.is_some() {
+            true
+        } else if self.sides[1].syn.is_some() {
+            false
+        } else if let Some((from_a, _, _)) = &self.request {
+            *from_a
+        } else if let Some((from_a, _, _)) = &self.response {
+            !*from_a
+        } else {
+            self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
+        };
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
+        let to_dir = |from_a: bool| {
+            if from_a == client_is_a {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            }
+        };
+
+        let facts = Facts {
+            syn_seen: self.sides[ci].syn.is_some(),
+            synack_seen: self.sides[si].synack.is_some(),
+            server_sent_data: self.sides[si].stats.payload_bytes > 0,
+            response: self.response.as_ref().map(|(_, t, r)| (r.status, *t)),
+            frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
+            first_close: [ci, si]
+                .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
+            first_fin: [ci, si].map(|i| self.sides[i].first_fin),
+            first_rst: [ci, si].map(|i| self.sides[i].first_rst),
+        };
+        let decision = decide(&facts);
+
+        let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
+        if let Some((ts, _)) = self.sides[ci].syn {
+            let attempts = self.sides[ci].syn_attempts;
+            raw.push(RawEvent {
+                ts,
+                from_a: client_is_a,
+                kind: EventKind::Syn { attempts },
+            });
+        }
+        for (i, side) in self.sides.iter().enumerate() {
+            if let (Some(first), Some(last)) = (side.first_data_frame, side.last_data_frame) {
+                if last != first || side.stats.messages > 1 {
+                    raw.push(RawEvent {
+                        ts: last,
+                        from_a: i == 0,
+                        kind: EventKind::LastMessage,
+                    });
+                }
+            }
+        }
+        raw.extend(self.control_events.drain(..));
+        let mut timeline: Vec<Event> = raw
+            .into_iter()
+            .map(|e| Event {
+                ts: e.ts,
+                direction: to_dir(e.from_a),
+                kind: e.kind,
+                teardown_start: false,
+            })
+            .collect();
+        timeline.sort_by_key(|e| e.ts);
+        if let Some((ts, dir, kind)) = decision.start {
+            let hit = timeline.iter_mut().find(|e| {
+                e.ts == ts
+                    && e.direction == dir
+                    && match kind {
+                        StartKind::Close => matches!(e.kind, EventKind::Close { .. }),
+                        StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
+                        StartKind::Rst => matches!(e.kind, EventKind::Rst),
+                        StartKind::Response => {
+                            matches!(e.kind, EventKind::HandshakeResponse { .. })
+                        }
+                    }
+            });
+            if let Some(e) = hit {
+                e.teardown_start = true;
+            }
+        }
+
+        let first_close = [ci, si]
+            .into_iter()
+            .filter_map(|i| {
+                self.sides[i]
+                    .first_close
+                    .as_ref()
+                    .map(|(ts, code, reason)| CloseInfo {
+                        code: *code,
+                        reason: reason.clone(),
+                        direction: to_dir(i == 0),
+                        ts: *ts,
+                    })
+            })
+            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
+
+        let request = self.request.take().map(|(_, _, r)| r);
+        let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
+            Membership::WebSocket
+        } else if request.is_some()
+            || self
+                .sides
+                .iter()
+                .any(|s| s.not_websocket && s.stats.frames == 0)
+        {
+            Membership::Other
+        } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
+            Membership::WebSocket
+        } else {
+            Membership::IfWebSocketPort
+        };
+        let handshake_ms = match (self.sides[ci].syn, &self.response) {
+            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
+            _ => None,
+        };
+        let [sa, sb] = self.sides;
+        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
+        let (client, server) = if client_is_a {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        };
+        let session = Session {
+            id: 0,
+            client,
+            server,
+            start_ts: self.first_ts,
+            end_ts: self.last_ts,
+            midstream: c_side.syn.is_none(),
+            request,
+            response: self.response.map(|(_, _, r)| r),
+            handshake_ms,
+            verdict: decision.verdict,
+            teardown_initiator: decision.initiator,
+            teardown_start_ts: decision.start.map(|(t, _, _)| t),
+            first_close,
+            client_observed_code: decision.client_observed_code,
+            ping_rtt_count: self.rtt_count,
+            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
+            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
+            c2s: c_side.stats,
+            s2c: s_side.stats,
+            timeline,
+        };
+        (session, membership)
+    }
+}
+
+fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEvent>) {
+    match delivery {
+        Delivery::Data { ts, bytes } => decoder.feed(ts, bytes, out),
+        Delivery::Gap { ts, len } => decoder.gap(ts, len, out),
+    }
+}

@@ -1,0 +1,305 @@
+//! Sessions: one per connection that tried to become a WebSocket, with its timeline and
+//! its verdict.
+//!
+//! [`connection`] tracks the facts of one TCP connection while packets arrive;
+//! [`verdict`] decides who started the teardown and how, from those facts alone.
+
+pub mod connection;
+pub mod verdict;
+
+pub use connection::{Connection, ConnectionEnd, Membership};
+pub use verdict::{decide, Decision, Facts, Initiator, Verdict};
+
+use crate::time::Timestamp;
+use crate::ws::{UpgradeRequest, UpgradeResponse};
+use serde::Serialize;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// Which way an event travelled.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Direction {
+    /// From the client (the side that opened the connection) to the server.
+    #[serde(rename = "c2s")]
+    ClientToServer,
+    /// From the server to the client.
+    #[serde(rename = "s2c")]
+    ServerToClient,
+}
+
+impl Direction {
+    /// The side that sent an event going this way.
+    pub fn sender(self) -> Initiator {
+        match self {
+            Direction::ClientToServer => Initiator::Client,
+            Direction::ServerToClient => Initiator::Server,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::ClientToServer => "c->s",
+            Direction::ServerToClient => "s->c",
+        })
+    }
+}
+
+/// What happened, for the timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// TCP SYN (connection attempt); `attempts` counts retransmissions too.
+    Syn {
+        /// SYN segments sent with this sequence number.
+        attempts: u32,
+    },
+    /// TCP SYN-ACK.
+    SynAck,
+    /// HTTP upgrade request.
+    HandshakeRequest {
+        /// Request target.
+        path: String,
+    },
+    /// HTTP response to the upgrade.
+    HandshakeResponse {
+        /// HTTP status.
+        status: u16,
+        /// Whether `Sec-WebSocket-Accept` matched the key (when both were seen).
+        accept_valid: Option<bool>,
+    },
+    /// First data frame in this direction.
+    FirstMessage,
+    /// Last data frame in this direction.
+    LastMessage,
+    /// Ping frame.
+    Ping {
+        /// Payload length.
+        payload_len: u64,
+    },
+    /// Pong frame, with the round trip from its ping when the payloads matched.
+    Pong {
+        /// Ping-to-pong time in milliseconds.
+        rtt_ms: Option<f64>,
+    },
+    /// Close frame.
+    Close {
+        /// Status code (`None` for an empty close frame).
+        code: Option<u16>,
+        /// Reason text.
+        reason: String,
+    },
+    /// TCP FIN.
+    Fin {
+        /// True for a FIN sent again.
+        retransmission: bool,
+    },
+    /// TCP RST.
+    Rst,
+    /// The sender advertised a zero receive window.
+    ZeroWindow,
+    /// Bytes of this direction missing from the capture.
+    CaptureGap {
+        /// How many.
+        bytes: u64,
+    },
+    /// WebSocket framing found again after a gap.
+    Resynced {
+        /// Bytes that could not be framed.
+        skipped: u64,
+    },
+    /// The stream is not WebSocket.
+    NotWebSocket {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Syn { attempts } if *attempts > 1 => write!(f, "SYN ({attempts} attempts)"),
+            EventKind::Syn { .. } => write!(f, "SYN"),
+            EventKind::SynAck => write!(f, "SYN-ACK"),
+            EventKind::HandshakeRequest { path } => write!(f, "upgrade request GET {path}"),
+            EventKind::HandshakeResponse {
+                status,
+                accept_valid,
+            } => {
+                write!(f, "HTTP {status}")?;
+                match accept_valid {
+                    Some(false) => write!(f, " (Sec-WebSocket-Accept does not match the key)"),
+                    _ => Ok(()),
+                }
+            }
+            EventKind::FirstMessage => write!(f, "first data message"),
+            EventKind::LastMessage => write!(f, "last data message"),
+            EventKind::Ping { payload_len } => write!(f, "ping ({payload_len} bytes)"),
+            EventKind::Pong { rtt_ms: Some(rtt) } => write!(f, "pong (rtt {rtt:.3} ms)"),
+            EventKind::Pong { rtt_ms: None } => write!(f, "pong (unsolicited)"),
+            EventKind::Close {
+                code: Some(c),
+                reason,
+            } if reason.is_empty() => write!(f, "close frame {c}"),
+            EventKind::Close {
+                code: Some(c),
+                reason,
+            } => write!(f, "close frame {c} {reason:?}"),
+            EventKind::Close { code: None, .. } => write!(f, "close frame (no status code)"),
+            EventKind::Fin {
+                retransmission: false,
+            } => write!(f, "FIN"),
+            EventKind::Fin {
+                retransmission: true,
+            } => write!(f, "FIN (retransmitted)"),
+            EventKind::Rst => write!(f, "RST"),
+            EventKind::ZeroWindow => write!(f, "zero window"),
+            EventKind::CaptureGap { bytes } => write!(f, "{bytes} bytes missing from the capture"),
+            EventKind::Resynced { skipped } => write!(
+                f,
+                "WebSocket framing resynchronised ({skipped} bytes skipped)"
+            ),
+            EventKind::NotWebSocket { reason } => write!(f, "not WebSocket: {reason}"),
+        }
+    }
+}
+
+/// One timeline entry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Capture time of the packet that carried it (its first byte).
+    pub ts: Timestamp,
+    /// Which way it went.
+    pub direction: Direction,
+    /// What it was.
+    #[serde(flatten)]
+    pub kind: EventKind,
+    /// True on the event where the teardown started.
+    pub teardown_start: bool,
+}
+
+/// Per-direction counters of a session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DirectionStats {
+    /// TCP segments.
+    pub packets: u64,
+    /// TCP payload bytes captured.
+    pub payload_bytes: u64,
+    /// WebSocket frames.
+    pub frames: u64,
+    /// Data messages (final data frames).
+    pub messages: u64,
+    /// Control frames (close, ping, pong).
+    pub control_frames: u64,
+    /// Ping frames.
+    pub pings: u64,
+    /// Pong frames.
+    pub pongs: u64,
+    /// Close frames.
+    pub close_frames: u64,
+    /// Frames with a masking key.
+    pub masked_frames: u64,
+    /// Frames compressed under permessage-deflate (RSV1 set).
+    pub compressed_frames: u64,
+    /// WebSocket payload bytes declared by frame headers.
+    pub ws_payload_bytes: u64,
+    /// Segments retransmitted (all bytes seen before).
+    pub retransmitted: u64,
+    /// Segments that arrived ahead of a hole.
+    pub out_of_order: u64,
+    /// Segments partly overlapping bytes seen before.
+    pub overlapping: u64,
+    /// Holes in the capture.
+    pub capture_gaps: u64,
+    /// Bytes in those holes.
+    pub capture_gap_bytes: u64,
+    /// Bytes skipped to resynchronise the framing.
+    pub resync_skipped_bytes: u64,
+    /// FIN segments (more than one means the FIN was retransmitted).
+    pub fins: u64,
+    /// RST segments.
+    pub rsts: u64,
+    /// Segments advertising a zero window.
+    pub zero_windows: u64,
+    /// TCP keep-alive probes.
+    pub keepalives: u64,
+}
+
+/// A close frame and who sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CloseInfo {
+    /// Status code; `None` for an empty close frame.
+    pub code: Option<u16>,
+    /// Reason text.
+    pub reason: String,
+    /// Who sent it.
+    pub direction: Direction,
+    /// When.
+    pub ts: Timestamp,
+}
+
+/// One session: a connection that tried to become a WebSocket.
+#[derive(Clone, Debug, Serialize)]
+pub struct Session {
+    /// 1-based, in order of start time.
+    pub id: u64,
+    /// Client address.
+    pub client: SocketAddr,
+    /// Server address.
+    pub server: SocketAddr,
+    /// First packet.
+    pub start_ts: Timestamp,
+    /// Last packet.
+    pub end_ts: Timestamp,
+    /// True when the capture did not hold the connection's SYN.
+    pub midstream: bool,
+    /// The upgrade request, if captured.
+    pub request: Option<UpgradeRequest>,
+    /// The response, if captured.
+    pub response: Option<UpgradeResponse>,
+    /// SYN to upgrade response, in milliseconds.
+    pub handshake_ms: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Who started the teardown.
+    pub teardown_initiator: Initiator,
+    /// When the teardown started.
+    pub teardown_start_ts: Option<Timestamp>,
+    /// The first close frame on the wire.
+    pub first_close: Option<CloseInfo>,
+    /// What the client's WebSocket API reports (RFC 6455 §7.1.5); `None` while open.
+    pub client_observed_code: Option<u16>,
+    /// Ping round trips matched: count.
+    pub ping_rtt_count: u64,
+    /// Mean ping round trip, ms.
+    pub ping_rtt_mean_ms: Option<f64>,
+    /// Largest ping round trip, ms.
+    pub ping_rtt_max_ms: Option<f64>,
+    /// Client-to-server counters.
+    pub c2s: DirectionStats,
+    /// Server-to-client counters.
+    pub s2c: DirectionStats,
+    /// Events in time order.
+    pub timeline: Vec<Event>,
+}
+
+impl Session {
+    /// The close code column: the first close frame's code, 1005 when it had none
+    /// (RFC 6455 §7.1.5), `None` without a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        self.first_close.as_ref().map(|c| c.code.unwrap_or(1005))
+    }
+
+    /// The HTTP status of the upgrade response, if one was captured.
+    pub fn handshake_status(&self) -> Option<u16> {
+        self.response.as_ref().map(|r| r.status)
+    }
+
+    /// True when permessage-deflate was negotiated.
+    pub fn permessage_deflate(&self) -> bool {
+        self.response
+            .as_ref()
+            .is_some_and(|r| r.permessage_deflate())
+    }
+}

@@ -1,0 +1,408 @@
+//! One direction of a TCP connection, put back in order.
+//!
+//! Bytes are numbered by a 64-bit stream offset, so the 32-bit sequence wrap is handled
+//! once, in [`Reassembler::offset_of`]. In-order data is handed straight through without
+//! copying; only segments that arrive ahead of a hole are copied into a bounded buffer.
+//!
+//! A hole is declared lost (and reported as a [`Delivery::Gap`] so the decoder above can
+//! resynchronise) when the capture cannot fill it any more: the receiver already
+//! acknowledged bytes past it (the capture missed a segment the peer got), the buffer limit
+//! is reached, or the connection ends.
+
+use super::seq::SeqNum;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+/// Out-of-order bytes buffered per direction before the oldest hole is given up.
+pub const MAX_BUFFERED_BYTES: usize = 4 << 20;
+/// Out-of-order segments buffered per direction before the oldest hole is given up.
+pub const MAX_BUFFERED_SEGMENTS: usize = 4096;
+
+/// What the reassembler hands to the stream decoder, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery<'a> {
+    /// Contiguous bytes, with the capture time of the packet that carried them.
+    Data {
+        /// Capture time of the carrying packet.
+        ts: Timestamp,
+        /// The bytes.
+        bytes: &'a [u8],
+    },
+    /// Bytes that exist in the stream but not in the capture.
+    Gap {
+        /// Time at which the gap was declared.
+        ts: Timestamp,
+        /// How many bytes are missing.
+        len: u64,
+    },
+}
+
+/// Counters of what reassembly saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReassemblyStats {
+    /// Segments whose bytes had all been delivered already.
+    pub retransmitted: u64,
+    /// Segments that partly overlapped delivered bytes (the first copy wins).
+    pub overlapping: u64,
+    /// Segments that arrived ahead of a hole.
+    pub out_of_order: u64,
+    /// Holes given up as lost.
+    pub gaps: u64,
+    /// Bytes in those holes (including bytes cut by the snaplen).
+    pub gap_bytes: u64,
+    /// Times the buffer limit forced a hole to be given up.
+    pub overflows: u64,
+    /// Bytes delivered as data.
+    pub delivered_bytes: u64,
+}
+
+struct Buffered {
+    ts: Timestamp,
+    bytes: Vec<u8>,
+    missing: u64,
+}
+
+/// Reassembles one direction of one connection.
+#[derive(Default)]
+pub struct Reassembler {
+    /// Sequence number of the next byte expected.
+    next: Option<SeqNum>,
+    /// Stream offset of `next` (bytes delivered plus bytes given up).
+    offset: u64,
+    /// Stream offset of the FIN, once seen.
+    fin_offset: Option<u64>,
+    buffered: BTreeMap<u64, Buffered>,
+    buffered_bytes: usize,
+    /// Counters.
+    pub stats: ReassemblyStats,
+}
+
+impl Reassembler {
+    /// Starts the stream at the byte after the SYN (RFC 9293 §3.4: the SYN takes one
+    /// sequence number).
+    pub fn syn(&mut self, isn: u32) {
+        if self.next.is_none() {
+            self.next = Some(SeqNum(isn).add(1));
+        }
+    }
+
+    /// The next sequence number expected, if known.
+    pub fn next_seq(&self) -> Option<SeqNum> {
+        self.next
+    }
+
+    /// Bytes of the stream accounted for so far (delivered or given up).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// True when segments wait behind a hole.
+    pub fn has_buffered(&self) -> bool {
+        !self.buffered.is_empty()
+    }
+
+    fn offset_of(&self, seq: SeqNum) -> i128 {
+        let next = self.next.unwrap_or(seq);
+        self.offset as i128 + seq.diff(next) as i128
+    }
+
+    /// Records the FIN's sequence number (the byte after the last data byte).
+    pub fn fin(&mut self, seq: u32, payload_len: u32) {
+        let off = self.offset_of(SeqNum(seq).add(payload_len));
+        if off >= 0 && self.fin_offset.is_none() {
+            self.fin_offset = Some(off as u64);
+        }
+    }
+
+    /// Adds a segment's payload (`missing` bytes of it cut by the snaplen) and delivers
+    /// whatever became contiguous.
+    pub fn segment(
+        &mut self,
+        ts: Timestamp,
+        seq: u32,
+        payload: &[u8],
+        missing: u32,
+        out: &mut dyn FnMut(Delivery<'_>),
+    ) {
+        let len = payload.len() as u64 + missing as u64;
+        if len == 0 {
+            return;
+        }
+        if self.next.is_none() {
+            // The connection started before the capture: take the stream from here.
+            self.next = Some(SeqNum(seq));
+        }
+        let off = self.offset_of(SeqNum(seq));
+        let end = off + len as i128;
+        let cur = self.offset as i128;
+        if end <= cur {
+            self.stats.retransmitted += 1;
+            return;
+        }
+        if off > cur {
+            self.stats.out_of_order += 1;
+            self.buffer(ts, off as u64, payload, missing as u64, out);
+            return;
+        }
+        if off < cur {
+            self.stats.overlapping += 1;
+        }
+        let skip = (cur - off) as u64;
+        self.deliver(ts, payload, missing as u64, skip, out);
+        self.drain(out);
+    }
+
+    /// Delivers `payload` (then `missing` gap bytes), skipping the first `skip` bytes
+    /// already delivered.
+    fn deliver(
+        &mut self,
+        ts: Timestamp,
+        payload: &[u8],
+        missing: u64,
+        skip: u64,
+        out: &mut dyn FnMut(Delivery<'_>),
+    ) {
+        let present = payload.len() as u64;
+        if skip < present {
+            let bytes = &payload[skip as usize..];
+            self.advance(bytes.len() as u64);
+            self.stats.delivered_bytes += bytes.len() as u64;
+            out(Delivery::Data { ts, bytes });
+        }
+        let missing_left = (missing + present).saturating_sub(skip.max(present));
+        if missing_left > 0 {
+            self.give_up(ts, missing_left, out);
+        }
+    }
+
+    fn advance(&mut self, n: u64) {
+        self.offset += n;
+        if let Some(next) = self.next {
+            self.next = Some(next.add(n as u32));
+        }
+    }
+
+    fn give_up(&mut self, ts: Timestamp, len: u64, out: &mut dyn FnMut(Delivery<'_>)) {
+        self.advance(len);
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+        out(Delivery::Gap { ts, len });
+    }
+
+    fn buffer(
+        &mut self,
+        ts: Timestamp,
+        off: u64,
+        payload: &[u8],
+        missing: u64,
+        out: &mut dyn FnMut(Delivery<'_>),
+    ) {
+        if self.buffered.contains_key(&off) {
+            // Same start seen before: a retransmission of a buffered segment.
+            self.stats.retransmitted += 1;
+            return;
+        }
+        while !self.buffered.is_empty()
+            && (self.buffered_bytes + payload.len() > MAX_BUFFERED_BYTES
+                || self.buffered.len() >= MAX_BUFFERED_SEGMENTS)
+        {
+            self.stats.overflows += 1;
+            self.skip_to_buffered(ts, out);
+        }
+        if off == self.offset {
+            // Giving up a hole above made this segment contiguous.
+            self.deliver(ts, payload, missing, 0, out);
+            self.drain(out);
+            return;
+        }
+        self.buffered_bytes += payload.len();
+        self.buffered.insert(
+            off,
+            Buffered {
+                ts,
+                bytes: payload.to_vec(),
+                missing,
+            },
+        );
+    }
+
+    /// Delivers buffered segments that became contiguous.
+    fn drain(&mut self, out: &mut dyn FnMut(Delivery<'_>)) {
+        while let Some(entry) = self.buffered.first_entry() {
+            let off = *entry.key();
+            if off > self.offset {
+                break;
+            }
+            let seg = entry.remove();
+            self.buffered_bytes -= seg.bytes.len();
+            let end = off + seg.bytes.len() as u64 + seg.missing;
+            if end <= self.offset {
+                self.stats.retransmitted += 1;
+                continue;
+            }
+            let skip = self.offset - off;
+            self.deliver(seg.ts, &seg.bytes, seg.missing, skip, out);
+        }
+    }
+
+    /// Gives up the hole before the first buffered segment and delivers what follows it.
+    fn skip_to_buffered(&mut self, ts: Timestamp, out: &mut dyn FnMut(Delivery<'_>)) {
+        if let Some((&first, _)) = self.buffered.first_key_value() {
+            if first > self.offset {
+                self.give_up(ts, first - self.offset, out);
+            }
+            self.drain(out);
+        }
+    }
+
+    /// The peer acknowledged up to `ack`: bytes before it reached the peer, so a hole
+    /// there is a capture loss, not a network loss, and waiting for it is pointless.
+    pub fn peer_ack(&mut self, ts: Timestamp, ack: u32, out: &mut dyn FnMut(Delivery<'_>)) {
+        let Some(_) = self.next else { return };
+        let acked = self.offset_of(SeqNum(ack));
+        let limit = self.fin_offset.map(|f| f as i128).unwrap_or(i128::MAX);
+        let acked = acked.min(limit);
+        let cur = self.offset as i128;
+        // A window more than 1 GiB ahead is not a plausible capture loss: ignore it.
+        if acked <= cur || acked - cur > (1 << 30) {
+            return;
+        }
+        let first_buffered = self.buffered.first_key_value().map(|(k, _)| *k as i128);
+        match first_buffered {
+            Some(first) if first <= acked => self.skip_to_buffered(ts, out),
+            _ => {
+                self.give_up(ts, (acked - cur) as u64, out);
+                self.drain(out);
+            }
+        }
+    }
+
+    /// Ends the stream: every remaining hole is given up and buffered data delivered.
+    pub fn finish(&mut self, ts: Timestamp, out: &mut dyn FnMut(Delivery<'_>)) {
+        while self.has_buffered() {
+            self.skip_to_buffered(ts, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(r: &mut Reassembler, steps: &[(u32, &[u8])]) -> (Vec<u8>, u64) {
+        let mut data = Vec::new();
+        let mut gaps = 0;
+        for (seq, bytes) in steps {
+            r.segment(Timestamp(0), *seq, bytes, 0, &mut |d| match d {
+                Delivery::Data { bytes, .. } => data.extend_from_slice(bytes),
+                Delivery::Gap { len, .. } => gaps += len,
+            });
+        }
+        (data, gaps)
+    }
+
+    #[test]
+    fn in_order_out_of_order_and_retransmitted() {
+        let mut r = Reassembler::default();
+        r.syn(99);
+        let (data, gaps) = run(
+            &mut r,
+            &[
+                (100, b"abc"),
+                (106, b"ghi"),
+                (103, b"def"),
+                (100, b"abc"),
+                (104, b"efg"),
+            ],
+        );
+        assert_eq!(data, b"abcdefghi");
+        assert_eq!(gaps, 0);
+        assert_eq!(r.stats.out_of_order, 1);
+        assert_eq!(r.stats.retransmitted, 2);
+    }
+
+    #[test]
+    fn overlap_keeps_first_copy() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let (data, _) = run(&mut r, &[(1, b"abcd"), (3, b"XXyz")]);
+        assert_eq!(data, b"abcdyz");
+        assert_eq!(r.stats.overlapping, 1);
+    }
+
+    #[test]
+    fn sequence_wrap_is_seamless() {
+        let mut r = Reassembler::default();
+        r.syn(u32::MAX - 2);
+        let (data, _) = run(
+            &mut r,
+            &[(u32::MAX - 1, b"ab"), (0, b"cd"), (4, b"gh"), (2, b"ef")],
+        );
+        assert_eq!(data, b"abcdefgh");
+    }
+
+    #[test]
+    fn ack_past_a_hole_declares_capture_loss() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let mut log = Vec::new();
+        r.segment(Timestamp(1), 1, b"ab", 0, &mut |d| {
+            log.push(format!("{d:?}"))
+        });
+        r.segment(Timestamp(2), 6, b"fg", 0, &mut |d| {
+            log.push(format!("{d:?}"))
+        });
+        assert_eq!(log.len(), 1);
+        r.peer_ack(Timestamp(3), 8, &mut |d| log.push(format!("{d:?}")));
+        assert_eq!(log[1], "Gap { ts: Timestamp(3), len: 3 }");
+        assert!(log[2].contains("bytes: [102, 103]"));
+        assert_eq!(r.stats.gap_bytes, 3);
+    }
+
+    #[test]
+    fn ack_of_fin_is_not_a_gap() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        run(&mut r, &[(1, b"ab")]);
+        r.fin(3, 0);
+        let mut gaps = 0;
+        r.peer_ack(Timestamp(0), 4, &mut |_| gaps += 1);
+        assert_eq!(gaps, 0);
+    }
+
+    #[test]
+    fn snaplen_cut_bytes_become_a_gap() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let mut out = Vec::new();
+        r.segment(Timestamp(0), 1, b"ab", 5, &mut |d| {
+            out.push(format!("{d:?}"))
+        });
+        r.segment(Timestamp(0), 8, b"z", 0, &mut |d| {
+            out.push(format!("{d:?}"))
+        });
+        assert_eq!(out.len(), 3);
+        assert!(out[1].starts_with("Gap") && out[1].contains("len: 5"));
+        assert!(out[2].contains("[122]"));
+    }
+
+    #[test]
+    fn buffer_limit_gives_up_the_oldest_hole() {
+        let mut r = Reassembler::default();
+        r.syn(0);
+        let chunk = vec![7u8; 1024];
+        let mut gaps = 0u64;
+        let mut seq = 10u32;
+        for _ in 0..(MAX_BUFFERED_BYTES / 1024 + 10) {
+            r.segment(Timestamp(0), seq, &chunk, 0, &mut |d| {
+                if let Delivery::Gap { len, .. } = d {
+                    gaps += len
+                }
+            });
+            seq += 1024;
+        }
+        assert!(r.stats.overflows >= 1);
+        assert_eq!(gaps, 9);
+        assert!(r.buffered_bytes <= MAX_BUFFERED_BYTES);
+    }
+}

@@ -1,0 +1,70 @@
+//! Capture timestamps.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A capture timestamp: nanoseconds since the Unix epoch, as the capture file recorded it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Builds a timestamp from whole seconds and a fraction counted in `units_per_sec`.
+    pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
+        let frac_ns = if units_per_sec == 0 {
+            0
+        } else {
+            ((frac as u128 * 1_000_000_000u128) / units_per_sec as u128) as i64
+        };
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac_ns))
+    }
+
+    /// Seconds since the epoch as a float (for arithmetic on durations, not for display).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// The duration from `earlier` to `self` in milliseconds.
+    pub fn millis_since(self, earlier: Timestamp) -> f64 {
+        (self.0 - earlier.0) as f64 / 1e6
+    }
+}
+
+/// Epoch seconds with nanoseconds, e.g. `1764331200.123456789`: exact, and the same text
+/// whatever the capture's timestamp resolution was.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1_000_000_000);
+        let nanos = self.0.rem_euclid(1_000_000_000);
+        write!(f, "{secs}.{nanos:09}")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_keeps_nanoseconds_and_pads() {
+        assert_eq!(
+            Timestamp::from_parts(12, 5, 1_000_000).to_string(),
+            "12.000005000"
+        );
+        assert_eq!(
+            Timestamp::from_parts(12, 5, 1_000_000_000).to_string(),
+            "12.000000005"
+        );
+        assert_eq!(Timestamp(-1).to_string(), "-1.999999999");
+    }
+
+    #[test]
+    fn binary_fractions_are_converted() {
+        // pcapng if_tsresol 2^-10
+        assert_eq!(Timestamp::from_parts(1, 512, 1024).0, 1_500_000_000);
+    }
+}

@@ -1,0 +1,12 @@
+//! WebSocket over a reassembled TCP stream: the HTTP/1.1 upgrade (RFC 6455 §4) and the
+//! framing (RFC 6455 §5), one [`StreamDecoder`] per direction.
+
+mod decoder;
+mod frame;
+mod http;
+
+pub use decoder::{FrameEvent, StreamDecoder, WsEvent, MAX_HTTP_HEAD, MAX_RESYNC_WINDOW};
+pub use frame::{parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadParse, Opcode};
+pub use http::{
+    accept_key, parse_request, parse_response, HeadResult, UpgradeRequest, UpgradeResponse,
+};
