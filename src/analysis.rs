@@ -214,15 +214,11 @@ fn analyze_in_pool(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, Strin
         ..RunStats::default()
     };
     #[cfg(feature = "libpcap")]
-    let mut filter = match opts
+    let mut filter = opts
         .filter
         .as_deref()
         .map(crate::capture::bpf::Filter::new)
-        .transpose()
-    {
-        Ok(f) => f,
-        Err(e) => return Err(e),
-    };
+        .transpose()?;
 
     let shard_count = (rayon::current_num_threads() * 4).max(1);
     let mut shards: Vec<Shard> = (0..shard_count).map(|_| Shard::new()).collect();
@@ -324,8 +320,7 @@ fn analyze_in_pool(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, Strin
             stats.other_connections += 1;
         }
     }
-    sessions
-        .sort_by(|a, b| (a.start_ts, a.client, a.server).cmp(&(b.start_ts, b.client, b.server)));
+    sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
     for (i, s) in sessions.iter_mut().enumerate() {
         s.id = i as u64 + 1;
     }

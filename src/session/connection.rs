@@ -86,6 +86,8 @@ pub struct Connection {
     rtt_sum_ms: f64,
     rtt_max_ms: f64,
     closed_at: Option<Timestamp>,
+    /// File and packet number of the last segment, for warnings raised at the end.
+    last_loc: (u32, u64),
     scratch: Vec<WsEvent>,
 }
 
@@ -130,6 +132,7 @@ impl Connection {
             rtt_sum_ms: 0.0,
             rtt_max_ms: 0.0,
             closed_at: None,
+            last_loc: (first.file, first.number),
             scratch: Vec::new(),
         }
     }
@@ -161,6 +164,7 @@ impl Connection {
         self.last_ts = self.last_ts.max(ts);
         let flags = seg.flags;
         let loc = (seg.file, seg.number);
+        self.last_loc = loc;
         {
             let s = &mut self.sides[d];
             s.stats.packets += 1;
@@ -367,6 +371,11 @@ impl Connection {
         }
         let op = f.head.opcode;
         if !op.is_control() {
+            match op {
+                Opcode::TEXT => s.stats.text_frames += 1,
+                Opcode::BINARY => s.stats.binary_frames += 1,
+                _ => s.stats.continuation_frames += 1,
+            }
             if f.head.fin {
                 s.stats.messages += 1;
             }
@@ -459,7 +468,7 @@ impl Connection {
             let scratch = &mut self.scratch;
             let Side { reasm, decoder, .. } = &mut self.sides[d];
             reasm.finish(end_ts, &mut |dl| feed(decoder, dl, scratch));
-            self.process_ws_events(d, (u32::MAX, 0), &mut sink);
+            self.process_ws_events(d, self.last_loc, &mut sink);
         }
         for d in 0..2 {
             let s = &mut self.sides[d];

@@ -188,6 +188,12 @@ pub struct DirectionStats {
     pub payload_bytes: u64,
     /// WebSocket frames.
     pub frames: u64,
+    /// Text frames (opcode 1).
+    pub text_frames: u64,
+    /// Binary frames (opcode 2).
+    pub binary_frames: u64,
+    /// Continuation frames (opcode 0).
+    pub continuation_frames: u64,
     /// Data messages (final data frames).
     pub messages: u64,
     /// Control frames (close, ping, pong).

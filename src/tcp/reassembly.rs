@@ -82,7 +82,7 @@ impl Reassembler {
     /// sequence number).
     pub fn syn(&mut self, isn: u32) {
         if self.next.is_none() {
-            self.next = Some(SeqNum(isn).add(1));
+            self.next = Some(SeqNum(isn).advance(1));
         }
     }
 
@@ -108,7 +108,7 @@ impl Reassembler {
 
     /// Records the FIN's sequence number (the byte after the last data byte).
     pub fn fin(&mut self, seq: u32, payload_len: u32) {
-        let off = self.offset_of(SeqNum(seq).add(payload_len));
+        let off = self.offset_of(SeqNum(seq).advance(payload_len));
         if off >= 0 && self.fin_offset.is_none() {
             self.fin_offset = Some(off as u64);
         }
@@ -178,7 +178,7 @@ impl Reassembler {
     fn advance(&mut self, n: u64) {
         self.offset += n;
         if let Some(next) = self.next {
-            self.next = Some(next.add(n as u32));
+            self.next = Some(next.advance(n as u32));
         }
     }
 

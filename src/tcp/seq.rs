@@ -14,7 +14,7 @@ impl SeqNum {
     }
 
     /// `self` advanced by `n` bytes, wrapping.
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn advance(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 }
@@ -32,7 +32,7 @@ mod tests {
     #[test]
     fn compares_across_the_wrap() {
         let before = SeqNum(u32::MAX - 10);
-        let after = before.add(20);
+        let after = before.advance(20);
         assert_eq!(after.0, 9);
         assert!(before < after);
         assert_eq!(after.diff(before), 20);

@@ -1,0 +1,191 @@
+//! Helpers shared by the integration tests: paths, running the binary, reading the
+//! ground truth written by `samples/record.sh`, and asking tshark.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use teardown::session::{Direction, EventKind};
+use teardown::{Analysis, Options};
+
+/// The repository's `samples/` folder.
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// `../shared/captures`, when this checkout has it.
+pub fn shared_captures() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures");
+    p.is_dir().then_some(p)
+}
+
+/// Runs the `teardown` binary; returns exit code, stdout, stderr.
+pub fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_teardown"))
+        .args(args)
+        .output()
+        .expect("run teardown");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Analyses paths with the library.
+pub fn analyze(paths: &[PathBuf], ws_ports: &[u16]) -> Analysis {
+    let opts = Options {
+        ws_ports: ws_ports.to_vec(),
+        ..Options::default()
+    };
+    teardown::analyze(paths, &opts).expect("analysis")
+}
+
+/// One row of a `*.truth.tsv` file: what the real client library saw.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub scenario: String,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub verdict: String,
+    pub observed: Option<u16>,
+}
+
+/// Reads a truth file written by `samples/ws_lab.py`.
+pub fn truth(name: &str) -> Vec<Truth> {
+    let text =
+        std::fs::read_to_string(samples().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("scenario") && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert!(f.len() >= 7, "{name}: short line {l:?}");
+            let ip = |s: &str| s.trim().parse::<std::net::IpAddr>().unwrap();
+            Truth {
+                scenario: f[0].to_string(),
+                client: SocketAddr::new(ip(f[1]), f[2].trim().parse().unwrap()),
+                server: SocketAddr::new(ip(f[3]), f[4].trim().parse().unwrap()),
+                verdict: f[5].trim().to_string(),
+                observed: f[6].trim().parse().ok(),
+            }
+        })
+        .collect()
+}
+
+/// Frames of one direction of one connection: count per opcode, and the close codes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DirFrames {
+    pub opcodes: BTreeMap<u8, u64>,
+    pub close_codes: Vec<u16>,
+}
+
+/// True when tshark is installed.
+pub fn have_tshark() -> bool {
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What tshark decodes as WebSocket in `file`, keyed by (sender, receiver).
+pub fn tshark_frames(file: &Path) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(file)
+        .args([
+            "-Y",
+            "websocket",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=,",
+        ])
+        .args([
+            "-e",
+            "ip.src",
+            "-e",
+            "ipv6.src",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "ip.dst",
+            "-e",
+            "ipv6.dst",
+            "-e",
+            "tcp.dstport",
+        ])
+        .args([
+            "-e",
+            "websocket.opcode",
+            "-e",
+            "websocket.payload.close.status_code",
+        ])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut map: HashMap<(SocketAddr, SocketAddr), DirFrames> = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let src_ip = if f[0].is_empty() { f[1] } else { f[0] };
+        let dst_ip = if f[3].is_empty() { f[4] } else { f[3] };
+        let addr =
+            |ip: &str, port: &str| SocketAddr::new(ip.parse().unwrap(), port.parse().unwrap());
+        let key = (addr(src_ip, f[2]), addr(dst_ip, f[5]));
+        let entry = map.entry(key).or_default();
+        for op in f[6].split(',').filter(|s| !s.is_empty()) {
+            *entry.opcodes.entry(op.parse().unwrap()).or_default() += 1;
+        }
+        for code in f[7].split(',').filter(|s| !s.is_empty()) {
+            entry.close_codes.push(code.parse().unwrap());
+        }
+    }
+    map
+}
+
+/// The same facts from our analysis.
+pub fn our_frames(a: &Analysis) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
+    let mut map = HashMap::new();
+    for s in &a.sessions {
+        for (dir, st, key) in [
+            (Direction::ClientToServer, &s.c2s, (s.client, s.server)),
+            (Direction::ServerToClient, &s.s2c, (s.server, s.client)),
+        ] {
+            let mut d = DirFrames::default();
+            for (op, n) in [
+                (0u8, st.continuation_frames),
+                (1, st.text_frames),
+                (2, st.binary_frames),
+                (8, st.close_frames),
+                (9, st.pings),
+                (10, st.pongs),
+            ] {
+                if n > 0 {
+                    d.opcodes.insert(op, n);
+                }
+            }
+            d.close_codes = s
+                .timeline
+                .iter()
+                .filter(|e| e.direction == dir)
+                .filter_map(|e| match &e.kind {
+                    EventKind::Close { code: Some(c), .. } => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            if !d.opcodes.is_empty() {
+                map.insert(key, d);
+            }
+        }
+    }
+    map
+}

@@ -1,0 +1,99 @@
+//! Oracle: the WebSocket frames we decode (count per opcode and direction, close codes)
+//! equal what Wireshark's tshark decodes, connection by connection, on every sample and on
+//! the public WebSocket captures in ../shared/captures.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+fn compare(name: &str, paths: &[PathBuf]) {
+    let ours = our_frames(&analyze(paths, &[]));
+    let mut theirs = std::collections::HashMap::new();
+    for p in paths {
+        theirs.extend(tshark_frames(p));
+    }
+    assert!(
+        !theirs.is_empty(),
+        "{name}: tshark decoded no WebSocket frame"
+    );
+    let mut diffs = Vec::new();
+    for (key, t) in &theirs {
+        match ours.get(key) {
+            Some(o) if o == t => {}
+            other => diffs.push(format!(
+                "{} -> {}: tshark {:?}, teardown {:?}",
+                key.0, key.1, t, other
+            )),
+        }
+    }
+    for key in ours.keys().filter(|k| !theirs.contains_key(k)) {
+        diffs.push(format!(
+            "{} -> {}: teardown {:?}, tshark nothing",
+            key.0, key.1, ours[key]
+        ));
+    }
+    diffs.sort();
+    assert!(
+        diffs.is_empty(),
+        "{name}: {} direction(s) differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!("{name}: {} directions agree with tshark", theirs.len());
+}
+
+#[test]
+fn samples_agree_with_tshark() {
+    if !have_tshark() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark); .ci/run installs it");
+        return;
+    }
+    let mut checked = 0;
+    for entry in std::fs::read_dir(samples()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
+            compare(&p.display().to_string(), &[p.clone()]);
+            checked += 1;
+        }
+    }
+    let rotated: Vec<PathBuf> = std::fs::read_dir(samples().join("loadrun"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    compare("samples/loadrun", &rotated);
+    assert!(
+        checked >= 4,
+        "expected the sample captures, found {checked}"
+    );
+}
+
+#[test]
+fn shared_websocket_captures_agree_with_tshark() {
+    let Some(dir) = shared_captures() else {
+        eprintln!("SKIPPED: ../shared/captures is not here");
+        return;
+    };
+    if !have_tshark() {
+        eprintln!("SKIPPED: tshark is not installed");
+        return;
+    }
+    for name in [
+        "zeek__websocket.pcap",
+        "zeek__broker-websocket.pcap",
+        "zeek__jupyter-websocket.pcap",
+        "zeek__fragmented-http-reply.pcap",
+        "zeek__two-binary-fragments.pcap",
+        "zeek__reply-ping-coalesced.pcap",
+        "zeek__reply-ping-separate.pcap",
+        "zeek__message-too-big-status.pcap",
+        "suricata-verify__websocket__basic_websockets.pcap",
+        "suricata-verify__websocket-ping__input.pcap",
+        "suricata-verify__websocket-control-frag__input.pcap",
+    ] {
+        let p = dir.join(name);
+        if p.exists() {
+            compare(name, &[p]);
+        }
+    }
+}
