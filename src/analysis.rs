@@ -170,14 +170,28 @@ impl Shard {
 }
 
 /// Analyses the capture made of `inputs` (files or folders). Errors only on an invalid
-/// option (a `--filter` libpcap cannot compile); damaged input becomes warnings.
+/// option (a `--filter` libpcap cannot compile); damaged input becomes warnings, and an
+/// input that cannot be used at all sets [`Analysis::unusable_input`].
 pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, String> {
+    let mut diags = Diagnostics::default();
+    let paths = capture::expand_inputs(inputs, &mut diags);
+    let set = CaptureSet::open(&paths, &mut diags);
+    analyze_set(&set, diags, opts)
+}
+
+/// Analyses a capture held in memory (one pcap or pcapng file's bytes).
+pub fn analyze_bytes(name: &str, bytes: Vec<u8>, opts: &Options) -> Result<Analysis, String> {
+    let set = CaptureSet::from_bytes(name, bytes)?;
+    analyze_set(&set, Diagnostics::default(), opts)
+}
+
+fn analyze_set(set: &CaptureSet, diags: Diagnostics, opts: &Options) -> Result<Analysis, String> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.unwrap_or(0))
         .build();
     match pool {
-        Ok(pool) => pool.install(|| analyze_in_pool(inputs, opts)),
-        Err(_) => analyze_in_pool(inputs, opts),
+        Ok(pool) => pool.install(|| analyze_in_pool(set, diags, opts)),
+        Err(_) => analyze_in_pool(set, diags, opts),
     }
 }
 
@@ -202,10 +216,11 @@ fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warn
     })
 }
 
-fn analyze_in_pool(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, String> {
-    let mut diags = Diagnostics::default();
-    let paths = capture::expand_inputs(inputs, &mut diags);
-    let set = CaptureSet::open(&paths, &mut diags);
+fn analyze_in_pool(
+    set: &CaptureSet,
+    mut diags: Diagnostics,
+    opts: &Options,
+) -> Result<Analysis, String> {
     let unusable_input = diags.count(WarningKind::UnusableFile) > 0;
     let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
     let mut stats = RunStats {

@@ -19,5 +19,5 @@ pub mod tcp;
 pub mod time;
 pub mod ws;
 
-pub use analysis::{analyze, Analysis, Options};
+pub use analysis::{analyze, analyze_bytes, Analysis, Options};
 pub use session::{Session, Verdict};

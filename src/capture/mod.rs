@@ -20,19 +20,30 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+/// Where a capture's bytes live.
+enum Storage {
+    /// A read-only memory map of the file.
+    Mapped(Mmap),
+    /// Bytes already in memory (tests, fuzzing, stdin-like sources).
+    Owned(Vec<u8>),
+}
+
 /// One opened capture file.
 pub struct CaptureFile {
     /// The path, as given or as found in a folder.
     pub path: PathBuf,
     /// The display name used in warnings.
     pub name: String,
-    map: Mmap,
+    storage: Storage,
 }
 
 impl CaptureFile {
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        match &self.storage {
+            Storage::Mapped(m) => m,
+            Storage::Owned(v) => v,
+        }
     }
 }
 
@@ -108,9 +119,20 @@ impl CaptureSet {
         CaptureSet { files }
     }
 
+    /// A capture held in memory, named `name` in warnings. Errors when it is not a capture.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CaptureSet, String> {
+        RecordReader::new(name, 0, &bytes)?;
+        let file = CaptureFile {
+            path: PathBuf::from(name),
+            name: name.to_string(),
+            storage: Storage::Owned(bytes),
+        };
+        Ok(CaptureSet { files: vec![file] })
+    }
+
     /// Total size of all files in bytes.
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.map.len() as u64).sum()
+        self.files.iter().map(|f| f.bytes().len() as u64).sum()
     }
 
     /// All packets of all files, merged in timestamp order.
@@ -153,7 +175,7 @@ fn open_one(path: &Path) -> Result<CaptureFile, String> {
     Ok(CaptureFile {
         path: path.to_path_buf(),
         name,
-        map,
+        storage: Storage::Mapped(map),
     })
 }
 

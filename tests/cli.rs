@@ -1,0 +1,250 @@
+//! The command line: output formats, identical results across container formats and
+//! byte orders, rotated sets, exit codes and messages.
+
+mod common;
+
+use common::*;
+
+fn csv(args: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.lines().count() > 1, "no rows: {out}");
+    out
+}
+
+#[test]
+fn pcap_and_pcapng_give_byte_identical_csv() {
+    let pcap = samples().join("scenarios.pcap");
+    let ng = samples().join("scenarios.pcapng");
+    let a = csv(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--ws-port",
+        "9999",
+        pcap.to_str().unwrap(),
+    ]);
+    let b = csv(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--ws-port",
+        "9999",
+        ng.to_str().unwrap(),
+    ]);
+    assert_eq!(a, b);
+    let header = a.lines().next().unwrap();
+    assert!(header.starts_with(
+        "session_id,client_ip,client_port,server_ip,server_port,start_ts,end_ts,handshake_status,verdict,\
+         teardown_initiator,teardown_start_ts,close_code,client_observed_code,frames_c2s,frames_s2c"
+    ));
+}
+
+/// Rewrites a little-endian pcap as big-endian (what a SPARC or PowerPC tcpdump writes).
+fn to_big_endian(le: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(le.len());
+    let u32_at = |b: &[u8], i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let u16_at = |b: &[u8], i: usize| u16::from_le_bytes(b[i..i + 2].try_into().unwrap());
+    out.extend_from_slice(&u32_at(le, 0).to_be_bytes());
+    out.extend_from_slice(&u16_at(le, 4).to_be_bytes());
+    out.extend_from_slice(&u16_at(le, 6).to_be_bytes());
+    for i in [8, 12, 16, 20] {
+        out.extend_from_slice(&u32_at(le, i).to_be_bytes());
+    }
+    let mut pos = 24;
+    while pos + 16 <= le.len() {
+        let caplen = u32_at(le, pos + 8) as usize;
+        for i in 0..4 {
+            out.extend_from_slice(&u32_at(le, pos + 4 * i).to_be_bytes());
+        }
+        out.extend_from_slice(&le[pos + 16..pos + 16 + caplen]);
+        pos += 16 + caplen;
+    }
+    out
+}
+
+#[test]
+fn big_endian_copy_gives_identical_csv() {
+    let pcap = samples().join("scenarios.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let be = dir.path().join("scenarios-be.pcap");
+    std::fs::write(&be, to_big_endian(&std::fs::read(&pcap).unwrap())).unwrap();
+    let a = csv(&["sessions", "--format", "csv", pcap.to_str().unwrap()]);
+    let b = csv(&["sessions", "--format", "csv", be.to_str().unwrap()]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn rotated_files_in_any_order_equal_the_folder() {
+    let dir = samples().join("loadrun");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().to_str().unwrap().to_string())
+        .collect();
+    files.sort();
+    files.reverse();
+    let mut args = vec!["sessions", "--format", "csv"];
+    args.extend(files.iter().map(|s| s.as_str()));
+    let from_files = csv(&args);
+    let from_dir = csv(&["sessions", "--format", "csv", dir.to_str().unwrap()]);
+    assert_eq!(from_files, from_dir);
+}
+
+#[test]
+fn thread_count_does_not_change_results() {
+    let dir = samples().join("loadrun");
+    let one = csv(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--threads",
+        "1",
+        dir.to_str().unwrap(),
+    ]);
+    let two = csv(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--threads",
+        "2",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(one, two);
+}
+
+fn session_id_of(csv_text: &str, path: &str) -> String {
+    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers = rdr.headers().unwrap().clone();
+    let col = headers.iter().position(|h| h == "http_path").unwrap();
+    let row = rdr
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[col] == path)
+        .unwrap_or_else(|| panic!("no session {path}"));
+    row[0].to_string()
+}
+
+#[test]
+fn timeline_marks_the_server_reset() {
+    let pcap = samples().join("scenarios.pcap");
+    let p = pcap.to_str().unwrap();
+    let id = session_id_of(
+        &csv(&["sessions", "--format", "csv", p]),
+        "/server_rst_no_close",
+    );
+    let (code, out, err) = run(&["timeline", p, "--session", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "verdict server_rst_no_close (teardown started by server), client observed 1006"
+        ),
+        "{out}"
+    );
+    let marked: Vec<&str> = out.lines().filter(|l| l.starts_with(">>")).collect();
+    assert_eq!(marked.len(), 1, "{out}");
+    assert!(
+        marked[0].contains("s->c") && marked[0].contains("RST"),
+        "{out}"
+    );
+    assert!(out.contains("upgrade request GET /server_rst_no_close"));
+}
+
+#[test]
+fn summary_counts_verdicts_and_codes() {
+    let dir = samples().join("loadrun");
+    let (code, out, err) = run(&["summary", "--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let truth = truth("loadrun.truth.tsv");
+    let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+    for t in &truth {
+        *expected.entry(t.verdict.clone()).or_default() += 1;
+    }
+    let by_verdict = doc["summary"]["by_verdict"].as_array().unwrap();
+    let got: std::collections::BTreeMap<String, u64> = by_verdict
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, expected);
+    let first = &doc["summary"]["first_abnormal"];
+    let t = truth
+        .iter()
+        .find(|t| t.verdict != "clean_close_client" && t.verdict != "clean_close_server");
+    assert!(t.is_some() == !first.is_null());
+    if let Some(first) = first.as_object() {
+        assert!(first["open_sessions"].as_u64().unwrap() > 1);
+    }
+}
+
+#[test]
+fn missing_file_is_exit_2_naming_it_and_others_still_analysed() {
+    let good = samples().join("scenarios.pcap");
+    let (code, out, err) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        "/nonexistent/run.pcap",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/run.pcap"), "{err}");
+    assert!(out.lines().count() > 5, "the good file is still analysed");
+}
+
+#[test]
+fn not_a_capture_is_exit_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("notes.pcap");
+    std::fs::write(&f, "this is not a capture\n").unwrap();
+    let (code, _, err) = run(&["summary", f.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("notes.pcap") && err.contains("not a pcap or pcapng file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_session_is_exit_1() {
+    let good = samples().join("scenarios.pcap");
+    let (code, _, err) = run(&["timeline", good.to_str().unwrap(), "--session", "100000"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no session 100000"), "{err}");
+}
+
+#[test]
+fn truncated_file_warns_with_file_and_packet_and_keeps_results() {
+    let pcap = samples().join("scenarios.pcap");
+    let bytes = std::fs::read(&pcap).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3 + 7]).unwrap();
+    let (code, out, err) = run(&["sessions", "--format", "csv", cut.to_str().unwrap()]);
+    assert_eq!(code, 0, "a damaged file is not unusable: {err}");
+    assert!(
+        err.contains("warning[truncated_file]") && err.contains("cut.pcap, packet "),
+        "{err}"
+    );
+    assert!(out.lines().count() > 3);
+}
+
+#[test]
+fn json_sessions_carry_timelines() {
+    let pcap = samples().join("scenarios.pcap");
+    let (code, out, _) = run(&["sessions", "--format", "json", pcap.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sessions = v.as_array().unwrap();
+    assert!(!sessions.is_empty());
+    for s in sessions {
+        assert!(s["timeline"].as_array().is_some_and(|t| !t.is_empty()));
+        let marks = s["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["teardown_start"] == true)
+            .count();
+        let open = s["verdict"] == "open_at_capture_end" || s["verdict"] == "syn_unanswered";
+        assert_eq!(marks, usize::from(!open), "{}", s["verdict"]);
+    }
+}

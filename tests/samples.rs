@@ -1,0 +1,176 @@
+//! Every session of every sample capture gets exactly the verdict and the client-observed
+//! close code that the real client library reported while the capture was recorded
+//! (`samples/*.truth.tsv`, written by `samples/ws_lab.py`).
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Server ports of sessions that never reached the upgrade (refused, unanswered): the
+/// user of the tool names them with `--ws-port`, as the test does here.
+fn ports_without_upgrade(truth: &[Truth]) -> Vec<u16> {
+    truth
+        .iter()
+        .filter(|t| {
+            matches!(
+                t.verdict.as_str(),
+                "connect_refused" | "syn_unanswered" | "handshake_no_response"
+            )
+        })
+        .map(|t| t.server.port())
+        .collect()
+}
+
+fn check(name: &str, paths: &[PathBuf], truth_file: &str) {
+    let truth = truth(truth_file);
+    assert!(!truth.is_empty(), "{truth_file} is empty");
+    let a = analyze(paths, &ports_without_upgrade(&truth));
+    let mut errors = Vec::new();
+    let mut expected_sessions = 0;
+    for t in &truth {
+        let found: Vec<_> = a
+            .sessions
+            .iter()
+            .filter(|s| s.client == t.client && s.server == t.server)
+            .collect();
+        if t.verdict == "not_websocket" {
+            if !found.is_empty() {
+                errors.push(format!(
+                    "{}: {} -> {} should not be a session",
+                    t.scenario, t.client, t.server
+                ));
+            }
+            continue;
+        }
+        expected_sessions += 1;
+        match found.as_slice() {
+            [s] => {
+                if s.verdict.as_str() != t.verdict || s.client_observed_code != t.observed {
+                    errors.push(format!(
+                        "{} ({} -> {}): expected {} / {:?}, got {} / {:?}",
+                        t.scenario,
+                        t.client,
+                        t.server,
+                        t.verdict,
+                        t.observed,
+                        s.verdict,
+                        s.client_observed_code
+                    ));
+                }
+            }
+            other => errors.push(format!(
+                "{}: {} sessions for {} -> {}",
+                t.scenario,
+                other.len(),
+                t.client,
+                t.server
+            )),
+        }
+    }
+    if a.sessions.len() != expected_sessions {
+        errors.push(format!(
+            "{} sessions found, {} expected",
+            a.sessions.len(),
+            expected_sessions
+        ));
+    }
+    assert!(errors.is_empty(), "{name}:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn scenarios_pcap_matches_truth() {
+    check(
+        "scenarios.pcap",
+        &[samples().join("scenarios.pcap")],
+        "scenarios.truth.tsv",
+    );
+}
+
+#[test]
+fn scenarios_pcapng_matches_truth() {
+    check(
+        "scenarios.pcapng",
+        &[samples().join("scenarios.pcapng")],
+        "scenarios.truth.tsv",
+    );
+}
+
+#[test]
+fn lossy_capture_with_retransmissions_matches_truth() {
+    let p = samples().join("lossy.pcap");
+    check("lossy.pcap", &[p.clone()], "lossy.truth.tsv");
+    let a = analyze(&[p], &[]);
+    let retrans: u64 = a
+        .sessions
+        .iter()
+        .map(|s| s.c2s.retransmitted + s.s2c.retransmitted)
+        .sum();
+    let ooo: u64 = a
+        .sessions
+        .iter()
+        .map(|s| s.c2s.out_of_order + s.s2c.out_of_order)
+        .sum();
+    assert!(retrans > 0, "netem loss must show as retransmissions");
+    assert!(
+        ooo > 0,
+        "netem reordering must show as out-of-order segments"
+    );
+    let gaps: u64 = a
+        .sessions
+        .iter()
+        .map(|s| s.c2s.capture_gap_bytes + s.s2c.capture_gap_bytes)
+        .sum();
+    assert_eq!(
+        gaps, 0,
+        "the capture point saw every byte, so nothing may be declared lost"
+    );
+}
+
+#[test]
+fn rotated_load_run_matches_truth() {
+    let dir = samples().join("loadrun");
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.len() >= 2, "the load run is a rotated set");
+    check("loadrun/", &[dir], "loadrun.truth.tsv");
+}
+
+#[test]
+fn sll2_capture_matches_truth() {
+    check(
+        "sll2.pcap",
+        &[samples().join("sll2.pcap")],
+        "sll2.truth.tsv",
+    );
+}
+
+#[test]
+fn every_verdict_of_the_scenarios_is_covered() {
+    let verdicts: BTreeMap<String, usize> =
+        truth("scenarios.truth.tsv")
+            .iter()
+            .fold(BTreeMap::new(), |mut m, t| {
+                *m.entry(t.verdict.clone()).or_default() += 1;
+                m
+            });
+    for v in [
+        "clean_close_client",
+        "clean_close_server",
+        "server_close_error",
+        "server_rst_no_close",
+        "server_fin_no_close",
+        "client_rst_no_close",
+        "client_fin_no_close",
+        "handshake_rejected",
+        "connect_refused",
+    ] {
+        assert!(
+            verdicts.contains_key(v),
+            "no scenario for {v}: {verdicts:?}"
+        );
+    }
+}
