@@ -170,7 +170,7 @@ fn summary_counts_verdicts_and_codes() {
     let t = truth
         .iter()
         .find(|t| t.verdict != "clean_close_client" && t.verdict != "clean_close_server");
-    assert!(t.is_some() == !first.is_null());
+    assert_eq!(t.is_some(), !first.is_null());
     if let Some(first) = first.as_object() {
         assert!(first["open_sessions"].as_u64().unwrap() > 1);
     }

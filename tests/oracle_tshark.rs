@@ -53,7 +53,7 @@ fn samples_agree_with_tshark() {
     for entry in std::fs::read_dir(samples()).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
-            compare(&p.display().to_string(), &[p.clone()]);
+            compare(&p.display().to_string(), std::slice::from_ref(&p));
             checked += 1;
         }
     }

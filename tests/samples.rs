@@ -100,7 +100,7 @@ fn scenarios_pcapng_matches_truth() {
 #[test]
 fn lossy_capture_with_retransmissions_matches_truth() {
     let p = samples().join("lossy.pcap");
-    check("lossy.pcap", &[p.clone()], "lossy.truth.tsv");
+    check("lossy.pcap", std::slice::from_ref(&p), "lossy.truth.tsv");
     let a = analyze(&[p], &[]);
     let retrans: u64 = a
         .sessions
