@@ -10,12 +10,12 @@
 use crate::capture::{self, CaptureSet, RawPacket, Segment, Skip};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
 use crate::session::connection::WarningSink;
-use crate::session::{Connection, ConnectionEnd, Membership, Session};
+use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
 use crate::time::Timestamp;
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +25,15 @@ pub const BATCH_PACKETS: usize = 64 * 1024;
 /// How long a closed connection is kept for late packets (retransmitted FINs, final ACKs)
 /// before it is finished, in capture time.
 pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
+/// How long a connection that carried no payload (a SYN, a refused or unanswered attempt)
+/// is kept without packets before it is finished: longer than Linux's SYN retries (~63 s
+/// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
+pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
+/// Connections open at one time, over all shards, before empty ones are evicted early.
+pub const MAX_OPEN_CONNECTIONS: usize = 1 << 20;
+/// Empty connections (attempts that carried nothing) kept as full sessions per shard;
+/// beyond this, a SYN flood is counted by server port and verdict instead of listed.
+pub const MAX_EMPTY_KEPT: usize = 1 << 16;
 
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
@@ -35,6 +44,8 @@ pub struct Options {
     pub ws_ports: Vec<u16>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Stop before analysing anything when an input cannot be used.
+    pub strict: bool,
     /// A BPF filter compiled by libpcap and applied to every packet.
     #[cfg(feature = "libpcap")]
     pub filter: Option<String>,
@@ -63,6 +74,11 @@ pub struct RunStats {
     pub connections: u64,
     /// Connections that were not WebSocket sessions.
     pub other_connections: u64,
+    /// Connections that carried nothing and were finished after going idle.
+    pub evicted_idle: u64,
+    /// Empty connection attempts to WebSocket ports counted but not listed as sessions
+    /// (beyond `MAX_EMPTY_KEPT` per shard: a SYN flood), by server port and verdict.
+    pub unlisted_attempts: Vec<(u16, Verdict, u64)>,
     /// First packet time.
     pub first_ts: Option<Timestamp>,
     /// Last packet time.
@@ -99,11 +115,18 @@ impl ConnKey {
 
 struct Shard {
     conns: FxHashMap<ConnKey, Connection>,
+    /// Sessions and connections that may still turn out to be sessions.
     finished: Vec<(Session, Membership)>,
+    /// Empty connections finished beyond [`MAX_EMPTY_KEPT`]: counted by server port and
+    /// verdict instead of kept.
+    empty_overflow: BTreeMap<(u16, Verdict), u64>,
+    empty_kept: usize,
+    other_connections: u64,
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
     connections: u64,
+    evicted: u64,
 }
 
 impl Shard {
@@ -111,36 +134,77 @@ impl Shard {
         Shard {
             conns: FxHashMap::default(),
             finished: Vec::new(),
+            empty_overflow: BTreeMap::new(),
+            empty_kept: 0,
+            other_connections: 0,
             diags: Diagnostics::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
             connections: 0,
+            evicted: 0,
         }
     }
 
-    fn on_segment(&mut self, seg: &Segment<'_>, files: &[String]) {
+    fn on_segment(&mut self, seg: &Segment<'_>, files: &[String], max_open: usize) {
         self.now = self.now.max(seg.ts);
         let key = ConnKey::of(seg);
         if self.conns.get(&key).is_some_and(|c| c.is_reused_by(seg)) {
             if let Some(old) = self.conns.remove(&key) {
-                self.finished
-                    .push(old.finish(ConnectionEnd::Reused, files, &mut self.diags));
+                self.finish(old, ConnectionEnd::Reused, files);
             }
+        }
+        if !self.conns.contains_key(&key) && self.conns.len() >= max_open {
+            self.evict_empty(files, Timestamp(self.now.0.saturating_sub(1_000_000_000)));
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
             Connection::new(seg)
         });
-        conn.on_segment(
-            seg,
-            &mut WarningSink {
-                files,
-                diags: &mut self.diags,
-            },
-        );
+        let mut sink = WarningSink {
+            files,
+            diags: &mut self.diags,
+        };
+        conn.on_segment(seg, &mut sink);
     }
 
-    /// Finishes connections that closed more than [`CLOSED_LINGER`] ago.
+    fn finish(&mut self, conn: Connection, why: ConnectionEnd, files: &[String]) {
+        let empty = conn.is_empty();
+        let (session, membership) = conn.finish(why, files, &mut self.diags);
+        match membership {
+            Membership::Other => self.other_connections += 1,
+            Membership::IfWebSocketPort if empty && self.empty_kept >= MAX_EMPTY_KEPT => {
+                *self
+                    .empty_overflow
+                    .entry((session.server.port(), session.verdict))
+                    .or_default() += 1;
+            }
+            _ => {
+                if empty {
+                    self.empty_kept += 1;
+                }
+                self.finished.push((session, membership));
+            }
+        }
+    }
+
+    /// Finishes connections that carried no payload and were idle since `before`.
+    fn evict_empty(&mut self, files: &[String], before: Timestamp) {
+        let victims: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_empty() && c.last_ts() < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in victims {
+            if let Some(c) = self.conns.remove(&key) {
+                self.evicted += 1;
+                self.finish(c, ConnectionEnd::Idle, files);
+            }
+        }
+    }
+
+    /// Once per second of capture time: finishes connections that closed more than
+    /// [`CLOSED_LINGER`] ago, and empty ones idle for [`EMPTY_IDLE`].
     fn sweep(&mut self, files: &[String]) {
         if self.now.0.saturating_sub(self.last_sweep.0) < 1_000_000_000 {
             return;
@@ -155,16 +219,16 @@ impl Shard {
             .collect();
         for key in done {
             if let Some(c) = self.conns.remove(&key) {
-                self.finished
-                    .push(c.finish(ConnectionEnd::Closed, files, &mut self.diags));
+                self.finish(c, ConnectionEnd::Closed, files);
             }
         }
+        self.evict_empty(files, Timestamp(self.now.0.saturating_sub(EMPTY_IDLE.0)));
     }
 
     fn finish_all(&mut self, files: &[String]) {
-        for (_, c) in self.conns.drain() {
-            self.finished
-                .push(c.finish(ConnectionEnd::CaptureEnd, files, &mut self.diags));
+        let conns: Vec<Connection> = self.conns.drain().map(|(_, c)| c).collect();
+        for c in conns {
+            self.finish(c, ConnectionEnd::CaptureEnd, files);
         }
     }
 }
@@ -176,6 +240,15 @@ pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, String> {
     let mut diags = Diagnostics::default();
     let paths = capture::expand_inputs(inputs, &mut diags);
     let set = CaptureSet::open(&paths, &mut diags);
+    if opts.strict {
+        if let Some(w) = diags
+            .warnings()
+            .iter()
+            .find(|w| w.kind == WarningKind::UnusableFile)
+        {
+            return Err(format!("{}: {} (--strict)", w.location, w.message));
+        }
+    }
     analyze_set(&set, diags, opts)
 }
 
@@ -237,6 +310,7 @@ fn analyze_in_pool(
 
     let shard_count = (rayon::current_num_threads() * 4).max(1);
     let mut shards: Vec<Shard> = (0..shard_count).map(|_| Shard::new()).collect();
+    let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let hasher = FxBuildHasher;
     let progress = crate::output::progress_bar(opts.progress, stats.bytes);
 
@@ -295,7 +369,7 @@ fn analyze_in_pool(
             .for_each(|(shard, route)| {
                 for &i in route {
                     if let Ok(seg) = &decoded[i as usize] {
-                        shard.on_segment(seg, &files);
+                        shard.on_segment(seg, &files, max_open);
                     }
                 }
                 shard.sweep(&files);
@@ -310,10 +384,16 @@ fn analyze_in_pool(
     }
 
     let mut finished = Vec::new();
+    let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
     for s in shards {
         stats.connections += s.connections;
+        stats.other_connections += s.other_connections;
+        stats.evicted_idle += s.evicted;
         diags.merge(s.diags);
         finished.extend(s.finished);
+        for (k, n) in s.empty_overflow {
+            *overflow.entry(k).or_default() += n;
+        }
     }
     // Server ports where an upgrade was seen, plus the ones the user named.
     let ws_ports: BTreeSet<u16> = finished
@@ -333,6 +413,13 @@ fn analyze_in_pool(
             sessions.push(s);
         } else {
             stats.other_connections += 1;
+        }
+    }
+    for ((port, verdict), n) in overflow {
+        if ws_ports.contains(&port) {
+            stats.unlisted_attempts.push((port, verdict, n));
+        } else {
+            stats.other_connections += n;
         }
     }
     sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));

@@ -30,6 +30,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
+        /// In CSV, keep text from the capture exactly as it was. By default a cell starting
+        /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula.
+        #[arg(long)]
+        csv_raw: bool,
     },
     /// The events of one session in time order, with the teardown start marked.
     Timeline {
@@ -67,6 +71,10 @@ struct Input {
     /// No progress bar, and warnings only as a count per kind.
     #[arg(long, short)]
     quiet: bool,
+    /// Stop without results when any input cannot be used (default: report it, exit 2,
+    /// and still analyse the other inputs).
+    #[arg(long)]
+    strict: bool,
     /// Only analyse packets matching this BPF expression (libpcap syntax, as tcpdump).
     #[cfg(feature = "libpcap")]
     #[arg(long, value_name = "BPF")]
@@ -101,6 +109,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         threads: input.threads,
         ws_ports: input.ws_ports.clone(),
         progress: !input.quiet,
+        strict: input.strict,
         #[cfg(feature = "libpcap")]
         filter: input.filter.clone(),
     };
@@ -131,9 +140,11 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         ExitCode::SUCCESS
     };
     match cli.command {
-        Command::Sessions { format, .. } => match format {
+        Command::Sessions {
+            format, csv_raw, ..
+        } => match format {
             TableFormat::Table => output::write_sessions_table(&analysis.sessions, &mut out)?,
-            TableFormat::Csv => output::write_sessions_csv(&analysis.sessions, &mut out)?,
+            TableFormat::Csv => output::write_sessions_csv(&analysis.sessions, csv_raw, &mut out)?,
             TableFormat::Json => output::write_sessions_json(&analysis.sessions, &mut out)?,
         },
         Command::Timeline {

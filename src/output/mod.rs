@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::net::IpAddr;
 
@@ -80,9 +81,9 @@ pub struct SessionRow<'a> {
     /// Who sent the first close frame.
     pub close_sender: Option<&'a str>,
     /// Its reason text.
-    pub close_reason: Option<&'a str>,
+    pub close_reason: Option<Cow<'a, str>>,
     /// Upgrade request target.
-    pub http_path: Option<&'a str>,
+    pub http_path: Option<Cow<'a, str>>,
     /// SYN to upgrade response, ms.
     pub handshake_ms: Option<f64>,
     /// Data messages client to server.
@@ -109,8 +110,27 @@ fn round3(x: Option<f64>) -> Option<f64> {
     x.map(|v| (v * 1000.0).round() / 1000.0)
 }
 
-impl<'a> From<&'a Session> for SessionRow<'a> {
-    fn from(s: &'a Session) -> Self {
+/// Neutralises a text cell for spreadsheets: a cell starting with `=`, `+`, `-`, `@`, tab
+/// or carriage return would be read as a formula (CSV injection), so it gets a leading `'`.
+pub fn spreadsheet_safe(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+impl<'a> SessionRow<'a> {
+    /// The row of a session; `raw` keeps capture text as it was, otherwise text cells are
+    /// made [`spreadsheet_safe`].
+    pub fn new(s: &'a Session, raw: bool) -> Self {
+        let text = |t: &'a str| {
+            if raw {
+                Cow::Borrowed(t)
+            } else {
+                spreadsheet_safe(t)
+            }
+        };
         SessionRow {
             session_id: s.id,
             client_ip: s.client.ip(),
@@ -131,8 +151,8 @@ impl<'a> From<&'a Session> for SessionRow<'a> {
                 .first_close
                 .as_ref()
                 .map(|c| c.direction.sender().as_str()),
-            close_reason: s.first_close.as_ref().map(|c| c.reason.as_str()),
-            http_path: s.request.as_ref().map(|r| r.path.as_str()),
+            close_reason: s.first_close.as_ref().map(|c| text(&c.reason)),
+            http_path: s.request.as_ref().map(|r| text(&r.path)),
             handshake_ms: round3(s.handshake_ms),
             messages_c2s: s.c2s.messages,
             messages_s2c: s.s2c.messages,
@@ -147,11 +167,12 @@ impl<'a> From<&'a Session> for SessionRow<'a> {
     }
 }
 
-/// Writes the sessions as CSV (header row first).
-pub fn write_sessions_csv(sessions: &[Session], out: impl Write) -> io::Result<()> {
+/// Writes the sessions as CSV (header row first); `raw` skips [`spreadsheet_safe`].
+pub fn write_sessions_csv(sessions: &[Session], raw: bool, out: impl Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     for s in sessions {
-        w.serialize(SessionRow::from(s)).map_err(io::Error::other)?;
+        w.serialize(SessionRow::new(s, raw))
+            .map_err(io::Error::other)?;
     }
     if sessions.is_empty() {
         // csv writes the header with the first row; an empty table still gets its header.
@@ -359,6 +380,25 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         )?,
         None => writeln!(out, "first abnormal teardown: none")?,
     }
+    if !st.unlisted_attempts.is_empty() {
+        let parts: Vec<String> = st
+            .unlisted_attempts
+            .iter()
+            .map(|(port, v, n)| format!("{n} {v} to port {port}"))
+            .collect();
+        writeln!(
+            out,
+            "not listed (too many empty connection attempts, a SYN flood?): {}",
+            parts.join(", ")
+        )?;
+    }
+    if st.evicted_idle > 0 {
+        writeln!(
+            out,
+            "{} connection attempts carried nothing and were closed out after going idle",
+            st.evicted_idle
+        )?;
+    }
     if !a.diagnostics.is_empty() {
         let parts: Vec<String> = a
             .diagnostics
@@ -369,4 +409,26 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         writeln!(out, "warnings: {}", parts.join(", "))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_plain_text_is_not() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("-1+2"), "'-1+2");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("going away"), "going away");
+        assert!(matches!(spreadsheet_safe("/chat"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn clock_is_utc_time_of_day() {
+        assert_eq!(
+            clock(Timestamp(1_764_331_200_123_456_789)),
+            "12:00:00.123456"
+        );
+    }
 }

@@ -23,6 +23,9 @@ const CONTROL_EVENTS_KEPT: usize = 64;
 const PINGS_PENDING: usize = 32;
 /// FIN, RST and gap events kept per direction (all are counted).
 const REPEATS_KEPT: u64 = 8;
+/// Timeline events kept per connection, whatever the input: a hostile stream cannot make
+/// a timeline grow without bound (the verdict does not depend on it).
+pub const MAX_TIMELINE_EVENTS: usize = 512;
 
 /// Why a connection's tracking ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub enum ConnectionEnd {
     Reused,
     /// The capture ended.
     CaptureEnd,
+    /// It carried nothing and went idle (see `analysis::EMPTY_IDLE`).
+    Idle,
 }
 
 /// Whether a finished connection is a session.
@@ -86,6 +91,7 @@ pub struct Connection {
     rtt_sum_ms: f64,
     rtt_max_ms: f64,
     closed_at: Option<Timestamp>,
+    events_dropped: u64,
     /// File and packet number of the last segment, for warnings raised at the end.
     last_loc: (u32, u64),
     scratch: Vec<WsEvent>,
@@ -132,6 +138,7 @@ impl Connection {
             rtt_sum_ms: 0.0,
             rtt_max_ms: 0.0,
             closed_at: None,
+            events_dropped: 0,
             last_loc: (first.file, first.number),
             scratch: Vec::new(),
         }
@@ -140,6 +147,17 @@ impl Connection {
     /// When the connection was closed (RST, or FIN both ways), if it was.
     pub fn closed_at(&self) -> Option<Timestamp> {
         self.closed_at
+    }
+
+    /// Time of the last captured segment.
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts
+    }
+
+    /// True when no payload went either way: a connection attempt (answered or not) that
+    /// carried nothing yet. Under a SYN flood these are the entries that pile up.
+    pub fn is_empty(&self) -> bool {
+        self.sides.iter().all(|s| s.stats.payload_bytes == 0)
     }
 
     /// True when `seg` opens a new connection on the same addresses rather than belonging
@@ -153,7 +171,11 @@ impl Connection {
     }
 
     fn event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {
-        self.events.push(RawEvent { ts, from_a, kind });
+        if self.events.len() < MAX_TIMELINE_EVENTS {
+            self.events.push(RawEvent { ts, from_a, kind });
+        } else {
+            self.events_dropped += 1;
+        }
     }
 
     /// Adds one segment of this connection.
@@ -319,7 +341,10 @@ impl Connection {
                 }
                 WsEvent::Resynced { ts, skipped } => {
                     self.sides[d].stats.resync_skipped_bytes += skipped;
-                    self.event(*ts, from_a, EventKind::Resynced { skipped: *skipped });
+                    self.sides[d].stats.resyncs += 1;
+                    if self.sides[d].stats.resyncs <= REPEATS_KEPT {
+                        self.event(*ts, from_a, EventKind::Resynced { skipped: *skipped });
+                    }
                     sink.warn(
                         loc,
                         WarningKind::WebSocketResync,
@@ -400,6 +425,9 @@ impl Connection {
                 if s.first_close.is_none() {
                     s.first_close = Some((f.ts, close.code, close.reason.clone()));
                 }
+                if s.stats.close_frames > REPEATS_KEPT {
+                    return;
+                }
                 self.event(
                     f.ts,
                     from_a,
@@ -458,7 +486,7 @@ impl Connection {
     /// Ends tracking: gives up remaining holes, decides client and server and the verdict.
     pub fn finish(
         mut self,
-        _why: ConnectionEnd,
+        why: ConnectionEnd,
         files: &[String],
         diags: &mut Diagnostics,
     ) -> (Session, Membership) {
@@ -624,6 +652,8 @@ impl Connection {
             c2s: c_side.stats,
             s2c: s_side.stats,
             timeline,
+            timeline_events_dropped: self.events_dropped,
+            evicted_idle: why == ConnectionEnd::Idle,
         };
         (session, membership)
     }

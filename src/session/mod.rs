@@ -220,6 +220,8 @@ pub struct DirectionStats {
     pub capture_gaps: u64,
     /// Bytes in those holes.
     pub capture_gap_bytes: u64,
+    /// Times the framing was found again after a gap.
+    pub resyncs: u64,
     /// Bytes skipped to resynchronise the framing.
     pub resync_skipped_bytes: u64,
     /// FIN segments (more than one means the FIN was retransmitted).
@@ -288,6 +290,11 @@ pub struct Session {
     pub s2c: DirectionStats,
     /// Events in time order.
     pub timeline: Vec<Event>,
+    /// Events left out of the timeline once it held its maximum.
+    pub timeline_events_dropped: u64,
+    /// True when tracking stopped because the connection carried nothing and went idle
+    /// (an unanswered attempt), rather than because it closed or the capture ended.
+    pub evicted_idle: bool,
 }
 
 impl Session {
