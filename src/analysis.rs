@@ -29,11 +29,12 @@ pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
 /// is kept without packets before it is finished: longer than Linux's SYN retries (~63 s
 /// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
 pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
-/// Connections open at one time, over all shards, before empty ones are evicted early.
-pub const MAX_OPEN_CONNECTIONS: usize = 1 << 20;
-/// Empty connections (attempts that carried nothing) kept as full sessions per shard;
-/// beyond this, a SYN flood is counted by server port and verdict instead of listed.
-pub const MAX_EMPTY_KEPT: usize = 1 << 16;
+/// Connections open at one time, over all shards, before empty ones are evicted early
+/// (about 1.5 KB each with the table's overhead: 128 Ki of them take about 200 MB).
+pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
+/// Empty connections (attempts that carried nothing) kept as full sessions, over all
+/// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
+pub const MAX_EMPTY_SESSIONS: usize = 1 << 16;
 
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
@@ -77,7 +78,7 @@ pub struct RunStats {
     /// Connections that carried nothing and were finished after going idle.
     pub evicted_idle: u64,
     /// Empty connection attempts to WebSocket ports counted but not listed as sessions
-    /// (beyond `MAX_EMPTY_KEPT` per shard: a SYN flood), by server port and verdict.
+    /// (beyond [`MAX_EMPTY_SESSIONS`]: a SYN flood), by server port and verdict.
     pub unlisted_attempts: Vec<(u16, Verdict, u64)>,
     /// First packet time.
     pub first_ts: Option<Timestamp>,
@@ -114,13 +115,16 @@ impl ConnKey {
 }
 
 struct Shard {
-    conns: FxHashMap<ConnKey, Connection>,
+    // Boxed: the table keeps entries inline and, with connections coming and going, its
+    // capacity runs well ahead of its length; boxes keep that slack at 72 bytes a slot.
+    conns: FxHashMap<ConnKey, Box<Connection>>,
     /// Sessions and connections that may still turn out to be sessions.
     finished: Vec<(Session, Membership)>,
-    /// Empty connections finished beyond [`MAX_EMPTY_KEPT`]: counted by server port and
+    /// Empty connections finished beyond its share of [`MAX_EMPTY_SESSIONS`]: counted by server port and
     /// verdict instead of kept.
     empty_overflow: BTreeMap<(u16, Verdict), u64>,
     empty_kept: usize,
+    max_empty_kept: usize,
     other_connections: u64,
     diags: Diagnostics,
     now: Timestamp,
@@ -130,8 +134,9 @@ struct Shard {
 }
 
 impl Shard {
-    fn new() -> Shard {
+    fn new(max_empty_kept: usize) -> Shard {
         Shard {
+            max_empty_kept,
             conns: FxHashMap::default(),
             finished: Vec::new(),
             empty_overflow: BTreeMap::new(),
@@ -158,7 +163,7 @@ impl Shard {
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
-            Connection::new(seg)
+            Box::new(Connection::new(seg))
         });
         let mut sink = WarningSink {
             files,
@@ -167,12 +172,12 @@ impl Shard {
         conn.on_segment(seg, &mut sink);
     }
 
-    fn finish(&mut self, conn: Connection, why: ConnectionEnd, files: &[String]) {
+    fn finish(&mut self, conn: Box<Connection>, why: ConnectionEnd, files: &[String]) {
         let empty = conn.is_empty();
         let (session, membership) = conn.finish(why, files, &mut self.diags);
         match membership {
             Membership::Other => self.other_connections += 1,
-            Membership::IfWebSocketPort if empty && self.empty_kept >= MAX_EMPTY_KEPT => {
+            Membership::IfWebSocketPort if empty && self.empty_kept >= self.max_empty_kept => {
                 *self
                     .empty_overflow
                     .entry((session.server.port(), session.verdict))
@@ -226,7 +231,7 @@ impl Shard {
     }
 
     fn finish_all(&mut self, files: &[String]) {
-        let conns: Vec<Connection> = self.conns.drain().map(|(_, c)| c).collect();
+        let conns: Vec<Box<Connection>> = self.conns.drain().map(|(_, c)| c).collect();
         for c in conns {
             self.finish(c, ConnectionEnd::CaptureEnd, files);
         }
@@ -309,7 +314,9 @@ fn analyze_in_pool(
         .transpose()?;
 
     let shard_count = (rayon::current_num_threads() * 4).max(1);
-    let mut shards: Vec<Shard> = (0..shard_count).map(|_| Shard::new()).collect();
+    let mut shards: Vec<Shard> = (0..shard_count)
+        .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count))
+        .collect();
     let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let hasher = FxBuildHasher;
     let progress = crate::output::progress_bar(opts.progress, stats.bytes);
@@ -374,6 +381,10 @@ fn analyze_in_pool(
                 }
                 shard.sweep(&files);
             });
+        drop(decoded);
+        for (file, pos) in merged.positions() {
+            set.release_before(file, pos.saturating_sub(BATCH_PACKETS * 128));
+        }
         if let Some(p) = &progress {
             p.set_position(merged.position());
         }

@@ -19,6 +19,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Where a capture's bytes live.
 enum Storage {
@@ -35,6 +36,8 @@ pub struct CaptureFile {
     /// The display name used in warnings.
     pub name: String,
     storage: Storage,
+    /// Bytes at the start already released with [`CaptureSet::release_before`].
+    released: AtomicUsize,
 }
 
 impl CaptureFile {
@@ -126,8 +129,38 @@ impl CaptureSet {
             path: PathBuf::from(name),
             name: name.to_string(),
             storage: Storage::Owned(bytes),
+            released: AtomicUsize::new(0),
         };
         Ok(CaptureSet { files: vec![file] })
+    }
+
+    /// Tells the kernel that the first `offset` bytes of file `file` will not be read
+    /// again, so their pages leave this process's resident set: memory stays flat however
+    /// large the capture. Best effort; errors are ignored.
+    pub fn release_before(&self, file: u32, offset: usize) {
+        const CHUNK: usize = 4 << 20;
+        if let Some(CaptureFile {
+            storage: Storage::Mapped(map),
+            released,
+            ..
+        }) = self.files.get(file as usize)
+        {
+            let start = released.load(Ordering::Relaxed);
+            let end = offset / CHUNK * CHUNK;
+            if end > start {
+                // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops page
+                // table entries; a later access faults the same bytes back in from the
+                // file, so any slice still borrowed from the range stays valid.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        end - start,
+                    )
+                };
+                released.store(end, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Total size of all files in bytes.
@@ -176,6 +209,7 @@ fn open_one(path: &Path) -> Result<CaptureFile, String> {
         path: path.to_path_buf(),
         name,
         storage: Storage::Mapped(map),
+        released: AtomicUsize::new(0),
     })
 }
 
@@ -205,6 +239,11 @@ impl<'a> Merged<'a> {
                 diags.push(w);
             }
         }
+    }
+
+    /// Per file: its index and how far it has been read.
+    pub fn positions(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
+        self.readers.iter().map(|r| (r.file(), r.position()))
     }
 
     /// Bytes read so far over all files.

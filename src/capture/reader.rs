@@ -137,6 +137,11 @@ impl<'a> RecordReader<'a> {
         self.pos
     }
 
+    /// Index of the file in the capture set.
+    pub fn file(&self) -> u32 {
+        self.file
+    }
+
     fn warn(&mut self, kind: WarningKind, packet: Option<u64>, message: String) {
         self.warnings.push(Warning {
             kind,

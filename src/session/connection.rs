@@ -84,8 +84,9 @@ pub struct Connection {
     sides: [Side; 2],
     events: Vec<RawEvent>,
     control_events: VecDeque<RawEvent>,
-    request: Option<(bool, Timestamp, UpgradeRequest)>,
-    response: Option<(bool, Timestamp, UpgradeResponse)>,
+    // Boxed: most connections of a SYN flood have neither, and they are large.
+    request: Option<Box<(bool, Timestamp, UpgradeRequest)>>,
+    response: Option<Box<(bool, Timestamp, UpgradeResponse)>>,
     pending_pings: VecDeque<(bool, Vec<u8>, Timestamp)>,
     rtt_count: u64,
     rtt_sum_ms: f64,
@@ -294,10 +295,11 @@ impl Connection {
                             path: request.path.clone(),
                         },
                     );
-                    self.request.get_or_insert((from_a, *ts, request.clone()));
+                    self.request
+                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
                 }
                 WsEvent::Response { ts, response } => {
-                    let accept_valid = match (&self.request, &response.accept) {
+                    let accept_valid = match (self.request.as_deref(), &response.accept) {
                         (Some((_, _, req)), Some(acc)) => {
                             req.key.as_deref().map(|k| accept_key(k) == *acc)
                         }
@@ -314,7 +316,8 @@ impl Connection {
                     if response.status == 101 {
                         self.sides[1 - d].decoder.expect_frames();
                     }
-                    self.response.get_or_insert((from_a, *ts, response.clone()));
+                    self.response
+                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
                 }
                 WsEvent::Frame(f) => self.on_frame(d, f),
                 WsEvent::Gap { ts, len, lost_sync } => {
@@ -485,7 +488,7 @@ impl Connection {
 
     /// Ends tracking: gives up remaining holes, decides client and server and the verdict.
     pub fn finish(
-        mut self,
+        mut self: Box<Self>,
         why: ConnectionEnd,
         files: &[String],
         diags: &mut Diagnostics,
@@ -512,9 +515,9 @@ impl Connection {
             true
         } else if self.sides[1].syn.is_some() {
             false
-        } else if let Some((from_a, _, _)) = &self.request {
+        } else if let Some((from_a, _, _)) = self.request.as_deref() {
             *from_a
-        } else if let Some((from_a, _, _)) = &self.response {
+        } else if let Some((from_a, _, _)) = self.response.as_deref() {
             !*from_a
         } else {
             self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
@@ -532,7 +535,7 @@ impl Connection {
             syn_seen: self.sides[ci].syn.is_some(),
             synack_seen: self.sides[si].synack.is_some(),
             server_sent_data: self.sides[si].stats.payload_bytes > 0,
-            response: self.response.as_ref().map(|(_, t, r)| (r.status, *t)),
+            response: self.response.as_deref().map(|(_, t, r)| (r.status, *t)),
             frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
             first_close: [ci, si]
                 .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
@@ -605,7 +608,7 @@ impl Connection {
             })
             .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
 
-        let request = self.request.take().map(|(_, _, r)| r);
+        let request = self.request.take().map(|b| b.2);
         let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
             Membership::WebSocket
         } else if request.is_some()
@@ -620,7 +623,7 @@ impl Connection {
         } else {
             Membership::IfWebSocketPort
         };
-        let handshake_ms = match (self.sides[ci].syn, &self.response) {
+        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
             (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
             _ => None,
         };
@@ -639,7 +642,7 @@ impl Connection {
             end_ts: self.last_ts,
             midstream: c_side.syn.is_none(),
             request,
-            response: self.response.map(|(_, _, r)| r),
+            response: self.response.map(|b| b.2),
             handshake_ms,
             verdict: decision.verdict,
             teardown_initiator: decision.initiator,
