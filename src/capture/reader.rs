@@ -6,9 +6,8 @@
 
 use crate::diag::{Location, Warning, WarningKind};
 use crate::time::Timestamp;
-use pcap_parser::nom;
 use pcap_parser::pcapng::Block;
-use pcap_parser::{PcapError, PcapHeader};
+use pcap_parser::PcapHeader;
 
 /// A link-layer type number as stored in pcap/pcapng (LINKTYPE_*), open: unknown values
 /// are values, not errors.
@@ -67,6 +66,7 @@ enum State {
         big_endian: bool,
         units_per_sec: u64,
         link: LinkType,
+        max_record: u32,
     },
     PcapNg {
         big_endian: bool,
@@ -154,26 +154,6 @@ impl<'a> RecordReader<'a> {
         });
     }
 
-    /// Ends the file after a truncated or corrupt record.
-    fn stop<E>(&mut self, err: nom::Err<PcapError<E>>, what: &str) {
-        let next = self.number + 1;
-        let (kind, msg) = match err {
-            nom::Err::Incomplete(_) => (
-                WarningKind::TruncatedFile,
-                format!(
-                    "file ends inside a {what} ({} bytes left); the rest of the file is ignored",
-                    self.bytes.len() - self.pos
-                ),
-            ),
-            _ => (
-                WarningKind::CorruptRecord,
-                format!("malformed {what}; the rest of the file is ignored"),
-            ),
-        };
-        self.warn(kind, Some(next), msg);
-        self.state = State::Done;
-    }
-
     fn check_order(&mut self, ts: Timestamp) {
         if ts < self.last_ts {
             let n = self.number;
@@ -189,37 +169,99 @@ impl<'a> RecordReader<'a> {
         self.last_ts = self.last_ts.max(ts);
     }
 
-    fn next_pcap(&mut self, big_endian: bool, units: u64, link: LinkType) -> Option<RawPacket<'a>> {
-        let rest = &self.bytes[self.pos..];
-        if rest.is_empty() {
-            self.state = State::Done;
-            return None;
-        }
-        let parsed = if big_endian {
-            pcap_parser::parse_pcap_frame_be(rest)
-        } else {
-            pcap_parser::parse_pcap_frame(rest)
-        };
-        match parsed {
-            Ok((remaining, frame)) => {
-                self.pos = self.bytes.len() - remaining.len();
-                self.number += 1;
-                let ts = Timestamp::from_parts(frame.ts_sec as i64, frame.ts_usec as u64, units);
-                self.check_order(ts);
-                Some(RawPacket {
-                    ts,
-                    link,
-                    data: frame.data,
-                    orig_len: frame.origlen.max(frame.caplen),
-                    file: self.file,
-                    number: self.number,
-                })
+    fn next_pcap(&mut self, f: PcapFraming, link: LinkType) -> Option<RawPacket<'a>> {
+        loop {
+            let rest = &self.bytes[self.pos..];
+            if rest.is_empty() {
+                self.state = State::Done;
+                return None;
             }
-            Err(e) => {
-                self.stop(e, "packet record");
-                None
+            match f.check(rest, None) {
+                Check::Record(_) => {}
+                Check::Short => {
+                    let msg = format!(
+                        "file ends inside a packet record ({} bytes left); the rest is ignored",
+                        rest.len()
+                    );
+                    self.give_up(WarningKind::TruncatedFile, msg);
+                    return None;
+                }
+                Check::Bad(why) => {
+                    let last_sec = (self.last_ts.0 > 0).then(|| self.last_ts.0 / 1_000_000_000);
+                    if !self.resync(why, 1, |b| f.check(b, last_sec)) {
+                        return None;
+                    }
+                    continue;
+                }
             }
+            let parsed = if f.big_endian {
+                pcap_parser::parse_pcap_frame_be(rest)
+            } else {
+                pcap_parser::parse_pcap_frame(rest)
+            };
+            let Ok((remaining, frame)) = parsed else {
+                // check() verified the header and the length; parsing cannot fail.
+                self.give_up(
+                    WarningKind::CorruptRecord,
+                    "unreadable packet record".into(),
+                );
+                return None;
+            };
+            self.pos = self.bytes.len() - remaining.len();
+            self.number += 1;
+            let ts = Timestamp::from_parts(frame.ts_sec as i64, frame.ts_usec as u64, f.units);
+            self.check_order(ts);
+            return Some(RawPacket {
+                ts,
+                link,
+                data: frame.data,
+                orig_len: frame.origlen.max(frame.caplen),
+                file: self.file,
+                number: self.number,
+            });
         }
+    }
+
+    fn give_up(&mut self, kind: WarningKind, message: String) {
+        let next = self.number + 1;
+        self.warn(kind, Some(next), message);
+        self.state = State::Done;
+    }
+
+    /// After a malformed record or block at `self.pos`: finds the next position (on
+    /// `align`-byte steps, at most [`RESYNC_WINDOW`] ahead) where `check` accepts a record
+    /// that is followed by another acceptable one or by the end of the file, and goes on
+    /// from there. Returns false (and ends the file) when there is none.
+    fn resync(&mut self, why: String, align: usize, check: impl Fn(&[u8]) -> Check) -> bool {
+        let start = self.pos;
+        let limit = self.bytes.len().min(start + RESYNC_WINDOW);
+        let mut p = start + align;
+        while p < limit {
+            if let Check::Record(len) = check(&self.bytes[p..]) {
+                let next = p + len;
+                let confirmed = next == self.bytes.len()
+                    || matches!(check(&self.bytes[next..]), Check::Record(_));
+                if confirmed {
+                    let next_packet = self.number + 1;
+                    self.warn(
+                        WarningKind::CorruptRecord,
+                        Some(next_packet),
+                        format!(
+                            "{why}; skipped {} bytes to the next plausible record",
+                            p - start
+                        ),
+                    );
+                    self.pos = p;
+                    return true;
+                }
+            }
+            p += align;
+        }
+        self.give_up(
+            WarningKind::CorruptRecord,
+            format!("{why}; no plausible record follows, the rest is ignored"),
+        );
+        false
     }
 
     fn next_pcapng(&mut self) -> Option<RawPacket<'a>> {
@@ -232,8 +274,28 @@ impl<'a> RecordReader<'a> {
                 self.state = State::Done;
                 return None;
             }
+            let framing = NgFraming {
+                big_endian: *big_endian,
+            };
+            match framing.check(rest) {
+                Check::Record(_) => {}
+                Check::Short => {
+                    let msg = format!(
+                        "file ends inside a pcapng block ({} bytes left); the rest is ignored",
+                        rest.len()
+                    );
+                    self.give_up(WarningKind::TruncatedFile, msg);
+                    return None;
+                }
+                Check::Bad(why) => {
+                    if !self.resync(why, 4, |b| framing.check(b)) {
+                        return None;
+                    }
+                    continue;
+                }
+            }
             // A section header block carries its own byte order; parse it first.
-            let parsed = if rest.len() >= 4 && rest[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+            let parsed = if rest.len() >= 4 && rest[..4] == SHB_MAGIC {
                 pcap_parser::pcapng::parse_sectionheaderblock(rest)
                     .map(|(r, b)| (r, Block::SectionHeader(b)))
             } else if *big_endian {
@@ -241,21 +303,22 @@ impl<'a> RecordReader<'a> {
             } else {
                 pcap_parser::pcapng::parse_block_le(rest)
             };
-            let (remaining, block) = match parsed {
-                Ok(v) => v,
-                Err(e) => {
-                    self.stop(e, "pcapng block");
-                    return None;
-                }
+            let consumed = match &parsed {
+                Ok((remaining, _)) => rest.len() - remaining.len(),
+                Err(_) => 0,
             };
-            let consumed = rest.len() - remaining.len();
-            if consumed == 0 {
-                self.stop::<&[u8]>(
-                    nom::Err::Error(PcapError::HeaderNotRecognized),
-                    "pcapng block",
+            let Ok((_, block)) = parsed.ok().filter(|_| consumed > 0).ok_or(()) else {
+                // The framing is sound (checked above) but the body is not: skip this block.
+                let len = framing.block_len(rest).unwrap_or(rest.len());
+                let next_packet = self.number + 1;
+                self.warn(
+                    WarningKind::CorruptRecord,
+                    Some(next_packet),
+                    format!("malformed pcapng block of {len} bytes skipped"),
                 );
-                return None;
-            }
+                self.pos += len;
+                continue;
+            };
             self.pos += consumed;
             let State::PcapNg {
                 big_endian,
@@ -350,6 +413,7 @@ fn pcap_state(header: &PcapHeader) -> State {
             1_000_000
         },
         link: LinkType(header.network.0 as u32),
+        max_record: header.snaplen.clamp(MAX_SNAPLEN, 1 << 24),
     }
 }
 
@@ -362,10 +426,132 @@ impl<'a> Iterator for RecordReader<'a> {
                 big_endian,
                 units_per_sec,
                 link,
-            } => self.next_pcap(big_endian, units_per_sec, link),
+                max_record,
+            } => self.next_pcap(
+                PcapFraming {
+                    big_endian,
+                    units: units_per_sec,
+                    max_record,
+                },
+                link,
+            ),
             State::PcapNg { .. } => self.next_pcapng(),
             State::Done => None,
         }
+    }
+}
+
+/// The largest snaplen libpcap writes (MAXIMUM_SNAPLEN, 256 KiB); a record longer than
+/// this and the file's own snaplen is corrupt, not a big packet.
+pub const MAX_SNAPLEN: u32 = 262_144;
+/// How far past a corrupt record the reader looks for the next plausible one.
+pub const RESYNC_WINDOW: usize = 1 << 20;
+/// Largest pcapng block accepted (a block can hold one packet and its options).
+const MAX_BLOCK: usize = 16 << 20;
+const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Verdict on the bytes at a record boundary.
+enum Check {
+    /// A plausible record of this many bytes, all present.
+    Record(usize),
+    /// A plausible record whose bytes run past the end of the file.
+    Short,
+    /// Not a plausible record, and why.
+    Bad(String),
+}
+
+#[derive(Copy, Clone)]
+struct PcapFraming {
+    big_endian: bool,
+    units: u64,
+    max_record: u32,
+}
+
+impl PcapFraming {
+    fn u32_at(&self, b: &[u8], i: usize) -> u32 {
+        let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        if self.big_endian {
+            u32::from_be_bytes(v)
+        } else {
+            u32::from_le_bytes(v)
+        }
+    }
+
+    /// Checks a record header. With `near_sec`, the timestamp must also lie within a day of
+    /// it (used while resynchronising, where random bytes must not pass).
+    fn check(&self, b: &[u8], near_sec: Option<i64>) -> Check {
+        if b.len() < 16 {
+            return Check::Short;
+        }
+        let (sec, frac, caplen, origlen) = (
+            self.u32_at(b, 0),
+            self.u32_at(b, 4),
+            self.u32_at(b, 8),
+            self.u32_at(b, 12),
+        );
+        if caplen > self.max_record {
+            return Check::Bad(format!("record length {caplen} exceeds the snaplen"));
+        }
+        if frac as u64 >= self.units {
+            return Check::Bad(format!("timestamp fraction {frac} out of range"));
+        }
+        if near_sec.is_some_and(|n| (sec as i64 - n).abs() > 86_400)
+            || (near_sec.is_some() && origlen < caplen)
+        {
+            return Check::Bad("implausible record".into());
+        }
+        let len = 16 + caplen as usize;
+        if len > b.len() {
+            Check::Short
+        } else {
+            Check::Record(len)
+        }
+    }
+}
+
+#[derive(Copy, Clone)]
+struct NgFraming {
+    big_endian: bool,
+}
+
+impl NgFraming {
+    fn block_len(&self, b: &[u8]) -> Option<usize> {
+        let v: [u8; 4] = b.get(4..8)?.try_into().ok()?;
+        // A section header's length is in the byte order its own magic announces.
+        let big = if b.starts_with(&SHB_MAGIC) {
+            b.get(8..12)? == [0x1a, 0x2b, 0x3c, 0x4d]
+        } else {
+            self.big_endian
+        };
+        Some(if big {
+            u32::from_be_bytes(v)
+        } else {
+            u32::from_le_bytes(v)
+        } as usize)
+    }
+
+    /// Checks block framing: a length that is a multiple of 4, at least 12, repeated at
+    /// the block's end (pcapng §3.1).
+    fn check(&self, b: &[u8]) -> Check {
+        let Some(len) = self.block_len(b) else {
+            return Check::Short;
+        };
+        if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
+            return Check::Bad(format!("pcapng block length {len} is invalid"));
+        }
+        if len > b.len() {
+            return Check::Short;
+        }
+        let trailer = NgFraming {
+            big_endian: self.big_endian,
+        }
+        .block_len(&b[len - 8..]);
+        if trailer != Some(len) && !b.starts_with(&SHB_MAGIC) {
+            return Check::Bad(format!(
+                "pcapng block length {len} does not match its trailer"
+            ));
+        }
+        Check::Record(len)
     }
 }
 
@@ -420,7 +606,34 @@ mod tests {
         bytes[32..36].copy_from_slice(&u32::MAX.to_le_bytes());
         let mut r = RecordReader::new("t.pcap", 0, &bytes).unwrap();
         assert!(r.next().is_none());
-        assert_eq!(r.warnings[0].kind, WarningKind::TruncatedFile);
+        assert_eq!(r.warnings[0].kind, WarningKind::CorruptRecord);
+        assert!(
+            r.warnings[0].message.contains("exceeds the snaplen"),
+            "{}",
+            r.warnings[0].message
+        );
+    }
+
+    #[test]
+    fn corrupt_record_in_the_middle_is_skipped() {
+        let one = tiny_pcap();
+        let record = &one[24..];
+        let mut bytes = one.clone();
+        bytes.extend_from_slice(&[0xff; 16]); // garbage where a record header should be
+        bytes.extend_from_slice(&[0xee; 7]);
+        bytes.extend_from_slice(record);
+        bytes.extend_from_slice(record);
+        let r = RecordReader::new("t.pcap", 0, &bytes).unwrap();
+        let mut r = r;
+        let packets: Vec<_> = r.by_ref().collect();
+        assert_eq!(packets.len(), 3);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert_eq!(r.warnings[0].kind, WarningKind::CorruptRecord);
+        assert!(
+            r.warnings[0].message.contains("skipped 23 bytes"),
+            "{}",
+            r.warnings[0].message
+        );
     }
 
     #[test]

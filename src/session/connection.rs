@@ -537,6 +537,7 @@ impl Connection {
             server_sent_data: self.sides[si].stats.payload_bytes > 0,
             response: self.response.as_deref().map(|(_, t, r)| (r.status, *t)),
             frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
+            payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
             first_close: [ci, si]
                 .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
             first_fin: [ci, si].map(|i| self.sides[i].first_fin),

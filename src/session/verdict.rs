@@ -150,6 +150,9 @@ pub struct Facts {
     pub response: Option<(u16, Timestamp)>,
     /// WebSocket frames were decoded (for connections joined mid-stream).
     pub frames_seen: bool,
+    /// Payload bytes are missing from the capture (snaplen, capture loss), so a response
+    /// or frames may have gone unseen.
+    pub payload_incomplete: bool,
     /// First close frame per direction: time and code.
     pub first_close: [Option<(Timestamp, Option<u16>)>; 2],
     /// First FIN per direction.
@@ -218,7 +221,7 @@ pub fn decide(f: &Facts) -> Decision {
                 client_observed_code: Some(1006),
             };
         }
-    } else if !f.frames_seen {
+    } else if !f.frames_seen && !f.payload_incomplete {
         return match tcp_end {
             Some((t, i, kind)) => Decision {
                 verdict: Verdict::HandshakeNoResponse,
@@ -406,6 +409,20 @@ mod tests {
         let d = decide(&f);
         assert_eq!(d.verdict, Verdict::ClientFinNoClose);
         assert_eq!(d.client_observed_code, Some(1006));
+    }
+
+    #[test]
+    fn unreadable_payload_still_gives_the_tcp_teardown() {
+        // tcpdump -s 96: the 101 and the frames were cut, the RST was not.
+        let mut f = Facts {
+            syn_seen: true,
+            synack_seen: true,
+            server_sent_data: true,
+            payload_incomplete: true,
+            ..Facts::default()
+        };
+        f.first_rst[1] = Some(t(9));
+        assert_eq!(decide(&f).verdict, Verdict::ServerRstNoClose);
     }
 
     #[test]
