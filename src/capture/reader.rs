@@ -187,7 +187,7 @@ impl<'a> RecordReader<'a> {
                     return None;
                 }
                 Check::Bad(why) => {
-                    let last_sec = (self.last_ts.0 > 0).then(|| self.last_ts.0 / 1_000_000_000);
+                    let last_sec = (self.last_ts.0 > 0).then_some(self.last_ts.0 / 1_000_000_000);
                     if !self.resync(why, 1, |b| f.check(b, last_sec)) {
                         return None;
                     }
