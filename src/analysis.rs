@@ -342,21 +342,26 @@ fn analyze_in_pool(
             stats.first_ts = Some(stats.first_ts.map_or(first.ts, |t| t.min(first.ts)));
             stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
         }
-        let decoded: Vec<Result<Segment<'_>, Skip>> = batch
+        // Decoding and hashing run in parallel; only the routing below is sequential.
+        let decoded: Vec<Result<(usize, Segment<'_>), Skip>> = batch
             .par_iter()
             .with_min_len(4096)
-            .map(capture::decode)
+            .map(|p| {
+                capture::decode(p).map(|seg| {
+                    // High bits: the low ones also pick the hash-map bucket inside the shard.
+                    let h = hasher.hash_one(ConnKey::of(&seg));
+                    (((h >> 40) as usize) % shard_count, seg)
+                })
+            })
             .collect();
         for r in &mut routes {
             r.clear();
         }
         for (i, d) in decoded.iter().enumerate() {
             match d {
-                Ok(seg) => {
+                Ok((shard, _)) => {
                     stats.tcp_segments += 1;
-                    // High bits: the low ones also pick the hash-map bucket inside the shard.
-                    let h = hasher.hash_one(ConnKey::of(seg));
-                    routes[((h >> 40) as usize) % shard_count].push(i as u32);
+                    routes[*shard].push(i as u32);
                 }
                 Err(skip) => {
                     match skip {
@@ -375,7 +380,7 @@ fn analyze_in_pool(
             .zip(routes.par_iter())
             .for_each(|(shard, route)| {
                 for &i in route {
-                    if let Ok(seg) = &decoded[i as usize] {
+                    if let Ok((_, seg)) = &decoded[i as usize] {
                         shard.on_segment(seg, &files, max_open);
                     }
                 }

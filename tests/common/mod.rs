@@ -189,3 +189,69 @@ pub fn our_frames(a: &Analysis) -> HashMap<(SocketAddr, SocketAddr), DirFrames> 
     }
     map
 }
+
+/// A little-endian pcap file split into records, for tests that damage captures.
+#[derive(Clone)]
+pub struct Pcap {
+    /// The 24-byte global header.
+    pub header: Vec<u8>,
+    /// Each record: its 16-byte header and its data.
+    pub records: Vec<([u8; 16], Vec<u8>)>,
+}
+
+impl Pcap {
+    /// Reads a little-endian pcap.
+    pub fn read(path: &Path) -> Pcap {
+        let b = std::fs::read(path).unwrap();
+        assert_eq!(
+            &b[..4],
+            &0xa1b2_c3d4u32.to_le_bytes(),
+            "tests expect a little-endian µs pcap"
+        );
+        let mut records = Vec::new();
+        let mut pos = 24;
+        while pos + 16 <= b.len() {
+            let hdr: [u8; 16] = b[pos..pos + 16].try_into().unwrap();
+            let caplen = u32::from_le_bytes(hdr[8..12].try_into().unwrap()) as usize;
+            records.push((hdr, b[pos + 16..pos + 16 + caplen].to_vec()));
+            pos += 16 + caplen;
+        }
+        Pcap {
+            header: b[..24].to_vec(),
+            records,
+        }
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = self.header.clone();
+        for (h, d) in &self.records {
+            out.extend_from_slice(h);
+            out.extend_from_slice(d);
+        }
+        out
+    }
+
+    /// Writes the file into `dir` as `name`, returning its path.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, self.bytes()).unwrap();
+        p
+    }
+
+    /// Byte offset where record `i` starts.
+    pub fn offset_of(&self, i: usize) -> usize {
+        24 + self.records[..i]
+            .iter()
+            .map(|(_, d)| 16 + d.len())
+            .sum::<usize>()
+    }
+
+    /// Record `i`'s timestamp in nanoseconds.
+    pub fn ts(&self, i: usize) -> i64 {
+        let h = &self.records[i].0;
+        let sec = u32::from_le_bytes(h[0..4].try_into().unwrap()) as i64;
+        let usec = u32::from_le_bytes(h[4..8].try_into().unwrap()) as i64;
+        sec * 1_000_000_000 + usec * 1000
+    }
+}

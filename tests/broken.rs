@@ -1,0 +1,333 @@
+//! Damaged copies of a real capture: truncated, corrupt, cut by the snaplen, with segments
+//! missing, split over files. Nothing panics, every problem is a warning naming the file
+//! and packet, and what can still be computed is still right.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use teardown::diag::WarningKind;
+use teardown::{Analysis, Session};
+
+type Key = (SocketAddr, SocketAddr, i64);
+
+fn by_key(a: &Analysis) -> HashMap<Key, &Session> {
+    a.sessions
+        .iter()
+        .map(|s| ((s.client, s.server, s.start_ts.0), s))
+        .collect()
+}
+
+fn same_outcome(a: &Session, b: &Session) -> bool {
+    a.verdict == b.verdict
+        && a.client_observed_code == b.client_observed_code
+        && a.close_code() == b.close_code()
+        && a.c2s.frames == b.c2s.frames
+        && a.s2c.frames == b.s2c.frames
+}
+
+fn scenarios() -> Pcap {
+    Pcap::read(&samples().join("scenarios.pcap"))
+}
+
+const WS_PORTS: [u16; 2] = [9999, 8080];
+
+#[test]
+fn truncated_at_many_offsets_keeps_every_finished_session() {
+    let pcap = scenarios();
+    let full_bytes = pcap.bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let full = analyze(&[samples().join("scenarios.pcap")], &WS_PORTS);
+    let full_map = by_key(&full);
+    let n = full_bytes.len();
+    let mut offsets: Vec<usize> = (1..40).map(|k| 24 + (n - 24) * k / 40).collect();
+    offsets.extend([24 + 5, pcap.offset_of(10) + 3, pcap.offset_of(10) + 17]); // mid header, mid record
+    for cut in offsets {
+        let p = dir.path().join(format!("cut{cut}.pcap"));
+        std::fs::write(&p, &full_bytes[..cut]).unwrap();
+        let a = analyze(&[p.clone()], &WS_PORTS);
+        let on_boundary = (0..pcap.records.len()).any(|i| pcap.offset_of(i) == cut);
+        let truncated = a
+            .diagnostics
+            .warnings()
+            .iter()
+            .filter(|w| w.kind == WarningKind::TruncatedFile)
+            .collect::<Vec<_>>();
+        if !on_boundary {
+            assert_eq!(truncated.len(), 1, "cut at {cut}");
+            assert!(
+                truncated[0]
+                    .location
+                    .file
+                    .ends_with(&format!("cut{cut}.pcap"))
+                    && truncated[0].location.packet.is_some()
+            );
+        }
+        // Every session whose packets all precede the cut has exactly its full result.
+        let complete = (0..pcap.records.len())
+            .take_while(|&i| pcap.offset_of(i + 1) <= cut)
+            .last();
+        let Some(last) = complete else { continue };
+        let horizon = pcap.ts(last);
+        for s in &a.sessions {
+            if let Some(f) = full_map.get(&(s.client, s.server, s.start_ts.0)) {
+                if f.end_ts.0 < horizon {
+                    assert!(
+                        same_outcome(s, f),
+                        "cut at {cut}: {} differs: {} vs {}",
+                        s.client,
+                        s.verdict,
+                        f.verdict
+                    );
+                }
+            }
+        }
+        let finished_before = full
+            .sessions
+            .iter()
+            .filter(|f| f.end_ts.0 < horizon)
+            .count();
+        let kept = a.sessions.iter().filter(|s| s.end_ts.0 < horizon).count();
+        assert_eq!(kept, finished_before, "cut at {cut}");
+    }
+}
+
+#[test]
+fn corrupt_record_length_skips_one_record_and_goes_on() {
+    let mut pcap = scenarios();
+    let k = pcap.records.len() / 2;
+    pcap.records[k].0[8..12].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = pcap.write(dir.path(), "corrupt.pcap");
+    let a = analyze(&[p], &WS_PORTS);
+    let w: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::CorruptRecord)
+        .collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].location.packet, Some(k as u64 + 1));
+    assert!(w[0].message.contains("skipped"), "{}", w[0].message);
+    // All packets but record k were read: sessions that did not need record k are intact.
+    let full = analyze(&[samples().join("scenarios.pcap")], &WS_PORTS);
+    assert_eq!(a.stats.packets + 1, full.stats.packets);
+    let t = pcap.ts(k);
+    let full_map = by_key(&full);
+    for s in &a.sessions {
+        let f = full_map[&(s.client, s.server, s.start_ts.0)];
+        if f.end_ts.0 < t || f.start_ts.0 > t {
+            assert!(same_outcome(s, f), "{} changed", s.client);
+        }
+    }
+}
+
+#[test]
+fn unknown_link_type_is_a_warning_per_packet_not_a_failure() {
+    let mut pcap = scenarios();
+    pcap.header[20..24].copy_from_slice(&147u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = pcap.write(dir.path(), "user0.pcap");
+    let a = analyze(&[p], &[]);
+    assert!(a.sessions.is_empty());
+    assert_eq!(
+        a.diagnostics.count(WarningKind::UnsupportedLinkType),
+        pcap.records.len() as u64
+    );
+    assert!(!a.unusable_input);
+}
+
+#[test]
+fn unknown_pcapng_blocks_are_skipped() {
+    let ng = std::fs::read(samples().join("scenarios.pcapng")).unwrap();
+    // Walk the blocks (little-endian file) and insert an unknown block after every tenth.
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut n = 0;
+    while pos + 8 <= ng.len() {
+        let len = u32::from_le_bytes(ng[pos + 4..pos + 8].try_into().unwrap()) as usize;
+        out.extend_from_slice(&ng[pos..pos + len]);
+        pos += len;
+        n += 1;
+        if n % 10 == 2 {
+            out.extend_from_slice(&0x0000_0badu32.to_le_bytes());
+            out.extend_from_slice(&16u32.to_le_bytes());
+            out.extend_from_slice(b"junk");
+            out.extend_from_slice(&16u32.to_le_bytes());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("extra-blocks.pcapng");
+    std::fs::write(&p, out).unwrap();
+    let (code, with_blocks, err) = run(&["sessions", "--format", "csv", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (_, plain, _) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        samples().join("scenarios.pcapng").to_str().unwrap(),
+    ]);
+    assert_eq!(with_blocks, plain);
+}
+
+#[test]
+fn snaplen_cut_keeps_the_tcp_teardown() {
+    let mut pcap = scenarios();
+    for (h, d) in &mut pcap.records {
+        if d.len() > 96 {
+            d.truncate(96);
+            h[8..12].copy_from_slice(&96u32.to_le_bytes());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = pcap.write(dir.path(), "s96.pcap");
+    let a = analyze(&[p], &WS_PORTS);
+    let full = analyze(&[samples().join("scenarios.pcap")], &WS_PORTS);
+    assert!(a.diagnostics.count(WarningKind::SnaplenCut) > 0);
+    let cut_map = by_key(&a);
+    let tcp_level = [
+        "server_rst_no_close",
+        "server_fin_no_close",
+        "client_rst_no_close",
+        "client_fin_no_close",
+        "connect_refused",
+    ];
+    let mut checked = 0;
+    for f in full
+        .sessions
+        .iter()
+        .filter(|f| tcp_level.contains(&f.verdict.as_str()))
+    {
+        let s = cut_map
+            .get(&(f.client, f.server, f.start_ts.0))
+            .unwrap_or_else(|| panic!("{} lost", f.client));
+        assert_eq!(s.verdict, f.verdict, "{}", f.client);
+        assert_eq!(s.teardown_start_ts, f.teardown_start_ts);
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+/// Index of the records of one session and direction that carry payload, from the
+/// analysis of the whole file: matched by addresses and ports in the raw bytes.
+fn payload_records(pcap: &Pcap, src: SocketAddr, dst: SocketAddr) -> Vec<usize> {
+    let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+        panic!("IPv4 expected")
+    };
+    (0..pcap.records.len())
+        .filter(|&i| {
+            let b = &pcap.records[i].1;
+            b.len() > 54
+                && b[26..30] == s.ip().octets()
+                && b[30..34] == d.ip().octets()
+                && b[34..36] == s.port().to_be_bytes()
+                && b[36..38] == d.port().to_be_bytes()
+                && b.len() > 14 + 20 + ((b[46] >> 4) as usize) * 4
+        })
+        .collect()
+}
+
+#[test]
+fn lost_segment_inside_a_payload_keeps_the_framing() {
+    let full = analyze(&[samples().join("scenarios.pcap")], &WS_PORTS);
+    let s = full
+        .sessions
+        .iter()
+        .find(|s| {
+            s.request
+                .as_ref()
+                .is_some_and(|r| r.path == "/large_messages")
+        })
+        .unwrap();
+    let mut pcap = scenarios();
+    let recs = payload_records(&pcap, s.server, s.client);
+    // A full-sized segment from the middle of the server's data: inside a large message.
+    let victim = recs
+        .iter()
+        .copied()
+        .filter(|&i| pcap.records[i].1.len() >= 1400)
+        .nth(3)
+        .expect("large segments");
+    let lost = pcap.records[victim].1.len() as u64 - 66;
+    pcap.records.remove(victim);
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyze(&[pcap.write(dir.path(), "hole.pcap")], &WS_PORTS);
+    let t = a.sessions.iter().find(|x| x.client == s.client).unwrap();
+    assert!(same_outcome(t, s), "{} vs {}", t.verdict, s.verdict);
+    assert_eq!(t.s2c.capture_gap_bytes, lost);
+    assert_eq!(t.s2c.resyncs, 0);
+    assert!(a.diagnostics.count(WarningKind::LostSegments) >= 1);
+}
+
+#[test]
+fn lost_segment_at_a_frame_boundary_resynchronises() {
+    let full = analyze(&[samples().join("scenarios.pcap")], &WS_PORTS);
+    let s = full
+        .sessions
+        .iter()
+        .find(|s| s.request.as_ref().is_some_and(|r| r.path == "/ping_pong"))
+        .unwrap();
+    let mut pcap = scenarios();
+    let recs = payload_records(&pcap, s.client, s.server);
+    // The client's second data-carrying segment: the first frame after the upgrade request.
+    let victim = recs[1];
+    pcap.records.remove(victim);
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyze(&[pcap.write(dir.path(), "hole.pcap")], &WS_PORTS);
+    let t = a.sessions.iter().find(|x| x.client == s.client).unwrap();
+    assert_eq!(t.verdict, s.verdict);
+    assert_eq!(t.client_observed_code, s.client_observed_code);
+    assert_eq!(
+        t.c2s.frames,
+        s.c2s.frames - 1,
+        "exactly the lost frame is missing"
+    );
+    assert!(t.c2s.capture_gap_bytes > 0);
+}
+
+#[test]
+fn files_interleaved_by_time_merge_back() {
+    let pcap = scenarios();
+    let mut odd = pcap.clone();
+    let mut even = pcap.clone();
+    odd.records = pcap.records.iter().skip(1).step_by(2).cloned().collect();
+    even.records = pcap.records.iter().step_by(2).cloned().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let a = odd.write(dir.path(), "b.pcap");
+    let b = even.write(dir.path(), "a.pcap");
+    let (_, merged, _) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    let (_, whole, _) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        samples().join("scenarios.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(merged, whole);
+}
+
+#[test]
+fn timestamps_going_back_are_reported() {
+    let mut pcap = scenarios();
+    let k = pcap.records.len() / 3;
+    let later = pcap.records[k + 1].0;
+    pcap.records[k].0[..8].copy_from_slice(&later[..8]);
+    pcap.records[k].0[0..4]
+        .copy_from_slice(&(u32::from_le_bytes(later[0..4].try_into().unwrap()) + 1).to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let a = analyze(&[pcap.write(dir.path(), "back.pcap")], &WS_PORTS);
+    let w: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::TimestampOrder)
+        .collect();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].location.packet, Some(k as u64 + 2));
+}
