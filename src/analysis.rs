@@ -7,7 +7,7 @@
 //! Memory grows with the connections open at one time: a connection is finished and turned
 //! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
 
-use crate::capture::{self, CaptureSet, RawPacket, Segment, Skip};
+use crate::capture::{self, CaptureSet, Packet, RawPacket, Segment, Skip};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
 use crate::session::connection::WarningSink;
 use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
@@ -63,8 +63,10 @@ pub struct RunStats {
     pub packets: u64,
     /// TCP segments decoded.
     pub tcp_segments: u64,
-    /// Packets that were not TCP over IP.
-    pub not_tcp: u64,
+    /// UDP datagrams decoded.
+    pub udp_datagrams: u64,
+    /// Packets that were neither TCP nor UDP over IP.
+    pub not_tcp_udp: u64,
     /// IP fragments (not reassembled).
     pub ip_fragments: u64,
     /// Packets that could not be decoded.
@@ -105,11 +107,11 @@ pub struct Analysis {
 struct ConnKey(SocketAddr, SocketAddr);
 
 impl ConnKey {
-    fn of(seg: &Segment<'_>) -> ConnKey {
-        if seg.src <= seg.dst {
-            ConnKey(seg.src, seg.dst)
+    fn of((src, dst): (SocketAddr, SocketAddr)) -> ConnKey {
+        if src <= dst {
+            ConnKey(src, dst)
         } else {
-            ConnKey(seg.dst, seg.src)
+            ConnKey(dst, src)
         }
     }
 }
@@ -152,7 +154,7 @@ impl Shard {
 
     fn on_segment(&mut self, seg: &Segment<'_>, files: &[String], max_open: usize) {
         self.now = self.now.max(seg.ts);
-        let key = ConnKey::of(seg);
+        let key = ConnKey::of((seg.src, seg.dst));
         if self.conns.get(&key).is_some_and(|c| c.is_reused_by(seg)) {
             if let Some(old) = self.conns.remove(&key) {
                 self.finish(old, ConnectionEnd::Reused, files);
@@ -275,7 +277,7 @@ fn analyze_set(set: &CaptureSet, diags: Diagnostics, opts: &Options) -> Result<A
 
 fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
     let (kind, message) = match skip {
-        Skip::NotTcp | Skip::IpFragment => return None,
+        Skip::Unhandled | Skip::IpFragment => return None,
         Skip::UnsupportedLink(l) => (
             WarningKind::UnsupportedLinkType,
             format!("link type {} is not decoded; packet skipped", l.0),
@@ -343,14 +345,14 @@ fn analyze_in_pool(
             stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
         }
         // Decoding and hashing run in parallel; only the routing below is sequential.
-        let decoded: Vec<Result<(usize, Segment<'_>), Skip>> = batch
+        let decoded: Vec<Result<(usize, Packet<'_>), Skip>> = batch
             .par_iter()
             .with_min_len(4096)
             .map(|p| {
-                capture::decode(p).map(|seg| {
+                capture::decode(p).map(|packet| {
                     // High bits: the low ones also pick the hash-map bucket inside the shard.
-                    let h = hasher.hash_one(ConnKey::of(&seg));
-                    (((h >> 40) as usize) % shard_count, seg)
+                    let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
+                    (((h >> 40) as usize) % shard_count, packet)
                 })
             })
             .collect();
@@ -359,13 +361,16 @@ fn analyze_in_pool(
         }
         for (i, d) in decoded.iter().enumerate() {
             match d {
-                Ok((shard, _)) => {
-                    stats.tcp_segments += 1;
+                Ok((shard, packet)) => {
+                    match packet {
+                        Packet::Tcp(_) => stats.tcp_segments += 1,
+                        Packet::Udp(_) => stats.udp_datagrams += 1,
+                    }
                     routes[*shard].push(i as u32);
                 }
                 Err(skip) => {
                     match skip {
-                        Skip::NotTcp => stats.not_tcp += 1,
+                        Skip::Unhandled => stats.not_tcp_udp += 1,
                         Skip::IpFragment => stats.ip_fragments += 1,
                         _ => stats.malformed += 1,
                     }
@@ -380,8 +385,9 @@ fn analyze_in_pool(
             .zip(routes.par_iter())
             .for_each(|(shard, route)| {
                 for &i in route {
-                    if let Ok((_, seg)) = &decoded[i as usize] {
-                        shard.on_segment(seg, &files, max_open);
+                    match &decoded[i as usize] {
+                        Ok((_, Packet::Tcp(seg))) => shard.on_segment(seg, &files, max_open),
+                        Ok((_, Packet::Udp(_))) | Err(_) => {}
                     }
                 }
                 shard.sweep(&files);

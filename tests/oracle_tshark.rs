@@ -9,10 +9,25 @@ use std::path::PathBuf;
 
 fn compare(name: &str, paths: &[PathBuf]) {
     let ours = our_frames(&analyze(paths, &[]));
-    let mut theirs = std::collections::HashMap::new();
-    for p in paths {
-        theirs.extend(tshark_frames(p));
-    }
+    // tshark reads one file: a rotated set is merged first (mergecap, from Wireshark too),
+    // since connections cross the file boundaries.
+    let dir = tempfile::tempdir().unwrap();
+    let one = if let [p] = paths {
+        p.clone()
+    } else {
+        let merged = dir.path().join("merged.pcap");
+        let st = std::process::Command::new("mergecap")
+            .arg("-F")
+            .arg("pcap")
+            .arg("-w")
+            .arg(&merged)
+            .args(paths)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mergecap failed");
+        merged
+    };
+    let theirs = tshark_frames(&one);
     assert!(
         !theirs.is_empty(),
         "{name}: tshark decoded no WebSocket frame"

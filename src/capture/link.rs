@@ -75,11 +75,49 @@ pub struct Segment<'a> {
     pub number: u64,
 }
 
-/// Why a packet produced no TCP segment.
+/// A UDP datagram, borrowing its payload from the capture.
+#[derive(Copy, Clone, Debug)]
+pub struct Datagram<'a> {
+    /// Capture timestamp.
+    pub ts: Timestamp,
+    /// Sender address and port.
+    pub src: SocketAddr,
+    /// Receiver address and port.
+    pub dst: SocketAddr,
+    /// The payload bytes present in the capture.
+    pub payload: &'a [u8],
+    /// Payload bytes cut by the snaplen.
+    pub missing: u32,
+    /// Index of the capture file.
+    pub file: u32,
+    /// Packet number within that file.
+    pub number: u64,
+}
+
+/// What a packet carries, as far as this tool is concerned.
+#[derive(Copy, Clone, Debug)]
+pub enum Packet<'a> {
+    /// A TCP segment (signalling).
+    Tcp(Segment<'a>),
+    /// A UDP datagram (media, STUN, TURN, DTLS).
+    Udp(Datagram<'a>),
+}
+
+impl Packet<'_> {
+    /// Sender and receiver.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        match self {
+            Packet::Tcp(s) => (s.src, s.dst),
+            Packet::Udp(d) => (d.src, d.dst),
+        }
+    }
+}
+
+/// Why a packet produced nothing to analyse.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Skip {
-    /// Not TCP over IP (ARP, UDP, ICMP, ...): nothing to report.
-    NotTcp,
+    /// Not TCP or UDP over IP (ARP, ICMP, ...): nothing to report.
+    Unhandled,
     /// An IP fragment; TCP over fragmented IP is not reassembled.
     IpFragment,
     /// A link type this tool does not decode.
@@ -88,8 +126,8 @@ pub enum Skip {
     Malformed(String),
 }
 
-/// Decodes one captured packet down to its TCP segment.
-pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Segment<'a>, Skip> {
+/// Decodes one captured packet down to its TCP segment or UDP datagram.
+pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Packet<'a>, Skip> {
     let data = packet.data;
     let sliced = match packet.link {
         LINKTYPE_ETHERNET => {
@@ -119,7 +157,7 @@ pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Segment<'a>, Skip> {
         }
         other => return Err(Skip::UnsupportedLink(other)),
     };
-    let net = sliced.net.as_ref().ok_or(Skip::NotTcp)?;
+    let net = sliced.net.as_ref().ok_or(Skip::Unhandled)?;
     let (src_ip, dst_ip, ip_payload) = match net {
         LaxNetSlice::Ipv4(v4) => (
             IpAddr::V4(v4.header().source_addr()),
@@ -131,23 +169,38 @@ pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Segment<'a>, Skip> {
             IpAddr::V6(v6.header().destination_addr()),
             v6.payload(),
         ),
-        LaxNetSlice::Arp(_) => return Err(Skip::NotTcp),
+        LaxNetSlice::Arp(_) => return Err(Skip::Unhandled),
     };
-    if ip_payload.ip_number != IpNumber::TCP {
-        return Err(Skip::NotTcp);
-    }
     if ip_payload.fragmented {
         return Err(Skip::IpFragment);
     }
-    let tcp = TcpSlice::from_slice(ip_payload.payload)
-        .map_err(|e| Skip::Malformed(format!("TCP header: {e}")))?;
-    let payload = tcp.payload();
     // Bytes the snaplen removed: what the wire had beyond what the file kept.
     let missing = if ip_payload.incomplete {
         packet.orig_len.saturating_sub(packet.data.len() as u32)
     } else {
         0
     };
+    if ip_payload.ip_number == IpNumber::UDP {
+        let udp = ip_payload.payload;
+        if udp.len() < 8 {
+            return Err(Skip::Malformed("UDP header cut".into()));
+        }
+        return Ok(Packet::Udp(Datagram {
+            ts: packet.ts,
+            src: SocketAddr::new(src_ip, u16::from_be_bytes([udp[0], udp[1]])),
+            dst: SocketAddr::new(dst_ip, u16::from_be_bytes([udp[2], udp[3]])),
+            payload: &udp[8..],
+            missing,
+            file: packet.file,
+            number: packet.number,
+        }));
+    }
+    if ip_payload.ip_number != IpNumber::TCP {
+        return Err(Skip::Unhandled);
+    }
+    let tcp = TcpSlice::from_slice(ip_payload.payload)
+        .map_err(|e| Skip::Malformed(format!("TCP header: {e}")))?;
+    let payload = tcp.payload();
     let mut flags = 0u8;
     for (set, bit) in [
         (tcp.fin(), TcpFlags::FIN),
@@ -159,7 +212,7 @@ pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Segment<'a>, Skip> {
             flags |= bit;
         }
     }
-    Ok(Segment {
+    Ok(Packet::Tcp(Segment {
         ts: packet.ts,
         src: SocketAddr::new(src_ip, tcp.source_port()),
         dst: SocketAddr::new(dst_ip, tcp.destination_port()),
@@ -171,7 +224,7 @@ pub fn decode<'a>(packet: &RawPacket<'a>) -> Result<Segment<'a>, Skip> {
         missing,
         file: packet.file,
         number: packet.number,
-    })
+    }))
 }
 
 fn be16(data: &[u8], at: usize) -> Option<u16> {
@@ -210,7 +263,10 @@ mod tests {
         }
     }
 
-    fn check_syn(seg: Segment<'_>) {
+    fn check_syn(p: Packet<'_>) {
+        let Packet::Tcp(seg) = p else {
+            panic!("not TCP")
+        };
         assert_eq!(seg.src, "10.0.0.1:40000".parse().unwrap());
         assert_eq!(seg.dst, "10.0.0.2:8080".parse().unwrap());
         assert_eq!(seg.seq, 1000);
@@ -260,7 +316,9 @@ mod tests {
         pkt[3] = 0x28 + 100; // total length says 100 payload bytes follow
         let mut r = raw(LINKTYPE_RAW, &pkt);
         r.orig_len = 140;
-        let seg = decode(&r).unwrap();
+        let Packet::Tcp(seg) = decode(&r).unwrap() else {
+            panic!()
+        };
         assert!(seg.flags.has(TcpFlags::SYN));
         assert_eq!(seg.payload.len(), 0);
         assert_eq!(seg.missing, 100);

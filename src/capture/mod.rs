@@ -10,7 +10,7 @@ pub mod bpf;
 mod link;
 mod reader;
 
-pub use link::{decode, Segment, Skip, TcpFlags};
+pub use link::{decode, Datagram, Packet, Segment, Skip, TcpFlags};
 pub use reader::{sniff_format, Format, LinkType, RawPacket, RecordReader};
 
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};

@@ -161,12 +161,13 @@ impl<'a> RecordReader<'a> {
                 WarningKind::TimestampOrder,
                 Some(n),
                 format!(
-                    "timestamp goes back {:.6} s",
+                    "timestamp goes back {:.6} s from the packet before it",
                     (self.last_ts.0 - ts.0) as f64 / 1e9
                 ),
             );
         }
-        self.last_ts = self.last_ts.max(ts);
+        // Compared with the packet before, so one step back is one warning.
+        self.last_ts = ts;
     }
 
     fn next_pcap(&mut self, f: PcapFraming, link: LinkType) -> Option<RawPacket<'a>> {
