@@ -46,7 +46,7 @@ fn truncated_at_many_offsets_keeps_every_finished_session() {
     for cut in offsets {
         let p = dir.path().join(format!("cut{cut}.pcap"));
         std::fs::write(&p, &full_bytes[..cut]).unwrap();
-        let a = analyze(&[p.clone()], &WS_PORTS);
+        let a = analyze(std::slice::from_ref(&p), &WS_PORTS);
         let on_boundary = (0..pcap.records.len()).any(|i| pcap.offset_of(i) == cut);
         let truncated = a
             .diagnostics
