@@ -7,9 +7,11 @@
 //! Memory grows with the connections open at one time: a connection is finished and turned
 //! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
 
-use crate::capture::{self, CaptureSet, Packet, RawPacket, Segment, Skip};
+use crate::capture::{self, CaptureSet, Datagram, Packet, RawPacket, Segment, Skip};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
+use crate::media::{MediaFlow, UdpFlow};
 use crate::session::connection::WarningSink;
+use crate::session::join::join;
 use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
 use crate::time::Timestamp;
 use rayon::prelude::*;
@@ -65,6 +67,8 @@ pub struct RunStats {
     pub tcp_segments: u64,
     /// UDP datagrams decoded.
     pub udp_datagrams: u64,
+    /// UDP flows that carried no STUN, DTLS, RTP or RTCP.
+    pub other_udp_flows: u64,
     /// Packets that were neither TCP nor UDP over IP.
     pub not_tcp_udp: u64,
     /// IP fragments (not reassembled).
@@ -93,6 +97,8 @@ pub struct RunStats {
 pub struct Analysis {
     /// Sessions sorted by start time, ids from 1.
     pub sessions: Vec<Session>,
+    /// Media flows no session could be joined to.
+    pub orphan_media: Vec<MediaFlow>,
     /// Run counters.
     pub stats: RunStats,
     /// Warnings about the input.
@@ -116,7 +122,16 @@ impl ConnKey {
     }
 }
 
+/// How long a UDP flow may be silent before it is finished (capture time).
+pub const FLOW_IDLE: Timestamp = Timestamp(60_000_000_000);
+/// UDP flows open at one time, over all shards, before idle ones are finished early.
+pub const MAX_OPEN_FLOWS: usize = 1 << 17;
+
 struct Shard {
+    flows: FxHashMap<ConnKey, Box<UdpFlow>>,
+    /// Finished flows that carried STUN, DTLS, RTP or RTCP.
+    media: Vec<MediaFlow>,
+    other_udp_flows: u64,
     // Boxed: the table keeps entries inline and, with connections coming and going, its
     // capacity runs well ahead of its length; boxes keep that slack at 72 bytes a slot.
     conns: FxHashMap<ConnKey, Box<Connection>>,
@@ -138,6 +153,9 @@ struct Shard {
 impl Shard {
     fn new(max_empty_kept: usize) -> Shard {
         Shard {
+            flows: FxHashMap::default(),
+            media: Vec::new(),
+            other_udp_flows: 0,
             max_empty_kept,
             conns: FxHashMap::default(),
             finished: Vec::new(),
@@ -172,6 +190,41 @@ impl Shard {
             diags: &mut self.diags,
         };
         conn.on_segment(seg, &mut sink);
+    }
+
+    fn on_datagram(&mut self, d: &Datagram<'_>, max_open: usize) {
+        self.now = self.now.max(d.ts);
+        let key = ConnKey::of((d.src, d.dst));
+        if !self.flows.contains_key(&key) && self.flows.len() >= max_open {
+            self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+        }
+        self.flows
+            .entry(key)
+            .or_insert_with(|| Box::new(UdpFlow::new(d)))
+            .on_datagram(d);
+    }
+
+    fn finish_flow(&mut self, flow: Box<UdpFlow>) {
+        let f = flow.finish();
+        if f.is_media() {
+            self.media.push(f);
+        } else {
+            self.other_udp_flows += 1;
+        }
+    }
+
+    fn finish_idle_flows(&mut self, before: Timestamp) {
+        let idle: Vec<ConnKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_ts() < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            if let Some(f) = self.flows.remove(&key) {
+                self.finish_flow(f);
+            }
+        }
     }
 
     fn finish(&mut self, conn: Box<Connection>, why: ConnectionEnd, files: &[String]) {
@@ -230,12 +283,17 @@ impl Shard {
             }
         }
         self.evict_empty(files, Timestamp(self.now.0.saturating_sub(EMPTY_IDLE.0)));
+        self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
     }
 
     fn finish_all(&mut self, files: &[String]) {
         let conns: Vec<Box<Connection>> = self.conns.drain().map(|(_, c)| c).collect();
         for c in conns {
             self.finish(c, ConnectionEnd::CaptureEnd, files);
+        }
+        let flows: Vec<Box<UdpFlow>> = self.flows.drain().map(|(_, f)| f).collect();
+        for f in flows {
+            self.finish_flow(f);
         }
     }
 }
@@ -387,7 +445,8 @@ fn analyze_in_pool(
                 for &i in route {
                     match &decoded[i as usize] {
                         Ok((_, Packet::Tcp(seg))) => shard.on_segment(seg, &files, max_open),
-                        Ok((_, Packet::Udp(_))) | Err(_) => {}
+                        Ok((_, Packet::Udp(d))) => shard.on_datagram(d, max_open),
+                        Err(_) => {}
                     }
                 }
                 shard.sweep(&files);
@@ -406,8 +465,11 @@ fn analyze_in_pool(
     }
 
     let mut finished = Vec::new();
+    let mut media = Vec::new();
     let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
     for s in shards {
+        stats.other_udp_flows += s.other_udp_flows;
+        media.extend(s.media);
         stats.connections += s.connections;
         stats.other_connections += s.other_connections;
         stats.evicted_idle += s.evicted;
@@ -448,6 +510,9 @@ fn analyze_in_pool(
     for (i, s) in sessions.iter_mut().enumerate() {
         s.id = i as u64 + 1;
     }
+    // Deterministic order before joining (shards finish flows in any order).
+    media.sort_by_key(|f| (f.first_ts, f.a, f.b));
+    let orphan_media = join(&mut sessions, media);
     #[cfg(feature = "libpcap")]
     if let Some(f) = filter {
         for (link, e) in f.failures {
@@ -467,6 +532,7 @@ fn analyze_in_pool(
     }
     Ok(Analysis {
         sessions,
+        orphan_media,
         stats,
         diagnostics: diags,
         unusable_input,

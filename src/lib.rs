@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod diag;
+pub mod media;
 pub mod output;
 pub mod session;
 pub mod tcp;

@@ -46,6 +46,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TextFormat::Text)]
         format: TextFormat,
     },
+    /// One row per RTP stream and per STUN/TURN flow, with the session it joined.
+    Media {
+        #[command(flatten)]
+        input: Input,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+    },
     /// Counts by verdict and by client-observed close code, and the first abnormal teardown.
     Summary {
         #[command(flatten)]
@@ -103,6 +111,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
     let input = match &cli.command {
         Command::Sessions { input, .. }
         | Command::Timeline { input, .. }
+        | Command::Media { input, .. }
         | Command::Summary { input, .. } => input,
     };
     let opts = teardown::Options {
@@ -167,6 +176,11 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                     code = ExitCode::from(1);
                 }
             }
+        },
+        Command::Media { format, .. } => match format {
+            TableFormat::Table => output::write_media_table(&analysis, &mut out)?,
+            TableFormat::Csv => output::write_media_csv(&analysis, &mut out)?,
+            TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
         },
         Command::Summary { format, .. } => match format {
             TextFormat::Text => output::write_summary_text(&analysis, &mut out)?,

@@ -2,8 +2,10 @@
 //! the progress bar. Everything here writes to a `Write` given by the caller and returns
 //! I/O errors; nothing here decides anything about the capture.
 
+mod media;
 mod summary;
 
+pub use media::{media_flows, write_media_csv, write_media_json, write_media_table, MediaRow};
 pub use summary::{concurrency_at, summarize, Summary};
 
 use crate::analysis::Analysis;
@@ -104,6 +106,20 @@ pub struct SessionRow<'a> {
     pub permessage_deflate: bool,
     /// The capture did not hold the SYN.
     pub midstream: bool,
+    /// RTP streams joined to the session.
+    pub rtp_streams: usize,
+    /// RTP packets in them.
+    pub rtp_packets: u64,
+    /// RTP packets lost in them (RFC 3550 A.3).
+    pub rtp_lost: i64,
+    /// Last RTP packet of the session.
+    pub media_last_ts: Option<Timestamp>,
+    /// Mean STUN round trip on its flows, ms.
+    pub stun_rtt_ms: Option<f64>,
+    /// The rule that joined its media.
+    pub join_rule: Option<&'a str>,
+    /// The media finding, if any.
+    pub media_finding: Option<&'a str>,
 }
 
 fn round3(x: Option<f64>) -> Option<f64> {
@@ -163,6 +179,28 @@ impl<'a> SessionRow<'a> {
             capture_gap_bytes: s.c2s.capture_gap_bytes + s.s2c.capture_gap_bytes,
             permessage_deflate: s.permessage_deflate(),
             midstream: s.midstream,
+            rtp_streams: s.media.iter().map(|f| f.rtp.len()).sum(),
+            rtp_packets: s
+                .media
+                .iter()
+                .flat_map(|f| &f.rtp)
+                .map(|(_, r)| r.packets)
+                .sum(),
+            rtp_lost: s
+                .media
+                .iter()
+                .flat_map(|f| &f.rtp)
+                .map(|(_, r)| r.lost)
+                .sum(),
+            media_last_ts: s.media.iter().filter_map(|f| f.last_rtp()).max(),
+            stun_rtt_ms: {
+                let (n, sum) = s.media.iter().fold((0, 0.0), |(n, sum), f| {
+                    (n + f.stun.rtt_count, sum + f.stun.rtt_sum_ms)
+                });
+                (n > 0).then(|| (sum / n as f64 * 1000.0).round() / 1000.0)
+            },
+            join_rule: s.join_rule,
+            media_finding: s.media_finding.as_ref().map(|m| m.kind),
         }
     }
 }
@@ -211,6 +249,13 @@ fn csv_header() -> Vec<&'static str> {
         "capture_gap_bytes",
         "permessage_deflate",
         "midstream",
+        "rtp_streams",
+        "rtp_packets",
+        "rtp_lost",
+        "media_last_ts",
+        "stun_rtt_ms",
+        "join_rule",
+        "media_finding",
     ]
 }
 
@@ -220,7 +265,8 @@ pub fn write_sessions_json(sessions: &[Session], mut out: impl Write) -> io::Res
     writeln!(out)
 }
 
-fn new_table() -> Table {
+/// A table in the house style.
+pub(crate) fn new_table() -> Table {
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)

@@ -9,10 +9,12 @@ use super::verdict::{decide, Facts, StartKind};
 use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
 use crate::capture::{Segment, TcpFlags};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
+use crate::media::SdpFacts;
 use crate::tcp::{Delivery, Reassembler};
 use crate::time::Timestamp;
 use crate::ws::{
-    accept_key, parse_close, Opcode, StreamDecoder, UpgradeRequest, UpgradeResponse, WsEvent,
+    accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
+    UpgradeRequest, UpgradeResponse, WsEvent,
 };
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -73,6 +75,8 @@ struct Side {
     last_data_frame: Option<Timestamp>,
     first_close: Option<(Timestamp, Option<u16>, String)>,
     not_websocket: bool,
+    /// permessage-deflate context, created at the first compressed message.
+    inflater: Option<Box<Inflater>>,
 }
 
 /// Tracks one TCP connection.
@@ -93,6 +97,8 @@ pub struct Connection {
     rtt_max_ms: f64,
     closed_at: Option<Timestamp>,
     events_dropped: u64,
+    /// What the SDP in the signalling said.
+    sdp: SdpFacts,
     /// File and packet number of the last segment, for warnings raised at the end.
     last_loc: (u32, u64),
     scratch: Vec<WsEvent>,
@@ -140,6 +146,7 @@ impl Connection {
             rtt_max_ms: 0.0,
             closed_at: None,
             events_dropped: 0,
+            sdp: SdpFacts::default(),
             last_loc: (first.file, first.number),
             scratch: Vec::new(),
         }
@@ -358,6 +365,7 @@ impl Connection {
                         ),
                     );
                 }
+                WsEvent::Message(m) => self.on_message(d, m),
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
@@ -384,6 +392,51 @@ impl Connection {
 
     fn dst(&self, d: usize) -> SocketAddr {
         self.src(1 - d)
+    }
+
+    /// A whole text message: inflated when compressed, then read for SDP.
+    fn on_message(&mut self, d: usize, m: &TextMessage) {
+        let from_a = d == 0;
+        let plain = if m.compressed {
+            let Some(ext) = self
+                .response
+                .as_deref()
+                .and_then(|r| r.2.extensions.clone())
+            else {
+                self.sides[d].stats.unreadable_messages += 1;
+                return;
+            };
+            let from_client = self.request.as_deref().is_none_or(|r| r.0 == from_a);
+            let inflater = self.sides[d]
+                .inflater
+                .get_or_insert_with(|| Box::new(Inflater::new(keeps_context(&ext, from_client))));
+            match inflater.inflate(&m.data, m.complete) {
+                Some(v) => v,
+                None => {
+                    self.sides[d].stats.unreadable_messages += 1;
+                    return;
+                }
+            }
+        } else {
+            m.data.clone()
+        };
+        let text = String::from_utf8_lossy(&plain);
+        if self.sdp.scan(&text) {
+            let kind = if text.contains("\"offer\"") || text.starts_with("INVITE ") {
+                "offer"
+            } else if text.contains("\"answer\"") || text.starts_with("SIP/2.0 200") {
+                "answer"
+            } else {
+                "sdp"
+            };
+            self.event(
+                m.ts,
+                from_a,
+                EventKind::Sdp {
+                    kind: kind.to_string(),
+                },
+            );
+        }
     }
 
     fn on_frame(&mut self, d: usize, f: &crate::ws::FrameEvent) {
@@ -658,6 +711,10 @@ impl Connection {
             timeline,
             timeline_events_dropped: self.events_dropped,
             evicted_idle: why == ConnectionEnd::Idle,
+            sdp: std::mem::take(&mut self.sdp),
+            media: Vec::new(),
+            join_rule: None,
+            media_finding: None,
         };
         (session, membership)
     }

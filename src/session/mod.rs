@@ -5,11 +5,13 @@
 //! [`verdict`] decides who started the teardown and how, from those facts alone.
 
 pub mod connection;
+pub mod join;
 pub mod verdict;
 
 pub use connection::{Connection, ConnectionEnd, Membership};
 pub use verdict::{decide, Decision, Facts, Initiator, Verdict};
 
+use crate::media::{MediaEventKind, MediaFlow, SdpFacts};
 use crate::time::Timestamp;
 use crate::ws::{UpgradeRequest, UpgradeResponse};
 use serde::Serialize;
@@ -114,6 +116,13 @@ pub enum EventKind {
         /// Why.
         reason: String,
     },
+    /// A signalling message carrying SDP.
+    Sdp {
+        /// `offer`, `answer` or `sdp`.
+        kind: String,
+    },
+    /// Something on a media flow joined to this session.
+    Media(MediaEventKind),
 }
 
 impl fmt::Display for EventKind {
@@ -161,6 +170,8 @@ impl fmt::Display for EventKind {
                 "WebSocket framing resynchronised ({skipped} bytes skipped)"
             ),
             EventKind::NotWebSocket { reason } => write!(f, "not WebSocket: {reason}"),
+            EventKind::Sdp { kind } => write!(f, "SDP {kind}"),
+            EventKind::Media(m) => write!(f, "{m}"),
         }
     }
 }
@@ -232,6 +243,8 @@ pub struct DirectionStats {
     pub zero_windows: u64,
     /// TCP keep-alive probes.
     pub keepalives: u64,
+    /// Compressed text messages that could not be inflated (context lost or invalid).
+    pub unreadable_messages: u64,
 }
 
 /// A close frame and who sent it.
@@ -295,6 +308,25 @@ pub struct Session {
     /// True when tracking stopped because the connection carried nothing and went idle
     /// (an unanswered attempt), rather than because it closed or the capture ended.
     pub evicted_idle: bool,
+    /// ICE credentials, candidates, SSRCs and clock rates from the signalling's SDP.
+    pub sdp: SdpFacts,
+    /// Media flows joined to this session.
+    pub media: Vec<MediaFlow>,
+    /// The rule that joined its media (`ice_ufrag`, `ssrc`, `sdp_address`,
+    /// `client_address`), the most trusted one when several did.
+    pub join_rule: Option<&'static str>,
+    /// What the media says about the ending, if anything stands out.
+    pub media_finding: Option<MediaFinding>,
+}
+
+/// A media-aware finding on a session (DESIGN.md: media often dies first).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MediaFinding {
+    /// `turn_allocation_failed`, `ice_consent_lost`, `media_stopped_first` or
+    /// `stun_unanswered`.
+    pub kind: &'static str,
+    /// The finding in a sentence, with its numbers.
+    pub detail: String,
 }
 
 impl Session {

@@ -26,6 +26,10 @@ pub const MAX_RESYNC_WINDOW: usize = 64 * 1024;
 const MAX_PLAUSIBLE_RESYNC_LEN: u64 = 1 << 24;
 /// Longest possible frame header (2 + 8 length + 4 mask).
 const MAX_HEADER: usize = 14;
+/// Bytes of one text message kept (for the SDP in signalling); the rest is counted only.
+pub const MAX_TEXT_MESSAGE: usize = 64 * 1024;
+/// Control frame payloads are at most 125 bytes (RFC 6455 §5.5).
+const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A decoded frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +87,22 @@ pub enum WsEvent {
         /// Why.
         reason: String,
     },
+    /// A whole text message (its frames reassembled and unmasked; still compressed when
+    /// `compressed`), for the signalling it carries.
+    Message(TextMessage),
+}
+
+/// A text message's bytes (up to [`MAX_TEXT_MESSAGE`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextMessage {
+    /// Time of its first frame.
+    pub ts: Timestamp,
+    /// Payload, unmasked.
+    pub data: Vec<u8>,
+    /// RSV1 set on the first frame: compressed under permessage-deflate (RFC 7692 §6).
+    pub compressed: bool,
+    /// False when bytes were lost or beyond the size kept.
+    pub complete: bool,
 }
 
 #[derive(Debug)]
@@ -105,6 +125,8 @@ enum State {
         ts: Timestamp,
         remaining: u64,
         keep: Option<Vec<u8>>,
+        /// How many bytes `keep` may hold.
+        cap: usize,
         lost: bool,
     },
     Resync {
@@ -124,6 +146,8 @@ pub struct StreamDecoder {
     /// True when the capture holds the stream from its first byte (the SYN was seen), so
     /// a stream that does not open with an HTTP head is not plain WebSocket.
     known_start: bool,
+    /// The text message being reassembled.
+    message: Option<TextMessage>,
 }
 
 impl Default for StreamDecoder {
@@ -135,6 +159,7 @@ impl Default for StreamDecoder {
             },
             masked: None,
             known_start: false,
+            message: None,
         }
     }
 }
@@ -335,11 +360,14 @@ impl StreamDecoder {
                     }
                 }
                 State::Payload {
-                    remaining, keep, ..
+                    remaining,
+                    keep,
+                    cap,
+                    ..
                 } => {
                     let n = (*remaining).min(data.len() as u64) as usize;
                     if let Some(k) = keep {
-                        let room = 125usize.saturating_sub(k.len()).min(n);
+                        let room = cap.saturating_sub(k.len()).min(n);
                         k.extend_from_slice(&data[..room]);
                     }
                     *remaining -= n as u64;
@@ -415,15 +443,31 @@ impl StreamDecoder {
 
     fn start_frame(&mut self, ts: Timestamp, head: FrameHead, out: &mut Vec<WsEvent>) {
         self.masked.get_or_insert(head.mask.is_some());
-        let keep = head
-            .opcode
-            .is_control()
-            .then(|| Vec::with_capacity(head.payload_len.min(125) as usize));
+        let op = head.opcode;
+        if op == Opcode::TEXT || op == Opcode::BINARY {
+            // A new message; a text message left unfinished is dropped.
+            self.message = (op == Opcode::TEXT).then(|| TextMessage {
+                ts,
+                data: Vec::new(),
+                compressed: head.rsv1,
+                complete: true,
+            });
+        }
+        let cap = if op.is_control() {
+            MAX_CONTROL_PAYLOAD
+        } else if let Some(m) = &self.message {
+            MAX_TEXT_MESSAGE.saturating_sub(m.data.len())
+        } else {
+            0
+        };
+        let keep = (op.is_control() || self.message.is_some())
+            .then(|| Vec::with_capacity(head.payload_len.min(cap as u64) as usize));
         self.state = State::Payload {
             head,
             ts,
             remaining: head.payload_len,
             keep,
+            cap,
             lost: false,
         };
         if head.payload_len == 0 {
@@ -439,30 +483,40 @@ impl StreamDecoder {
                 ts: now,
             },
         );
-        if let State::Payload {
+        let State::Payload {
             head,
             ts,
             keep,
             lost,
             ..
         } = state
-        {
-            let payload = match (keep, lost) {
-                (Some(mut p), false) => {
-                    if let Some(mask) = head.mask {
-                        unmask(&mut p, mask, 0);
-                    }
-                    Some(p)
+        else {
+            return;
+        };
+        let mut kept = keep.map(|mut p| {
+            if let Some(mask) = head.mask {
+                unmask(&mut p, mask, 0);
+            }
+            p
+        });
+        if !head.opcode.is_control() {
+            if let (Some(m), Some(bytes)) = (&mut self.message, kept.take()) {
+                m.complete &= !lost && bytes.len() as u64 == head.payload_len;
+                m.data.extend_from_slice(&bytes);
+            }
+            if head.fin {
+                if let Some(m) = self.message.take() {
+                    out.push(WsEvent::Message(m));
                 }
-                _ => None,
-            };
-            out.push(WsEvent::Frame(FrameEvent {
-                ts,
-                head,
-                payload,
-                complete: !lost,
-            }));
+            }
         }
+        let payload = if lost { None } else { kept };
+        out.push(WsEvent::Frame(FrameEvent {
+            ts,
+            head,
+            payload,
+            complete: !lost,
+        }));
     }
 
     /// Tells the decoder that `len` bytes of the stream are not in the capture.
@@ -501,6 +555,7 @@ impl StreamDecoder {
                     self.finish_frame(ts, out);
                 }
                 let midstream = matches!(self.state, State::Start { .. });
+                self.message = None;
                 out.push(WsEvent::Gap {
                     ts,
                     len,
@@ -621,9 +676,13 @@ mod tests {
             d.feed(Timestamp(i as i64), std::slice::from_ref(b), &mut out);
         }
         assert_eq!(frames(&out), vec![(1, None), (9, Some(b"p1".to_vec()))]);
-        let WsEvent::Frame(ping) = &out[1] else {
-            panic!()
-        };
+        let ping = out
+            .iter()
+            .find_map(|e| match e {
+                WsEvent::Frame(f) if f.head.opcode == Opcode::PING => Some(f),
+                _ => None,
+            })
+            .unwrap();
         assert_eq!(ping.ts, Timestamp(11));
     }
 

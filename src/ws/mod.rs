@@ -2,10 +2,15 @@
 //! framing (RFC 6455 §5), one [`StreamDecoder`] per direction.
 
 mod decoder;
+mod deflate;
 mod frame;
 mod http;
 
-pub use decoder::{FrameEvent, StreamDecoder, WsEvent, MAX_HTTP_HEAD, MAX_RESYNC_WINDOW};
+pub use decoder::{
+    FrameEvent, StreamDecoder, TextMessage, WsEvent, MAX_HTTP_HEAD, MAX_RESYNC_WINDOW,
+    MAX_TEXT_MESSAGE,
+};
+pub use deflate::{keeps_context, Inflater, MAX_INFLATED};
 pub use frame::{parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadParse, Opcode};
 pub use http::{
     accept_key, parse_request, parse_response, HeadResult, UpgradeRequest, UpgradeResponse,
