@@ -229,7 +229,8 @@ impl Shard {
 
     fn finish(&mut self, conn: Box<Connection>, why: ConnectionEnd, files: &[String]) {
         let empty = conn.is_empty();
-        let (session, membership) = conn.finish(why, files, &mut self.diags);
+        let (session, membership, stun) = conn.finish(why, files, &mut self.diags);
+        self.media.extend(stun);
         match membership {
             Membership::Other => self.other_connections += 1,
             Membership::IfWebSocketPort if empty && self.empty_kept >= self.max_empty_kept => {

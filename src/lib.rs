@@ -13,9 +13,18 @@
 pub mod analysis;
 pub mod capture;
 pub mod diag;
+/// `teardown export`: typed tables (polars) as Parquet or CSV, one hive partition per capture.
+pub mod export;
+/// The load-run view: concurrency over time, failure rate by load and by server, age at
+/// teardown, latency against load, and the findings in plain sentences.
+pub mod loadrun;
 pub mod media;
 pub mod output;
+/// `teardown report`: the load run on one self-contained HTML page (or Markdown).
+pub mod report;
 pub mod session;
+/// Deterministic synthetic load-run captures with ground truth (for tests and benchmarks).
+pub mod synth;
 pub mod tcp;
 pub mod time;
 pub mod ws;

@@ -25,7 +25,8 @@ impl Timestamp {
 
     /// The duration from `earlier` to `self` in milliseconds.
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / 1e6
+        // In i128: timestamps read from a capture can be further apart than i64 holds.
+        (self.0 as i128 - earlier.0 as i128) as f64 / 1e6
     }
 }
 

@@ -77,10 +77,9 @@ fn tshark_stun(file: &Path) -> BTreeMap<String, u64> {
         .args(["-n", "-r"])
         .arg(file)
         // STUN quoted inside ICMP errors is not STUN traffic; tshark decodes it, we do not.
-        // STUN framed on TCP (ICE-TCP, RFC 6544) is not decoded yet: compared on UDP only.
         .args([
             "-Y",
-            "stun && udp && !icmp && !icmpv6",
+            "stun && !icmp && !icmpv6",
             "-T",
             "fields",
             "-E",
@@ -133,7 +132,8 @@ fn compare(file: &Path) -> usize {
         .flat_map(|s| &s.media)
         .chain(&a.orphan_media)
     {
-        for (from_a, s) in &flow.rtp {
+        // tshark finds RTP heuristically on UDP only; we also read it framed on ICE-TCP.
+        for (from_a, s) in flow.rtp.iter().filter(|_| flow.transport == "udp") {
             let (src, dst) = if *from_a {
                 (flow.a, flow.b)
             } else {

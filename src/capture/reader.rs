@@ -162,7 +162,8 @@ impl<'a> RecordReader<'a> {
                 Some(n),
                 format!(
                     "timestamp goes back {:.6} s from the packet before it",
-                    (self.last_ts.0 - ts.0) as f64 / 1e9
+                    // abs_diff: the two can be further apart than i64 holds.
+                    self.last_ts.0.abs_diff(ts.0) as f64 / 1e9
                 ),
             );
         }
@@ -355,7 +356,10 @@ impl<'a> RecordReader<'a> {
                     };
                     let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
                     let ts = Timestamp::from_parts(
-                        iface.offset_secs + (raw / iface.units_per_sec) as i64,
+                        // Both come from the file: saturate rather than overflow.
+                        iface.offset_secs.saturating_add(
+                            i64::try_from(raw / iface.units_per_sec).unwrap_or(i64::MAX),
+                        ),
                         raw % iface.units_per_sec,
                         iface.units_per_sec,
                     );

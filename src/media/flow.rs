@@ -184,6 +184,8 @@ pub struct DtlsAlert {
 /// What a finished UDP flow carried.
 #[derive(Clone, Debug, Serialize)]
 pub struct MediaFlow {
+    /// `udp`, or `tcp` for STUN framed on a TCP connection.
+    pub transport: &'static str,
     /// First sender.
     pub a: SocketAddr,
     /// The other endpoint.
@@ -222,8 +224,9 @@ impl MediaFlow {
     }
 }
 
-/// Tracks one UDP flow.
+/// Tracks one UDP flow (or the STUN carried on one TCP connection).
 pub struct UdpFlow {
+    transport: &'static str,
     a: SocketAddr,
     b: SocketAddr,
     first_ts: Timestamp,
@@ -267,11 +270,26 @@ fn class_name(c: Class) -> &'static str {
 impl UdpFlow {
     /// Starts tracking at the first datagram.
     pub fn new(d: &Datagram<'_>) -> UdpFlow {
+        UdpFlow::with_endpoints("udp", d.src, d.dst, d.ts)
+    }
+
+    /// Tracks STUN/TURN framed on a TCP connection from `a` to `b` (ICE-TCP, TURN over TCP).
+    pub fn on_tcp(a: SocketAddr, b: SocketAddr, ts: Timestamp) -> UdpFlow {
+        UdpFlow::with_endpoints("tcp", a, b, ts)
+    }
+
+    fn with_endpoints(
+        transport: &'static str,
+        a: SocketAddr,
+        b: SocketAddr,
+        ts: Timestamp,
+    ) -> UdpFlow {
         UdpFlow {
-            a: d.src,
-            b: d.dst,
-            first_ts: d.ts,
-            last_ts: d.ts,
+            transport,
+            a,
+            b,
+            first_ts: ts,
+            last_ts: ts,
             packets: [0; 2],
             kinds: BTreeMap::new(),
             stun: StunStats::default(),
@@ -301,10 +319,14 @@ impl UdpFlow {
 
     /// Adds one datagram.
     pub fn on_datagram(&mut self, d: &Datagram<'_>) {
-        let from_a = d.src == self.a;
+        self.on_message(d.ts, d.src == self.a, d.payload);
+    }
+
+    /// Adds one message (a datagram's payload, or a message framed on TCP).
+    pub fn on_message(&mut self, ts: Timestamp, from_a: bool, bytes: &[u8]) {
         self.packets[usize::from(!from_a)] += 1;
-        self.last_ts = self.last_ts.max(d.ts);
-        self.payload(d.ts, from_a, d.payload, 0);
+        self.last_ts = self.last_ts.max(ts);
+        self.payload(ts, from_a, bytes, 0);
     }
 
     fn payload(&mut self, ts: Timestamp, from_a: bool, b: &[u8], depth: u8) {
@@ -543,6 +565,7 @@ impl UdpFlow {
             }
         }
         MediaFlow {
+            transport: self.transport,
             a: self.a,
             b: self.b,
             first_ts: self.first_ts,

@@ -9,7 +9,7 @@ use super::verdict::{decide, Facts, StartKind};
 use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
 use crate::capture::{Segment, TcpFlags};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
-use crate::media::SdpFacts;
+use crate::media::{MediaFlow, SdpFacts, UdpFlow};
 use crate::tcp::{Delivery, Reassembler};
 use crate::time::Timestamp;
 use crate::ws::{
@@ -99,6 +99,8 @@ pub struct Connection {
     events_dropped: u64,
     /// What the SDP in the signalling said.
     sdp: SdpFacts,
+    /// STUN/TURN framed on this connection instead of WebSocket (ICE-TCP, TURN over TCP).
+    stun: Option<Box<UdpFlow>>,
     /// File and packet number of the last segment, for warnings raised at the end.
     last_loc: (u32, u64),
     scratch: Vec<WsEvent>,
@@ -147,6 +149,7 @@ impl Connection {
             closed_at: None,
             events_dropped: 0,
             sdp: SdpFacts::default(),
+            stun: None,
             last_loc: (first.file, first.number),
             scratch: Vec::new(),
         }
@@ -366,6 +369,13 @@ impl Connection {
                     );
                 }
                 WsEvent::Message(m) => self.on_message(d, m),
+                WsEvent::Stun { ts, bytes } => {
+                    let (a, b) = (self.a, self.b);
+                    let flow = self
+                        .stun
+                        .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
+                    flow.on_message(*ts, from_a, bytes);
+                }
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
@@ -540,12 +550,14 @@ impl Connection {
     }
 
     /// Ends tracking: gives up remaining holes, decides client and server and the verdict.
+    /// The STUN/TURN the connection carried instead of WebSocket, if any, comes back as a
+    /// media flow to be joined like a UDP one.
     pub fn finish(
         mut self: Box<Self>,
         why: ConnectionEnd,
         files: &[String],
         diags: &mut Diagnostics,
-    ) -> (Session, Membership) {
+    ) -> (Session, Membership, Option<MediaFlow>) {
         let mut sink = WarningSink { files, diags };
         let end_ts = self.last_ts;
         for d in 0..2 {
@@ -716,7 +728,8 @@ impl Connection {
             join_rule: None,
             media_finding: None,
         };
-        (session, membership)
+        let stun = self.stun.take().map(|f| f.finish());
+        (session, membership, stun)
     }
 }
 

@@ -151,7 +151,14 @@ impl StreamState {
 }
 
 /// One RTP packet (V=2, no padding, no extension, no CSRC).
-pub(crate) fn rtp(rng: &mut Rng, ssrc: u32, seq: u16, ts: u32, marker: bool, payload_len: usize) -> Vec<u8> {
+pub(crate) fn rtp(
+    rng: &mut Rng,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload_len: usize,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + payload_len);
     out.push(0x80);
     out.push(if marker { 0x80 } else { 0 } | PT_OPUS);
@@ -203,7 +210,7 @@ pub(crate) fn rtcp(
     out.extend_from_slice(&48u32.to_be_bytes()); // interarrival jitter, in ticks
     out.extend_from_slice(&0u32.to_be_bytes()); // LSR
     out.extend_from_slice(&0u32.to_be_bytes()); // DLSR
-    // SDES: one chunk, CNAME item, END, padding to 32 bits.
+                                                // SDES: one chunk, CNAME item, END, padding to 32 bits.
     let start = out.len();
     out.extend_from_slice(&[0x81, 202, 0, 0]);
     out.extend_from_slice(&ssrc.to_be_bytes());

@@ -62,13 +62,17 @@ impl Rng {
     /// `n` random lowercase hex digits.
     pub(crate) fn hex(&mut self, n: usize) -> String {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        (0..n).map(|_| HEX[self.below(16) as usize] as char).collect()
+        (0..n)
+            .map(|_| HEX[self.below(16) as usize] as char)
+            .collect()
     }
 
     /// `n` random characters of the ICE alphabet (letters, digits, `+`, `/`).
     pub(crate) fn ice_chars(&mut self, n: usize) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        (0..n).map(|_| A[self.below(A.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
     }
 }
 

@@ -199,7 +199,13 @@ impl Talk {
     }
 
     /// An SDP offer (client) or answer (server), JSON-escaped, of about `target` bytes.
-    pub(crate) fn sdp(&mut self, rng: &mut Rng, offer: bool, media: SocketAddr, target: usize) -> String {
+    pub(crate) fn sdp(
+        &mut self,
+        rng: &mut Rng,
+        offer: bool,
+        media: SocketAddr,
+        target: usize,
+    ) -> String {
         let (ufrag, kind) = if offer {
             (self.ufrag_c.clone(), "offer")
         } else {
@@ -294,8 +300,13 @@ impl Talk {
                 s.push(',');
             }
             first = false;
-            let kind = ["inbound-rtp", "outbound-rtp", "candidate-pair", "transport", "codec"]
-                [rng.below(5) as usize];
+            let kind = [
+                "inbound-rtp",
+                "outbound-rtp",
+                "candidate-pair",
+                "transport",
+                "codec",
+            ][rng.below(5) as usize];
             s.push_str(&format!(
                 "{{\"id\":\"{}_{}\",\"type\":\"{kind}\",\"timestamp\":{now_ms}.{},\
                  \"ssrc\":{},\"packets\":{},\"bytes\":{},\"packetsLost\":{},\"jitter\":0.00{},\
@@ -320,7 +331,10 @@ impl Talk {
     pub(crate) fn client_event(&mut self, rng: &mut Rng, now_ms: u64) -> String {
         let id = self.next_id();
         let ev = ["mute", "unmute", "hold", "resume", "dtmf"][rng.below(5) as usize];
-        format!("{{\"type\":\"{ev}\",\"id\":{id},\"session\":\"{}\",\"ts\":{now_ms}}}", self.session)
+        format!(
+            "{{\"type\":\"{ev}\",\"id\":{id},\"session\":\"{}\",\"ts\":{now_ms}}}",
+            self.session
+        )
     }
 
     /// A server push: queue position, agent status or (sometimes) a large directory update.

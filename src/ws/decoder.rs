@@ -24,6 +24,9 @@ pub const MAX_HTTP_HEAD: usize = 64 * 1024;
 pub const MAX_RESYNC_WINDOW: usize = 64 * 1024;
 /// A frame longer than this is not accepted as a resynchronisation point.
 const MAX_PLAUSIBLE_RESYNC_LEN: u64 = 1 << 24;
+/// Bytes looked at before deciding what a stream carries (enough for a framed STUN
+/// message's magic cookie).
+const PROBE_LEN: usize = 10;
 /// Longest possible frame header (2 + 8 length + 4 mask).
 const MAX_HEADER: usize = 14;
 /// Bytes of one text message kept (for the SDP in signalling); the rest is counted only.
@@ -90,6 +93,58 @@ pub enum WsEvent {
     /// A whole text message (its frames reassembled and unmasked; still compressed when
     /// `compressed`), for the signalling it carries.
     Message(TextMessage),
+    /// A STUN message or TURN ChannelData framed on this TCP stream (ICE-TCP, RFC 6544
+    /// with RFC 4571 framing, or TURN over TCP, RFC 8656 §12.5): not WebSocket, but media.
+    Stun {
+        /// Time of the packet that completed it.
+        ts: Timestamp,
+        /// The message, without the RFC 4571 length prefix.
+        bytes: Vec<u8>,
+    },
+}
+
+/// How STUN is framed on a TCP stream.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum StunFraming {
+    /// RFC 4571: a 2-byte length before each message (ICE-TCP).
+    LengthPrefixed,
+    /// Bare STUN and padded ChannelData back to back (TURN over TCP).
+    Bare,
+}
+
+/// Recognises STUN at the start of a TCP stream by its magic cookie (RFC 8489 §5).
+fn stun_framing(b: &[u8]) -> Option<StunFraming> {
+    let cookie = crate::media::demux::MAGIC_COOKIE.to_be_bytes();
+    if b.len() >= 8 && b[0] < 0x40 && b[4..8] == cookie {
+        Some(StunFraming::Bare)
+    } else if b.len() >= 10 && b[2] < 0x40 && b[6..10] == cookie {
+        Some(StunFraming::LengthPrefixed)
+    } else {
+        None
+    }
+}
+
+/// The length of the next STUN-stream message at the start of `b`: (bytes to skip before
+/// it, its length); `None` while incomplete, `Some(Err)` when the framing is broken.
+fn next_stun_message(b: &[u8], framing: StunFraming) -> Option<Result<(usize, usize), ()>> {
+    match framing {
+        StunFraming::LengthPrefixed => {
+            let len = u16::from_be_bytes([*b.first()?, *b.get(1)?]) as usize;
+            Some(Ok((2, len)))
+        }
+        StunFraming::Bare => {
+            let (first, len) = (
+                *b.first()?,
+                u16::from_be_bytes([*b.get(2)?, *b.get(3)?]) as usize,
+            );
+            match first {
+                0x00..=0x3f => Some(Ok((0, 20 + len))),
+                // ChannelData over TCP is padded to a multiple of 4 (RFC 8656 §12.5).
+                0x40..=0x7f => Some(Ok((0, (4 + len).div_ceil(4) * 4))),
+                _ => Some(Err(())),
+            }
+        }
+    }
 }
 
 /// A text message's bytes (up to [`MAX_TEXT_MESSAGE`]).
@@ -133,6 +188,10 @@ enum State {
         buf: Vec<u8>,
         skipped: u64,
         midstream: bool,
+    },
+    Stun {
+        buf: Vec<u8>,
+        framing: StunFraming,
     },
     Opaque,
 }
@@ -214,11 +273,11 @@ impl StreamDecoder {
                     if probe.is_empty() {
                         *first_ts = ts;
                     }
-                    let take = data.len().min(8 - probe.len());
+                    let take = data.len().min(PROBE_LEN - probe.len());
                     probe.extend_from_slice(&data[..take]);
                     data = &data[take..];
                     // Wait for more bytes only while they could still start an HTTP head.
-                    let decided = probe.len() >= 8
+                    let decided = probe.len() >= PROBE_LEN
                         || probe.starts_with(b"HTTP/")
                         || looks_like_request(probe)
                         || !probe.iter().all(|c| c.is_ascii_uppercase());
@@ -238,6 +297,11 @@ impl StreamDecoder {
                             buf: Vec::new(),
                             ts: probe_ts,
                             response: false,
+                        }
+                    } else if let Some(framing) = stun_framing(&probe) {
+                        State::Stun {
+                            buf: Vec::new(),
+                            framing,
                         }
                     } else if self.known_start {
                         self.opaque(probe_ts, "stream does not open with an HTTP head", out);
@@ -374,6 +438,31 @@ impl StreamDecoder {
                     data = &data[n..];
                     if *remaining == 0 {
                         self.finish_frame(ts, out);
+                    }
+                }
+                State::Stun { buf, framing } => {
+                    let framing = *framing;
+                    buf.extend_from_slice(data);
+                    data = &[];
+                    let mut start = 0;
+                    let mut broken = false;
+                    while let Some(next) = next_stun_message(&buf[start..], framing) {
+                        let Ok((skip, len)) = next else {
+                            broken = true;
+                            break;
+                        };
+                        let Some(msg) = buf.get(start + skip..start + skip + len) else {
+                            break;
+                        };
+                        out.push(WsEvent::Stun {
+                            ts,
+                            bytes: msg.to_vec(),
+                        });
+                        start += skip + len;
+                    }
+                    buf.drain(..start);
+                    if broken {
+                        self.opaque(ts, "STUN framing lost on the TCP stream", out);
                     }
                 }
                 State::Resync {
@@ -526,6 +615,9 @@ impl StreamDecoder {
         }
         match &mut self.state {
             State::Opaque => {}
+            State::Stun { .. } => {
+                self.opaque(ts, "bytes missing from a STUN stream; framing lost", out)
+            }
             State::Payload {
                 remaining, lost, ..
             } if len <= *remaining => {

@@ -1,0 +1,433 @@
+//! The synthetic load-run generator (`teardown::synth`) against its own ground truth:
+//! teardown must find every session's verdict, client-observed code, close code and frame
+//! counts; the output must be deterministic; and Wireshark's tshark must agree with the
+//! generator's RTP streams, close frames and TCP sequence numbers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufWriter;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use teardown::synth::{self, SynthConfig, Truth};
+
+/// The instance of the brief: 60 sessions over 3 minutes, failures above 20 concurrent.
+fn small() -> SynthConfig {
+    SynthConfig {
+        sessions: 60,
+        duration_s: 180.0,
+        seed: 7,
+        fail_above: 20,
+        media: true,
+        ..SynthConfig::default()
+    }
+}
+
+fn write(cfg: &SynthConfig, dir: &Path, name: &str) -> (PathBuf, Truth) {
+    let path = dir.join(name);
+    let mut out = BufWriter::new(std::fs::File::create(&path).unwrap());
+    let truth = synth::generate(cfg, &mut out).unwrap();
+    drop(out);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        truth.bytes,
+        "file size"
+    );
+    (path, truth)
+}
+
+/// Every session teardown finds equals the truth, in the same order.
+fn assert_teardown_agrees(path: &Path, truth: &Truth) {
+    let a = teardown::analyze(&[path.to_path_buf()], &teardown::Options::default()).unwrap();
+    assert_eq!(
+        a.sessions.len(),
+        truth.sessions.len(),
+        "session count; teardown verdicts {:?}",
+        a.sessions
+            .iter()
+            .map(|s| s.verdict.as_str())
+            .collect::<Vec<_>>()
+    );
+    let mut diffs = Vec::new();
+    for (i, (s, t)) in a.sessions.iter().zip(&truth.sessions).enumerate() {
+        let ours = (
+            s.client,
+            s.server,
+            s.verdict.as_str(),
+            s.client_observed_code,
+            s.close_code(),
+            s.c2s.frames,
+            s.s2c.frames,
+            s.c2s.retransmitted + s.s2c.retransmitted,
+        );
+        let want = (
+            t.client,
+            t.server,
+            t.verdict,
+            t.client_observed_code,
+            t.close_code,
+            t.frames_c2s,
+            t.frames_s2c,
+            t.retransmissions,
+        );
+        if ours != want {
+            diffs.push(format!(
+                "session {}: teardown {ours:?}\n           truth    {want:?}",
+                i + 1
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{}: {} of {} sessions differ (client, server, verdict, observed, close, frames c2s, \
+         frames s2c, retransmissions):\n{}",
+        path.display(),
+        diffs.len(),
+        truth.sessions.len(),
+        diffs.join("\n")
+    );
+}
+
+/// Reads a classic little-endian µs pcap; checks time order; returns the RTP streams
+/// (src, dst, ssrc) -> (packets, lost per RFC 3550 A.3), counted independently of the
+/// generator.
+fn rtp_from_pcap(path: &Path) -> HashMap<(SocketAddr, SocketAddr, u32), (u64, u64)> {
+    let data = std::fs::read(path).unwrap();
+    assert_eq!(&data[0..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
+    assert_eq!(
+        u32::from_le_bytes(data[20..24].try_into().unwrap()),
+        1,
+        "Ethernet"
+    );
+    // (packets, base ext, max ext)
+    let mut streams: HashMap<(SocketAddr, SocketAddr, u32), (u64, u64, u64)> = HashMap::new();
+    let mut off = 24;
+    let mut last = 0u64;
+    while off < data.len() {
+        let u = |o: usize| u32::from_le_bytes(data[off + o..off + o + 4].try_into().unwrap());
+        let ts = u64::from(u(0)) * 1_000_000 + u64::from(u(4));
+        assert!(u(4) < 1_000_000, "microseconds field");
+        assert!(ts >= last, "packet at offset {off} goes back in time");
+        last = ts;
+        let len = u(8) as usize;
+        assert_eq!(u(12) as usize, len, "no packet is cut");
+        let pkt = &data[off + 16..off + 16 + len];
+        off += 16 + len;
+        let sliced = etherparse::SlicedPacket::from_ethernet(pkt).unwrap();
+        let Some(etherparse::TransportSlice::Udp(udp)) = &sliced.transport else {
+            continue;
+        };
+        let p = udp.payload();
+        // RTP v2, Opus (RTCP shares the flow: payload types 200..=204 with the marker bit
+        // read as PT 72..=76).
+        if p.len() < 12 || p[0] >> 6 != 2 || p[1] & 0x7F != 111 {
+            continue;
+        }
+        let (src, dst) = match &sliced.net {
+            Some(etherparse::NetSlice::Ipv4(ip)) => (
+                std::net::IpAddr::from(ip.header().source_addr()),
+                std::net::IpAddr::from(ip.header().destination_addr()),
+            ),
+            Some(etherparse::NetSlice::Ipv6(ip)) => (
+                std::net::IpAddr::from(ip.header().source_addr()),
+                std::net::IpAddr::from(ip.header().destination_addr()),
+            ),
+            _ => continue,
+        };
+        let key = (
+            SocketAddr::new(src, udp.source_port()),
+            SocketAddr::new(dst, udp.destination_port()),
+            u32::from_be_bytes(p[8..12].try_into().unwrap()),
+        );
+        let seq = u64::from(u16::from_be_bytes([p[2], p[3]]));
+        let e = streams.entry(key).or_insert((0, seq, seq));
+        // Extend the sequence number: the one closest to the highest so far.
+        let max = e.2;
+        let mut ext = (max & !0xFFFF) | seq;
+        if ext + 0x8000 < max {
+            ext += 0x1_0000;
+        } else if ext > max + 0x8000 && ext >= 0x1_0000 {
+            ext -= 0x1_0000;
+        }
+        e.0 += 1;
+        e.2 = e.2.max(ext);
+    }
+    streams
+        .into_iter()
+        .map(|(k, (n, base, max))| (k, (n, max - base + 1 - n)))
+        .collect()
+}
+
+#[test]
+fn teardown_finds_every_session_of_a_load_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small();
+    let (path, truth) = write(&cfg, dir.path(), "run.pcap");
+    assert_eq!(truth.sessions.len(), 60);
+    let verdicts: BTreeMap<_, _> = truth.verdict_counts().into_iter().collect();
+    eprintln!(
+        "{} packets, {} bytes, verdicts {verdicts:?}",
+        truth.packets, truth.bytes
+    );
+    // The instance shows the story: failures once above 20 concurrent sessions.
+    assert!(truth.max_concurrency > cfg.fail_above);
+    assert!(verdicts.get("server_rst_no_close").copied().unwrap_or(0) >= 5);
+    assert!(verdicts.contains_key("clean_close_client"));
+    assert!(verdicts.contains_key("open_at_capture_end"));
+    assert!(verdicts.len() >= 6, "verdict mix {verdicts:?}");
+    assert!(truth.sessions.iter().any(|s| s.client.is_ipv6()));
+    assert!(truth.reordered_segments() > 0 && truth.retransmissions() > 0);
+
+    assert_teardown_agrees(&path, &truth);
+
+    // RTP truth: self-consistent, and equal to an independent count of the file.
+    assert!(!truth.rtp_streams.is_empty());
+    let mut by_flow: HashMap<(SocketAddr, SocketAddr), usize> = HashMap::new();
+    for r in &truth.rtp_streams {
+        assert!(r.packets > 0);
+        assert!(r.lost <= r.skipped, "{r:?}");
+        assert!(
+            (r.lost as f64) < 0.05 * r.packets as f64 + 5.0,
+            "loss far above the configured 1%: {r:?}"
+        );
+        assert!(
+            truth
+                .sessions
+                .iter()
+                .any(|s| s.client.ip() == r.src.ip() || s.client.ip() == r.dst.ip()),
+            "stream of no session: {r:?}"
+        );
+        *by_flow.entry((r.src, r.dst)).or_default() += 1;
+    }
+    for (&(a, b), &n) in &by_flow {
+        assert_eq!(n, 1, "one stream per direction");
+        assert!(
+            by_flow.contains_key(&(b, a)),
+            "no reverse stream for {a} -> {b}"
+        );
+    }
+    let counted = rtp_from_pcap(&path);
+    let want: HashMap<_, _> = truth
+        .rtp_streams
+        .iter()
+        .map(|r| ((r.src, r.dst, r.ssrc), (r.packets, r.lost)))
+        .collect();
+    assert_eq!(counted, want, "RTP streams counted from the file");
+    assert!(truth.stun.requests > 0 && truth.stun.requests == truth.stun.responses);
+}
+
+#[test]
+fn teardown_finds_every_session_without_overload() {
+    // Below the failure threshold, the normal mix: every clean and abnormal ending of
+    // an established session, plus handshake failures; no media (TCP only, fast).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        sessions: 150,
+        duration_s: 240.0,
+        seed: 11,
+        fail_above: 10_000,
+        media: false,
+        ipv6_share: 0.2,
+        reorder: 0.05,
+        retransmit: 0.01,
+        ..SynthConfig::default()
+    };
+    let (path, truth) = write(&cfg, dir.path(), "normal.pcap");
+    let verdicts: BTreeMap<_, _> = truth.verdict_counts().into_iter().collect();
+    eprintln!("verdicts {verdicts:?}");
+    for v in [
+        "clean_close_client",
+        "clean_close_server",
+        "server_close_error",
+        "client_rst_no_close",
+        "server_fin_no_close",
+        "open_at_capture_end",
+    ] {
+        assert!(verdicts.contains_key(v), "{v} missing from {verdicts:?}");
+    }
+    assert!(!verdicts.contains_key("server_rst_no_close"));
+    assert!(truth.rtp_streams.is_empty());
+    assert_teardown_agrees(&path, &truth);
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let cfg = SynthConfig {
+        sessions: 30,
+        duration_s: 60.0,
+        fail_above: 10,
+        ..small()
+    };
+    let gen = |cfg: &SynthConfig| {
+        let mut v = Vec::new();
+        let t = synth::generate(cfg, &mut v).unwrap();
+        (v, t)
+    };
+    let (a, ta) = gen(&cfg);
+    let (b, tb) = gen(&cfg);
+    assert!(a.len() > 1_000_000);
+    assert!(a == b, "same seed, different bytes");
+    assert_eq!(ta.sessions, tb.sessions);
+    assert_eq!(ta.rtp_streams, tb.rtp_streams);
+    let (c, _) = gen(&SynthConfig { seed: 8, ..cfg });
+    assert!(a != c, "another seed gave the same bytes");
+}
+
+fn have_tshark() -> bool {
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn tshark_agrees_with_the_generator() {
+    if !have_tshark() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (path, truth) = write(&small(), dir.path(), "run.pcap");
+    let file = path.to_str().unwrap();
+
+    // RTP streams: packets and lost, per stream.
+    let out = tshark(&[
+        "-n",
+        "-o",
+        "rtp.heuristic_rtp:TRUE",
+        "-r",
+        file,
+        "-q",
+        "-z",
+        "rtp,streams",
+    ]);
+    let mut theirs = HashMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // start end src sport dst dport SSRC payload pkts lost (pct) ...
+        if f.len() > 10 && f[6].starts_with("0x") {
+            let addr =
+                |ip: &str, port: &str| SocketAddr::new(ip.parse().unwrap(), port.parse().unwrap());
+            theirs.insert(
+                (
+                    addr(f[2], f[3]),
+                    addr(f[4], f[5]),
+                    u32::from_str_radix(&f[6][2..], 16).unwrap(),
+                ),
+                (f[8].parse::<u64>().unwrap(), f[9].parse::<i64>().unwrap()),
+            );
+        }
+    }
+    let ours: HashMap<_, _> = truth
+        .rtp_streams
+        .iter()
+        .map(|r| ((r.src, r.dst, r.ssrc), (r.packets, r.lost as i64)))
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(theirs, ours, "tshark's RTP streams (packets, lost)");
+
+    // Close frames, and the TCP sequence analysis. Wireshark flags a segment that comes
+    // ahead of a hole as "previous segment not captured" even when the hole is filled a
+    // few µs later, so each swapped pair (a reordering, not a loss) raises exactly one
+    // lost_segment; nothing else may, and no ACK may cover bytes not captured.
+    let out = tshark(&[
+        "-n",
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        "-r",
+        file,
+        "-Y",
+        "websocket.opcode == 8 || tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        "-e",
+        "websocket.payload.close.status_code",
+        "-e",
+        "tcp.analysis.lost_segment",
+        "-e",
+        "tcp.analysis.ack_lost_segment",
+    ]);
+    let mut codes: Vec<u16> = Vec::new();
+    let (mut lost, mut ack_lost) = (0u64, 0u64);
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        codes.extend(
+            f[0].split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse::<u16>().unwrap()),
+        );
+        lost += u64::from(f.get(1).is_some_and(|s| !s.is_empty()));
+        ack_lost += u64::from(f.get(2).is_some_and(|s| !s.is_empty()));
+    }
+    let mut want: Vec<u16> = truth
+        .sessions
+        .iter()
+        .flat_map(|s| s.close_frames.clone())
+        .collect();
+    codes.sort_unstable();
+    want.sort_unstable();
+    assert!(!want.is_empty());
+    assert_eq!(codes, want, "close frame codes (multiset)");
+    assert_eq!(ack_lost, 0, "ACKs of segments that are not in the capture");
+    assert_eq!(lost, truth.reordered_segments(), "segments ahead of a hole");
+
+    // STUN: every Binding request and success response, with a valid FINGERPRINT.
+    let out = tshark(&[
+        "-n",
+        "-r",
+        file,
+        "-Y",
+        "stun",
+        "-T",
+        "fields",
+        "-e",
+        "stun.type",
+        "-e",
+        "stun.att.crc32.status",
+    ]);
+    let mut stun: BTreeMap<String, u64> = BTreeMap::new();
+    for line in out.lines() {
+        *stun.entry(line.to_string()).or_default() += 1;
+    }
+    let expected = BTreeMap::from([
+        ("0x0001\t1".to_string(), truth.stun.requests),
+        ("0x0101\t1".to_string(), truth.stun.responses),
+    ]);
+    assert_eq!(stun, expected, "STUN messages (type, fingerprint status)");
+
+    // Without reordering, tshark sees no sequence problem at all.
+    let cfg = SynthConfig {
+        sessions: 20,
+        duration_s: 90.0,
+        media: false,
+        reorder: 0.0,
+        retransmit: 0.02,
+        ..small()
+    };
+    let (path, truth) = write(&cfg, dir.path(), "noreorder.pcap");
+    assert!(truth.retransmissions() > 0);
+    let out = tshark(&[
+        "-n",
+        "-r",
+        path.to_str().unwrap(),
+        "-Y",
+        "tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment",
+    ]);
+    assert!(out.trim().is_empty(), "tshark flags:\n{out}");
+}
