@@ -47,6 +47,14 @@ impl<W: Write> Shared<W> {
 }
 
 /// How the connection attempt goes.
+/// What the last segment of a send carries, for the ground truth: a close frame's code,
+/// an HTTP status.
+#[derive(Copy, Clone, Debug, Default)]
+struct Marks {
+    close: Option<u16>,
+    http_status: Option<u16>,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Pre {
     Open,
@@ -368,8 +376,7 @@ impl Session {
         dir: usize,
         bytes: Vec<u8>,
         faults: bool,
-        close: Option<u16>,
-        http_status: Option<u16>,
+        marks: Marks,
         sh: &Shared<W>,
     ) -> u64 {
         let mss = self.tcp.mss;
@@ -399,8 +406,8 @@ impl Session {
             seg.payload = c.to_vec();
             seg.psh = i + 1 == n;
             if i == 0 {
-                seg.close = close;
-                seg.http_status = http_status;
+                seg.close = marks.close;
+                seg.http_status = marks.http_status;
             }
             if faults && !swapped[i] && self.rng.chance(sh.cfg.retransmit) {
                 let rt = times[i] + RTO_US + 2 * self.tcp.h + self.rng.below(20 * MS);
@@ -443,7 +450,17 @@ impl Session {
             }
         }
         self.frames[dir] += frames.len() as u64;
-        self.send(t, dir, bytes, faults, close, None, sh)
+        self.send(
+            t,
+            dir,
+            bytes,
+            faults,
+            Marks {
+                close,
+                http_status: None,
+            },
+            sh,
+        )
     }
 
     fn fin(&mut self, t: u64, dir: usize) -> u64 {
@@ -498,18 +515,37 @@ impl Session {
                 let path = format!("/ws/signal?agent=agent-{:05}&v=3", self.index + 1);
                 let (req, key) = ws::upgrade_request(&mut self.rng, self.server, &path);
                 let t_req = t_ack + self.rng.range(30, 300);
-                let t_req = self.send(t_req, C2S, req, false, None, None, sh);
+                let t_req = self.send(t_req, C2S, req, false, Marks::default(), sh);
                 if self.pre == Pre::Rejected {
                     let t = self.react(S2C, t_req, 300, 5 * MS);
-                    let t = self.send(t, S2C, ws::response_503(), false, None, Some(503), sh);
+                    let t = self.send(
+                        t,
+                        S2C,
+                        ws::response_503(),
+                        false,
+                        Marks {
+                            close: None,
+                            http_status: Some(503),
+                        },
+                        sh,
+                    );
                     let tf = t + self.rng.range(20, 60);
                     let tf = self.fin(tf, S2C);
                     let tc = self.react(C2S, tf, 200, 3 * MS);
                     self.fin(tc, C2S);
                 } else {
                     let t = self.react(S2C, t_req, 300, 3 * MS);
-                    let t101 =
-                        self.send(t, S2C, ws::response_101(&key), false, None, Some(101), sh);
+                    let t101 = self.send(
+                        t,
+                        S2C,
+                        ws::response_101(&key),
+                        false,
+                        Marks {
+                            close: None,
+                            http_status: Some(101),
+                        },
+                        sh,
+                    );
                     self.established(t101, sh);
                 }
             }
