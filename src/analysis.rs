@@ -7,7 +7,9 @@
 //! Memory grows with the connections open at one time: a connection is finished and turned
 //! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
 
-use crate::capture::{self, CaptureSet, Datagram, Packet, RawPacket, Segment, Skip};
+use crate::capture::{
+    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip, MAX_SNAPLEN,
+};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
 use crate::media::{MediaFlow, UdpFlow};
 use crate::session::connection::WarningSink;
@@ -334,6 +336,120 @@ fn analyze_set(set: &CaptureSet, diags: Diagnostics, opts: &Options) -> Result<A
     }
 }
 
+/// Packets read from the capture, ready to be analysed.
+struct Batch<'a> {
+    packets: Vec<RawPacket<'a>>,
+    /// Packets read (before the filter).
+    read: u64,
+    filtered_out: u64,
+    warnings: Diagnostics,
+    /// Per file, how far it had been read when this batch was complete.
+    ends: Vec<(u32, usize)>,
+}
+
+/// Reads the next batch (sequential: records are found one after the other).
+fn read_batch<'a>(
+    merged: &mut Merged<'a>,
+    mut packets: Vec<RawPacket<'a>>,
+    #[cfg(feature = "libpcap")] filter: Option<&mut crate::capture::bpf::Filter>,
+) -> Batch<'a> {
+    packets.clear();
+    packets.extend(merged.by_ref().take(BATCH_PACKETS));
+    let mut warnings = Diagnostics::default();
+    merged.drain_warnings(&mut warnings);
+    let read = packets.len() as u64;
+    #[cfg(feature = "libpcap")]
+    if let Some(f) = filter {
+        packets.retain(|p| f.matches(p));
+    }
+    let filtered_out = read - packets.len() as u64;
+    // The reader holds one packet ahead per file: release only what precedes it.
+    let ends = merged
+        .positions()
+        .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
+        .collect();
+    Batch {
+        packets,
+        read,
+        filtered_out,
+        warnings,
+        ends,
+    }
+}
+
+/// What analysing one batch needs.
+struct BatchWork<'s, 'f> {
+    shards: &'s mut Vec<Shard>,
+    routes: &'s mut Vec<Vec<u32>>,
+    files: &'f [String],
+    max_open: usize,
+    hasher: FxBuildHasher,
+}
+
+impl BatchWork<'_, '_> {
+    /// Decodes the batch in parallel, routes each packet to its shard, then runs the
+    /// shards in parallel.
+    fn run<'a>(
+        self,
+        batch: &[RawPacket<'a>],
+        decoded: &mut Vec<Result<(usize, Packet<'a>), Skip>>,
+        stats: &mut RunStats,
+        diags: &mut Diagnostics,
+    ) {
+        let shard_count = self.shards.len();
+        let hasher = self.hasher;
+        batch
+            .par_iter()
+            .with_min_len(4096)
+            .map(|p| {
+                capture::decode(p).map(|packet| {
+                    // High bits: the low ones also pick the hash-map bucket inside the shard.
+                    let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
+                    (((h >> 40) as usize) % shard_count, packet)
+                })
+            })
+            .collect_into_vec(decoded);
+        for r in self.routes.iter_mut() {
+            r.clear();
+        }
+        for (i, d) in decoded.iter().enumerate() {
+            match d {
+                Ok((shard, packet)) => {
+                    match packet {
+                        Packet::Tcp(_) => stats.tcp_segments += 1,
+                        Packet::Udp(_) => stats.udp_datagrams += 1,
+                    }
+                    self.routes[*shard].push(i as u32);
+                }
+                Err(skip) => {
+                    match skip {
+                        Skip::Unhandled => stats.not_tcp_udp += 1,
+                        Skip::IpFragment => stats.ip_fragments += 1,
+                        _ => stats.malformed += 1,
+                    }
+                    if let Some(w) = skip_warning(self.files, &batch[i], skip) {
+                        diags.push(w);
+                    }
+                }
+            }
+        }
+        let (files, max_open) = (self.files, self.max_open);
+        self.shards
+            .par_iter_mut()
+            .zip(self.routes.par_iter())
+            .for_each(|(shard, route)| {
+                for &i in route {
+                    match &decoded[i as usize] {
+                        Ok((_, Packet::Tcp(seg))) => shard.on_segment(seg, files, max_open),
+                        Ok((_, Packet::Udp(d))) => shard.on_datagram(d, max_open),
+                        Err(_) => {}
+                    }
+                }
+                shard.sweep(files);
+            });
+    }
+}
+
 fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
     let (kind, message) = match skip {
         Skip::Unhandled | Skip::IpFragment => return None,
@@ -383,82 +499,53 @@ fn analyze_in_pool(
     let progress = crate::output::progress_bar(opts.progress, stats.bytes);
 
     let mut merged = set.packets();
-    let mut batch: Vec<RawPacket<'_>> = Vec::with_capacity(BATCH_PACKETS);
     let mut routes: Vec<Vec<u32>> = vec![Vec::new(); shard_count];
-    loop {
-        batch.clear();
-        batch.extend(merged.by_ref().take(BATCH_PACKETS));
-        merged.drain_warnings(&mut diags);
-        if batch.is_empty() {
-            break;
-        }
-        stats.packets += batch.len() as u64;
-        #[cfg(feature = "libpcap")]
-        if let Some(f) = filter.as_mut() {
-            let before = batch.len();
-            batch.retain(|p| f.matches(p));
-            stats.filtered_out += (before - batch.len()) as u64;
-        }
-        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+    // Two packet buffers and one decode buffer, reused batch after batch.
+    let mut spare: Vec<RawPacket<'_>> = Vec::with_capacity(BATCH_PACKETS);
+    let mut decoded: Vec<Result<(usize, Packet<'_>), Skip>> = Vec::with_capacity(BATCH_PACKETS);
+    #[cfg(feature = "libpcap")]
+    let mut current = read_batch(
+        &mut merged,
+        Vec::with_capacity(BATCH_PACKETS),
+        filter.as_mut(),
+    );
+    #[cfg(not(feature = "libpcap"))]
+    let mut current = read_batch(&mut merged, Vec::with_capacity(BATCH_PACKETS));
+    while !current.packets.is_empty() {
+        stats.packets += current.read;
+        stats.filtered_out += current.filtered_out;
+        diags.merge(std::mem::take(&mut current.warnings));
+        if let (Some(first), Some(last)) = (current.packets.first(), current.packets.last()) {
             stats.first_ts = Some(stats.first_ts.map_or(first.ts, |t| t.min(first.ts)));
             stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
         }
-        // Decoding and hashing run in parallel; only the routing below is sequential.
-        let decoded: Vec<Result<(usize, Packet<'_>), Skip>> = batch
-            .par_iter()
-            .with_min_len(4096)
-            .map(|p| {
-                capture::decode(p).map(|packet| {
-                    // High bits: the low ones also pick the hash-map bucket inside the shard.
-                    let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
-                    (((h >> 40) as usize) % shard_count, packet)
-                })
-            })
-            .collect();
-        for r in &mut routes {
-            r.clear();
-        }
-        for (i, d) in decoded.iter().enumerate() {
-            match d {
-                Ok((shard, packet)) => {
-                    match packet {
-                        Packet::Tcp(_) => stats.tcp_segments += 1,
-                        Packet::Udp(_) => stats.udp_datagrams += 1,
-                    }
-                    routes[*shard].push(i as u32);
-                }
-                Err(skip) => {
-                    match skip {
-                        Skip::Unhandled => stats.not_tcp_udp += 1,
-                        Skip::IpFragment => stats.ip_fragments += 1,
-                        _ => stats.malformed += 1,
-                    }
-                    if let Some(w) = skip_warning(&files, &batch[i], skip) {
-                        diags.push(w);
-                    }
-                }
-            }
-        }
-        shards
-            .par_iter_mut()
-            .zip(routes.par_iter())
-            .for_each(|(shard, route)| {
-                for &i in route {
-                    match &decoded[i as usize] {
-                        Ok((_, Packet::Tcp(seg))) => shard.on_segment(seg, &files, max_open),
-                        Ok((_, Packet::Udp(d))) => shard.on_datagram(d, max_open),
-                        Err(_) => {}
-                    }
-                }
-                shard.sweep(&files);
-            });
-        drop(decoded);
-        for (file, pos) in merged.positions() {
-            set.release_before(file, pos.saturating_sub(BATCH_PACKETS * 128));
+        // Pipelined: the next batch is read while this one is decoded and analysed.
+        let work = BatchWork {
+            shards: &mut shards,
+            routes: &mut routes,
+            files: &files,
+            max_open,
+            hasher,
+        };
+        let (next, ()) = rayon::join(
+            || {
+                let buf = std::mem::take(&mut spare);
+                #[cfg(feature = "libpcap")]
+                let next = read_batch(&mut merged, buf, filter.as_mut());
+                #[cfg(not(feature = "libpcap"))]
+                let next = read_batch(&mut merged, buf);
+                next
+            },
+            || work.run(&current.packets, &mut decoded, &mut stats, &mut diags),
+        );
+        // Everything before the end of this batch has been analysed.
+        for &(file, pos) in &current.ends {
+            set.release_before(file, pos);
         }
         if let Some(p) = &progress {
-            p.set_position(merged.position());
+            p.set_position(current.ends.iter().map(|(_, pos)| *pos as u64).sum());
         }
+        spare = std::mem::replace(&mut current, next).packets;
     }
     shards.par_iter_mut().for_each(|s| s.finish_all(&files));
     if let Some(p) = progress {

@@ -10,10 +10,12 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Builds a timestamp from whole seconds and a fraction counted in `units_per_sec`.
     pub fn from_parts(secs: i64, frac: u64, units_per_sec: u64) -> Timestamp {
-        let frac_ns = if units_per_sec == 0 {
-            0
-        } else {
-            ((frac as u128 * 1_000_000_000u128) / units_per_sec as u128) as i64
+        // The two common resolutions avoid a 128-bit division per packet.
+        let frac_ns = match units_per_sec {
+            0 => 0,
+            1_000_000 => (frac as i64).saturating_mul(1000),
+            1_000_000_000 => frac as i64,
+            _ => ((frac as u128 * 1_000_000_000u128) / units_per_sec as u128) as i64,
         };
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(frac_ns))
     }

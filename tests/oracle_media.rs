@@ -21,9 +21,12 @@ struct TsharkStream {
 }
 
 fn tshark_rtp(file: &Path) -> HashMap<(SocketAddr, SocketAddr, u32), TsharkStream> {
+    // Two passes (-2): in one, tshark 4.0 can drop the streams of a call whose DTLS flight
+    // was retransmitted (seen while recording samples/media).
     let out = Command::new("tshark")
         .args([
             "-n",
+            "-2",
             "-o",
             "rtp.heuristic_rtp:TRUE",
             "-q",

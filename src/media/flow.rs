@@ -232,7 +232,8 @@ pub struct UdpFlow {
     first_ts: Timestamp,
     last_ts: Timestamp,
     packets: [u64; 2],
-    kinds: BTreeMap<String, u64>,
+    /// Datagrams per kind, in the order of [`KINDS`] (no allocation per packet).
+    kinds: [u64; KINDS.len()],
     stun: StunStats,
     dtls: DtlsStats,
     rtp: Vec<(bool, RtpStream)>,
@@ -245,6 +246,17 @@ pub struct UdpFlow {
     events: Vec<MediaEvent>,
     last_answered: Option<(Timestamp, bool)>,
 }
+
+/// Every kind the demultiplexer tells apart.
+const KINDS: [Kind; 7] = [
+    Kind::Stun,
+    Kind::Zrtp,
+    Kind::Dtls,
+    Kind::ChannelData,
+    Kind::Rtp,
+    Kind::Rtcp,
+    Kind::Unknown,
+];
 
 fn kind_name(k: Kind) -> &'static str {
     match k {
@@ -291,7 +303,7 @@ impl UdpFlow {
             first_ts: ts,
             last_ts: ts,
             packets: [0; 2],
-            kinds: BTreeMap::new(),
+            kinds: [0; KINDS.len()],
             stun: StunStats::default(),
             dtls: DtlsStats::default(),
             rtp: Vec::new(),
@@ -331,7 +343,9 @@ impl UdpFlow {
 
     fn payload(&mut self, ts: Timestamp, from_a: bool, b: &[u8], depth: u8) {
         let kind = classify(b);
-        *self.kinds.entry(kind_name(kind).to_string()).or_default() += 1;
+        if let Some(i) = KINDS.iter().position(|k| *k == kind) {
+            self.kinds[i] += 1;
+        }
         let relayed = depth > 0;
         match kind {
             Kind::Stun => {
@@ -571,7 +585,12 @@ impl UdpFlow {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             packets: self.packets,
-            kinds: self.kinds,
+            kinds: KINDS
+                .iter()
+                .zip(self.kinds)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (kind_name(*k).to_string(), n))
+                .collect(),
             stun: self.stun,
             dtls: self.dtls,
             rtp: self.rtp,

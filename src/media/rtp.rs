@@ -214,6 +214,11 @@ pub fn parse_rtcp(b: &[u8]) -> Compound {
                     ssrc: *ssrc,
                     blocks: Vec::new(),
                 },
+                // A BYE leading its compound: its first source is in the clear part.
+                (RtcpPacket::Bye { ssrcs, .. }, _) => RtcpPacket::Bye {
+                    ssrcs: ssrcs.iter().take(1).copied().collect(),
+                    reason: None,
+                },
                 (_, Some(&pt)) => RtcpPacket::Other(pt),
                 (_, None) => RtcpPacket::Other(0),
             };

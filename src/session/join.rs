@@ -61,15 +61,29 @@ pub fn join(sessions: &mut [Session], flows: Vec<MediaFlow>) -> Vec<MediaFlow> {
                 .iter()
                 .find_map(|a| by_addr.get(a).copied())
         };
+        // Media is set up right after the signalling: among the sessions of the same
+        // client address alive when the flow began, the one that started last; else the
+        // one it overlaps most.
         let by_client = || {
-            [flow.a.ip(), flow.b.ip()]
-                .iter()
-                .filter_map(|ip| by_ip.get(ip))
-                .flatten()
-                .map(|&i| (overlap(&sessions[i], &flow), i))
-                .filter(|(o, _)| *o > 0)
-                .max_by_key(|(o, i)| (*o, std::cmp::Reverse(*i)))
-                .map(|(_, i)| i)
+            let same_ip = || {
+                [flow.a.ip(), flow.b.ip()]
+                    .into_iter()
+                    .filter_map(|ip| by_ip.get(&ip))
+                    .flatten()
+                    .copied()
+            };
+            same_ip()
+                .filter(|&i| {
+                    sessions[i].start_ts <= flow.first_ts && flow.first_ts <= sessions[i].end_ts
+                })
+                .max_by_key(|&i| (sessions[i].start_ts, std::cmp::Reverse(i)))
+                .or_else(|| {
+                    same_ip()
+                        .map(|i| (overlap(&sessions[i], &flow), i))
+                        .filter(|(o, _)| *o > 0)
+                        .max_by_key(|(o, i)| (*o, std::cmp::Reverse(*i)))
+                        .map(|(_, i)| i)
+                })
         };
         let found = by_user()
             .map(|i| (i, 0))
@@ -108,6 +122,13 @@ pub fn join(sessions: &mut [Session], flows: Vec<MediaFlow>) -> Vec<MediaFlow> {
         }
     }
     orphans
+}
+
+/// True when the flow carried an RTCP BYE for this source (a clean end of its media).
+fn said_bye(f: &MediaFlow, ssrc: u32) -> bool {
+    f.events
+        .iter()
+        .any(|e| matches!(&e.kind, MediaEventKind::RtcpBye { ssrcs, .. } if ssrcs.contains(&ssrc)))
 }
 
 /// Nanoseconds during which both were alive.
@@ -187,14 +208,28 @@ fn finding(s: &Session) -> Option<MediaFinding> {
             });
         }
     }
-    let last_rtp = s.media.iter().filter_map(MediaFlow::last_rtp).max();
-    if let (Some(last), Some(start)) = (last_rtp, s.teardown_start_ts) {
-        if start.0 - last.0 > MEDIA_STOPPED_FIRST.0 {
+    // A stream that just stopped (no RTCP BYE for it) well before the teardown began.
+    if let Some(start) = s.teardown_start_ts {
+        let stopped = s
+            .media
+            .iter()
+            .flat_map(|f| f.rtp.iter().map(move |(from_a, r)| (f, *from_a, r)))
+            .filter(|(f, _, r)| !said_bye(f, r.ssrc))
+            .filter(|(_, _, r)| start.0 - r.last_ts.0 > MEDIA_STOPPED_FIRST.0)
+            .min_by_key(|(_, _, r)| r.last_ts);
+        if let Some((f, from_a, r)) = stopped {
+            let a_is_client = f.a.ip() == s.client.ip() || f.b.ip() != s.client.ip();
+            let who = if from_a == a_is_client {
+                "client"
+            } else {
+                "server"
+            };
             return Some(MediaFinding {
                 kind: "media_stopped_first",
                 detail: format!(
-                    "media stopped {:.1} s before the teardown started",
-                    secs(start.0 - last.0)
+                    "RTP from the {who} (SSRC 0x{:08x}) stopped {:.1} s before the teardown started, without an RTCP BYE",
+                    r.ssrc,
+                    secs(start.0 - r.last_ts.0)
                 ),
             });
         }

@@ -1,0 +1,128 @@
+//! Real WebRTC calls (aiortc peers, coturn, samples/media): every call's verdict, its
+//! media joined by ICE ufrag with the SSRCs the recorder logged, relaying through TURN, and
+//! the media findings, against samples/media/truth.tsv.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use teardown::media::MediaEventKind;
+use teardown::session::EventKind;
+
+fn truth_rows() -> Vec<HashMap<String, String>> {
+    let text = std::fs::read_to_string(samples().join("media/truth.tsv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split('\t')
+        .map(String::from)
+        .collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split('\t').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_call_matches_its_truth() {
+    let rows = truth_rows();
+    assert_eq!(rows.len(), 6);
+    let mut checked = 0;
+    for file in ["calls.pcap", "turn.pcap"] {
+        let a = analyze(&[samples().join("media").join(file)], &[]);
+        let calls: Vec<_> = rows.iter().filter(|r| r["capture"] == file).collect();
+        assert_eq!(a.sessions.len(), calls.len(), "{file}");
+        for r in calls {
+            let call = &r["call"];
+            let port: u16 = r["client_port"].parse().unwrap();
+            let s = a
+                .sessions
+                .iter()
+                .find(|s| s.client.port() == port)
+                .unwrap_or_else(|| panic!("call {call}"));
+            assert_eq!(s.verdict.as_str(), r["expected_verdict"], "call {call}");
+            assert_eq!(
+                s.client_observed_code.map(|c| c.to_string()).as_deref(),
+                Some(r["client_observed_code"].as_str()),
+                "call {call}"
+            );
+            let finding = s.media_finding.as_ref().map(|f| f.kind);
+            match r["media"].as_str() {
+                "no_media" => {
+                    // The TURN allocation was refused (486): no RTP, and the finding says so.
+                    assert_eq!(finding, Some("turn_allocation_failed"), "call {call}");
+                    assert!(s.media.iter().all(|f| f.rtp.is_empty()));
+                    checked += 1;
+                    continue;
+                }
+                "media_stopped_first" => {
+                    assert_eq!(finding, Some("media_stopped_first"), "call {call}")
+                }
+                _ => assert_eq!(finding, None, "call {call}: {:?}", s.media_finding),
+            }
+            assert_eq!(s.join_rule, Some("ice_ufrag"), "call {call}");
+            assert!(
+                s.sdp.ufrags.contains(&r["client_ufrag"])
+                    && s.sdp.ufrags.contains(&r["server_ufrag"]),
+                "call {call}"
+            );
+            let relayed = r["relayed"] == "yes";
+            for col in ["ssrc_client_to_server", "ssrc_server_to_client"] {
+                let ssrc: u32 = r[col].parse().unwrap();
+                let streams: Vec<_> = s
+                    .media
+                    .iter()
+                    .flat_map(|f| &f.rtp)
+                    .filter(|(_, st)| st.ssrc == ssrc)
+                    .collect();
+                assert!(!streams.is_empty(), "call {call}: no stream for {col}");
+                assert_eq!(
+                    streams.iter().any(|(_, st)| st.relayed),
+                    relayed,
+                    "call {call}: {col} relayed"
+                );
+                // Opus at 48 kHz from the SDP's a=rtpmap: jitter is known, loss is real.
+                assert!(streams
+                    .iter()
+                    .all(|(_, st)| st.clock_rate == Some(48_000) && st.jitter_ms.is_some()));
+            }
+            let byes = s
+                .timeline
+                .iter()
+                .filter(|e| matches!(&e.kind, EventKind::Media(MediaEventKind::RtcpBye { .. })))
+                .count();
+            assert_eq!(
+                byes > 0,
+                r["rtcp_bye_expected_from"] != "none",
+                "call {call}"
+            );
+            if r["media"] == "media_after_signalling" {
+                // Media went on after the server reset the WebSocket.
+                let after: f64 = r["media_after_ws_teardown_s"].parse().unwrap();
+                let last = s.media.iter().filter_map(|f| f.last_rtp()).max().unwrap();
+                let gap = last.millis_since(s.teardown_start_ts.unwrap()) / 1000.0;
+                assert!(
+                    (gap - after).abs() < 0.1,
+                    "call {call}: media {gap:.3} s after, truth {after}"
+                );
+            }
+            checked += 1;
+        }
+        let lost: i64 = a
+            .sessions
+            .iter()
+            .flat_map(|s| &s.media)
+            .flat_map(|f| &f.rtp)
+            .map(|(_, st)| st.lost)
+            .sum();
+        assert!(lost > 0, "{file}: the impaired path lost packets");
+    }
+    assert_eq!(checked, 6);
+}
