@@ -84,8 +84,12 @@ pub struct RtpStream {
     pub max_jitter_ms: Option<f64>,
     /// Mean jitter, ms.
     pub mean_jitter_ms: Option<f64>,
-    /// Largest gap between consecutive packets, ms.
+    /// Largest gap between consecutive packets, ms, as Wireshark counts it: packets with
+    /// the marker bit (a talkspurt start, RFC 3551 §4.1) and comfort noise are left out.
     pub max_delta_ms: f64,
+    /// Largest gap between consecutive packets in arrival order, ms, every packet counted
+    /// (some senders, aiortc among them, set the marker bit on every packet).
+    pub max_gap_ms: f64,
     /// Carried inside TURN (ChannelData or Send/Data indications).
     pub relayed: bool,
     #[serde(skip)]
@@ -103,6 +107,8 @@ pub struct RtpStream {
     last_rtp_ts: u32,
     #[serde(skip)]
     ref_time_ms: f64,
+    #[serde(skip)]
+    last_arrival_ms: f64,
     #[serde(skip)]
     ref_ext_ts: i64,
     #[serde(skip)]
@@ -144,6 +150,7 @@ impl RtpStream {
             max_jitter_ms: None,
             mean_jitter_ms: None,
             max_delta_ms: 0.0,
+            max_gap_ms: 0.0,
             relayed,
             base_seq: seq,
             max_seq: seq.wrapping_sub(1),
@@ -152,6 +159,7 @@ impl RtpStream {
             ext_ts: rtp_ts as i64,
             last_rtp_ts: rtp_ts,
             ref_time_ms: 0.0,
+            last_arrival_ms: 0.0,
             ref_ext_ts: rtp_ts as i64,
             last_pt: pt,
             received_before_base: 0,
@@ -201,6 +209,8 @@ impl RtpStream {
         }
         let in_time_order = self.ref_ext_ts <= self.ext_ts;
         let delta = now_ms - self.ref_time_ms;
+        self.max_gap_ms = self.max_gap_ms.max(now_ms - self.last_arrival_ms);
+        self.last_arrival_ms = now_ms;
         let nominal_ts = (self.ext_ts - self.ref_ext_ts) as f64;
         for j in &mut self.jitter {
             j.update(now_ms - self.ref_time_ms, nominal_ts);

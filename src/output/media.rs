@@ -45,8 +45,10 @@ pub struct MediaRow<'a> {
     pub duplicates: Option<u64>,
     /// RTP packets out of order.
     pub out_of_order: Option<u64>,
-    /// Largest gap between packets, ms.
+    /// Largest gap between packets, ms (Wireshark's rule: marker packets left out).
     pub max_delta_ms: Option<f64>,
+    /// Largest gap between packets, ms, every packet counted.
+    pub max_gap_ms: Option<f64>,
     /// Jitter at the end, ms.
     pub jitter_ms: Option<f64>,
     /// Largest jitter, ms.
@@ -111,6 +113,7 @@ fn rtp_row(
         duplicates: Some(s.duplicates),
         out_of_order: Some(s.out_of_order),
         max_delta_ms: Some(round3(s.max_delta_ms)),
+        max_gap_ms: Some(round3(s.max_gap_ms)),
         jitter_ms: s.jitter_ms.map(round3),
         max_jitter_ms: s.max_jitter_ms.map(round3),
         mean_jitter_ms: s.mean_jitter_ms.map(round3),
@@ -154,6 +157,7 @@ fn stun_row<'a>(
         duplicates: None,
         out_of_order: None,
         max_delta_ms: None,
+        max_gap_ms: None,
         jitter_ms: None,
         max_jitter_ms: None,
         mean_jitter_ms: None,
@@ -236,7 +240,7 @@ pub fn write_media_table(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         "ssrc / stun",
         "packets",
         "lost",
-        "max delta ms",
+        "max gap ms",
         "jitter ms",
         "rtt ms",
     ]);
@@ -289,7 +293,7 @@ pub fn write_media_table(a: &Analysis, mut out: impl Write) -> io::Result<()> {
                 format!("0x{:08x} pt {}", s.ssrc, s.payload_type),
                 s.packets.to_string(),
                 s.lost.to_string(),
-                format!("{:.2}", s.max_delta_ms),
+                format!("{:.2}", s.max_gap_ms),
                 s.jitter_ms.map(|j| format!("{j:.2}")).unwrap_or_default(),
                 String::new(),
             ]);
