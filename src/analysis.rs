@@ -547,6 +547,8 @@ fn analyze_in_pool(
         }
         spare = std::mem::replace(&mut current, next).packets;
     }
+    // The last read found the end of the input, and what was wrong with it.
+    diags.merge(current.warnings);
     shards.par_iter_mut().for_each(|s| s.finish_all(&files));
     if let Some(p) = progress {
         p.finish_and_clear();

@@ -62,6 +62,36 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TextFormat::Text)]
         format: TextFormat,
     },
+    /// One self-contained HTML page on the load run: where the knee is, who dropped the
+    /// sessions, with charts and the findings in sentences.
+    Report {
+        #[command(flatten)]
+        input: Input,
+        /// Output file (`-`: standard output) [default: report.html, or report.md]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Write the findings and tables as Markdown instead of HTML.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// The tables (sessions, events, TCP connections, media, concurrency) as Parquet or CSV,
+    /// in DIR/<table>/capture=<name>/part-0.<ext>.
+    Export {
+        #[command(flatten)]
+        input: Input,
+        /// Dataset folder; each capture writes its own partition in it.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// File format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Parquet)]
+        format: ExportFormat,
+        /// Also write the ws_frames table (the frames the timelines hold).
+        #[arg(long)]
+        frames: bool,
+        /// Partition name of this capture [default: the input's file or folder name].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -100,6 +130,14 @@ enum TableFormat {
 }
 
 #[derive(Copy, Clone, ValueEnum)]
+enum ExportFormat {
+    /// Apache Parquet, typed columns.
+    Parquet,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
 enum TextFormat {
     /// Plain text.
     Text,
@@ -112,7 +150,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         Command::Sessions { input, .. }
         | Command::Timeline { input, .. }
         | Command::Media { input, .. }
-        | Command::Summary { input, .. } => input,
+        | Command::Summary { input, .. }
+        | Command::Report { input, .. }
+        | Command::Export { input, .. } => input,
     };
     let opts = teardown::Options {
         threads: input.threads,
@@ -129,8 +169,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    let quiet = input.quiet;
     let mut err = io::stderr().lock();
-    if input.quiet {
+    if quiet {
         for w in analysis
             .diagnostics
             .warnings()
@@ -190,6 +231,62 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 writeln!(out)?;
             }
         },
+        Command::Report {
+            input,
+            output,
+            markdown,
+        } => {
+            if analysis.stats.files == 0 {
+                writeln!(err, "teardown: nothing to report: no capture could be read")?;
+                return Ok(ExitCode::from(2));
+            }
+            let run = teardown::loadrun::LoadRun::of(&analysis);
+            let meta = teardown::report::Meta::for_inputs(&input.captures);
+            let default = if markdown { "report.md" } else { "report.html" };
+            let path = output.unwrap_or_else(|| default.into());
+            if path.as_os_str() == "-" {
+                if markdown {
+                    teardown::report::write_markdown(&analysis, &run, &meta, &mut out)?;
+                } else {
+                    teardown::report::write_html(&analysis, &run, &meta, &mut out)?;
+                }
+            } else {
+                teardown::report::write_file(&path, &analysis, &run, &meta, markdown).map_err(
+                    |e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())),
+                )?;
+                if !quiet {
+                    writeln!(out, "{}", teardown::report::summary(&run, &path))?;
+                }
+            }
+        }
+        Command::Export {
+            input,
+            out: dir,
+            format,
+            frames,
+            name,
+        } => {
+            if analysis.stats.files == 0 {
+                writeln!(err, "teardown: nothing to export: no capture could be read")?;
+                return Ok(ExitCode::from(2));
+            }
+            let run = teardown::loadrun::LoadRun::of(&analysis);
+            let opts = teardown::export::ExportOptions {
+                dir,
+                name: name.unwrap_or_else(|| teardown::report::capture_name(&input.captures)),
+                format: match format {
+                    ExportFormat::Parquet => teardown::export::Format::Parquet,
+                    ExportFormat::Csv => teardown::export::Format::Csv,
+                },
+                frames,
+                progress: !quiet,
+            };
+            let written = teardown::export::export(&analysis, &run, &opts)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            if !quiet {
+                writeln!(out, "{}", teardown::export::summary(&written, &opts))?;
+            }
+        }
     }
     out.flush()?;
     Ok(code)

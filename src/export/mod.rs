@@ -1,0 +1,254 @@
+//! `teardown export`: the analysis as typed tables (polars), written as Parquet or CSV in a
+//! hive-style layout, `DIR/<table>/capture=<name>/part-0.<ext>`, so that the exports of
+//! many captures read as one dataset in polars, DuckDB or Spark.
+//!
+//! Columns are typed: timestamps are UTC timestamps with nanoseconds, codes and counts
+//! integers (signed, as Spark has no unsigned types), durations `f64` in ms (`_ms`),
+//! sizes in bytes (`_bytes`); a missing value is a null. Every file is written to a
+//! temporary file in its folder and renamed into place: it appears whole or not at all.
+
+mod tables;
+
+pub use tables::{tables, TABLES};
+
+use crate::analysis::Analysis;
+use crate::loadrun::LoadRun;
+use indicatif::{ProgressBar, ProgressStyle};
+use polars::prelude::*;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// File format of the export.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet (zstd), typed.
+    Parquet,
+    /// CSV with a header row; timestamps as ISO 8601 text, nulls as empty cells.
+    Csv,
+}
+
+impl Format {
+    /// File extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// What to export and where.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// The dataset folder (`DIR`).
+    pub dir: PathBuf,
+    /// The partition value of this capture (`capture=<name>`); made safe by
+    /// [`partition_name`].
+    pub name: String,
+    /// File format.
+    pub format: Format,
+    /// Also write `ws_frames`.
+    pub frames: bool,
+    /// Show a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
+}
+
+/// One file written.
+#[derive(Clone, Debug)]
+pub struct Written {
+    /// Table name.
+    pub table: &'static str,
+    /// Rows in it.
+    pub rows: usize,
+    /// Where.
+    pub path: PathBuf,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A file or folder could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// polars refused a table.
+    #[error("table {table}: {source}")]
+    Polars {
+        /// The table.
+        table: &'static str,
+        /// The error.
+        source: PolarsError,
+    },
+}
+
+/// A partition value that every reader keeps as it is: ASCII letters, digits, `.`, `-`
+/// and `_` (anything else becomes `_`), not starting with `.` or `_` (Spark and Hive skip
+/// such folders), never empty.
+pub fn partition_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with(['.', '_']) {
+        s.insert(0, 'c');
+    }
+    s
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same folder, which is
+/// flushed to disk and renamed over `path`. On any error nothing appears at `path`.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-").suffix(".partial");
+    // As a plain created file would be (0666 less the umask), not tempfile's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let tmp = builder.tempfile_in(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("folder {} does not exist", dir.display()),
+        ),
+        kind => io::Error::new(
+            kind,
+            format!("cannot create a file in {}: {kind}", dir.display()),
+        ),
+    })?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        write(&mut w)?;
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn write_table(df: &mut DataFrame, format: Format, w: &mut impl Write) -> PolarsResult<()> {
+    match format {
+        Format::Parquet => {
+            ParquetWriter::new(w)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(df)?;
+        }
+        Format::Csv => CsvWriter::new(w)
+            .include_header(true)
+            .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.9fZ".into()))
+            .finish(df)?,
+    }
+    Ok(())
+}
+
+/// Exports the tables of `a` into `opts.dir`; returns the files written, in table order.
+pub fn export(
+    a: &Analysis,
+    run: &LoadRun,
+    opts: &ExportOptions,
+) -> Result<Vec<Written>, ExportError> {
+    let name = partition_name(&opts.name);
+    let frames = tables(a, run, opts.frames);
+    let bar = (opts.progress && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(frames.len() as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} writing {msg:20} {bar:30} {pos}/{len}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut written = Vec::new();
+    for (table, df) in frames {
+        let mut df = df.map_err(|source| ExportError::Polars { table, source })?;
+        if let Some(b) = &bar {
+            b.set_message(table);
+        }
+        let dir = opts.dir.join(table).join(format!("capture={name}"));
+        fs::create_dir_all(&dir).map_err(|source| ExportError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(format!("part-0.{}", opts.format.extension()));
+        write_atomic(&path, |w| {
+            write_table(&mut df, opts.format, w).map_err(io::Error::other)
+        })
+        .map_err(|source| ExportError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(Written {
+            table,
+            rows: df.height(),
+            path,
+        });
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(written)
+}
+
+/// A short account of an export, for the end of the command.
+pub fn summary(written: &[Written], opts: &ExportOptions) -> String {
+    let rows: Vec<String> = written
+        .iter()
+        .map(|w| format!("{} {}", w.table, w.rows))
+        .collect();
+    format!(
+        "exported {} tables to {} ({}, capture={}): {}",
+        written.len(),
+        opts.dir.display(),
+        opts.format.extension(),
+        partition_name(&opts.name),
+        rows.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_are_safe() {
+        assert_eq!(partition_name("load"), "load");
+        assert_eq!(partition_name("run 1/a=b"), "run_1_a_b");
+        assert_eq!(partition_name(".hidden"), "c.hidden");
+        assert_eq!(partition_name("_x"), "c_x");
+        assert_eq!(partition_name(""), "c");
+        assert_eq!(partition_name("load+2"), "load_2");
+    }
+
+    #[test]
+    fn atomic_write_leaves_nothing_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"half")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(err.is_err());
+        assert!(!path.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        write_atomic(&path, |w| w.write_all(b"whole")).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "whole");
+    }
+}
