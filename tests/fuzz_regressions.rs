@@ -1,6 +1,6 @@
 //! Inputs the fuzz targets (`fuzz/fuzz_targets/`) once crashed on, replayed through the same
-//! code path as their target, so `cargo test` keeps them fixed. `fuzz/FUZZING.md` (in
-//! `FUZZING.md` at the root) tells each finding's cause and fix.
+//! code path as their target, so `cargo test` keeps them fixed. `FUZZING.md` tells each
+//! finding's cause and fix.
 //!
 //! Byte-input targets keep their regressions as the raw fuzz input in
 //! `fuzz/regressions/<target>/`. Targets whose input is structured (decoded by `arbitrary`,

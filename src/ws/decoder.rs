@@ -493,7 +493,7 @@ impl StreamDecoder {
                         }
                     }
                     if let Some(p) = found {
-                        let total = *skipped + p as u64;
+                        let total = skipped.saturating_add(p as u64);
                         let rest = buf.split_off(p);
                         if total > 0 {
                             out.push(WsEvent::Resynced { ts, skipped: total });
@@ -512,7 +512,7 @@ impl StreamDecoder {
                     } else {
                         scanned
                     };
-                    *skipped += keep_from as u64;
+                    *skipped = skipped.saturating_add(keep_from as u64);
                     buf.drain(..keep_from);
                     if *midstream && *skipped > MAX_RESYNC_WINDOW as u64 {
                         self.opaque(ts, "no WebSocket framing found", out);
@@ -633,7 +633,8 @@ impl StreamDecoder {
                 }
             }
             State::Resync { buf, skipped, .. } => {
-                *skipped += buf.len() as u64 + len;
+                // Saturating: `len` comes from the caller and may be any u64.
+                *skipped = skipped.saturating_add(buf.len() as u64).saturating_add(len);
                 buf.clear();
                 out.push(WsEvent::Gap {
                     ts,
