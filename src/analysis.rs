@@ -16,6 +16,7 @@ use crate::session::connection::WarningSink;
 use crate::session::join::join;
 use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
 use crate::time::Timestamp;
+use crate::tls::KeyLog;
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Packets read per batch.
 pub const BATCH_PACKETS: usize = 64 * 1024;
@@ -51,6 +53,8 @@ pub struct Options {
     pub progress: bool,
     /// Stop before analysing anything when an input cannot be used.
     pub strict: bool,
+    /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS sessions with.
+    pub keylog: Option<PathBuf>,
     /// A BPF filter compiled by libpcap and applied to every packet.
     #[cfg(feature = "libpcap")]
     pub filter: Option<String>,
@@ -150,11 +154,13 @@ struct Shard {
     last_sweep: Timestamp,
     connections: u64,
     evicted: u64,
+    keys: Option<Arc<KeyLog>>,
 }
 
 impl Shard {
-    fn new(max_empty_kept: usize) -> Shard {
+    fn new(max_empty_kept: usize, keys: Option<Arc<KeyLog>>) -> Shard {
         Shard {
+            keys,
             flows: FxHashMap::default(),
             media: Vec::new(),
             other_udp_flows: 0,
@@ -185,7 +191,7 @@ impl Shard {
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
-            Box::new(Connection::new(seg))
+            Box::new(Connection::new(seg, self.keys.as_ref()))
         });
         let mut sink = WarningSink {
             files,
@@ -490,9 +496,13 @@ fn analyze_in_pool(
         .map(crate::capture::bpf::Filter::new)
         .transpose()?;
 
+    let keys = match &opts.keylog {
+        Some(path) => Some(Arc::new(KeyLog::load(path, &mut diags)?)),
+        None => None,
+    };
     let shard_count = (rayon::current_num_threads() * 4).max(1);
     let mut shards: Vec<Shard> = (0..shard_count)
-        .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count))
+        .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count, keys.clone()))
         .collect();
     let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let hasher = FxBuildHasher;

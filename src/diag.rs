@@ -36,6 +36,10 @@ pub enum WarningKind {
     BufferOverflow,
     /// Packets whose timestamps go backwards within one file.
     TimestampOrder,
+    /// A key log line that could not be read, or TLS records the logged keys did not open.
+    TlsKeys,
+    /// TLS records that could not be framed (lost in a capture gap, or not a record).
+    TlsRecords,
 }
 
 impl fmt::Display for WarningKind {

@@ -5,6 +5,7 @@
 //! - [`capture`] reads pcap and pcapng files (memory-mapped, several files merged by
 //!   timestamp) and decodes link, IP and TCP headers into [`capture::Segment`]s;
 //! - [`tcp`] reassembles each direction of every connection;
+//! - [`tls`] reads TLS records and handshakes (`wss://`) and, with a key log, decrypts them;
 //! - [`ws`] decodes the HTTP upgrade and the WebSocket frames of a reassembled stream;
 //! - [`session`] keeps per-connection facts, builds the timeline and decides the verdict;
 //! - [`analysis`] drives it all, sharding connections over rayon workers;
@@ -27,6 +28,8 @@ pub mod session;
 pub mod synth;
 pub mod tcp;
 pub mod time;
+/// TLS under WebSocket: handshake facts without keys, decryption with an NSS key log.
+pub mod tls;
 pub mod ws;
 
 pub use analysis::{analyze, analyze_bytes, Analysis, Options};

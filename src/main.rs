@@ -113,6 +113,11 @@ struct Input {
     /// and still analyse the other inputs).
     #[arg(long)]
     strict: bool,
+    /// Decrypt TLS (wss://) with this NSS key log (the SSLKEYLOGFILE that browsers, curl,
+    /// Node.js and OpenSSL-based clients write). Without it, TLS sessions get what TLS
+    /// shows in clear.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
     /// Only analyse packets matching this BPF expression (libpcap syntax, as tcpdump).
     #[cfg(feature = "libpcap")]
     #[arg(long, value_name = "BPF")]
@@ -159,6 +164,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         ws_ports: input.ws_ports.clone(),
         progress: !input.quiet,
         strict: input.strict,
+        keylog: input.keylog.clone(),
         #[cfg(feature = "libpcap")]
         filter: input.filter.clone(),
     };

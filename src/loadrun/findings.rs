@@ -24,6 +24,11 @@ pub fn describe(v: Verdict) -> &'static str {
         Verdict::ConnectRefused => "refused connections (SYN answered by RST)",
         Verdict::SynUnanswered => "unanswered SYNs",
         Verdict::OpenAtCaptureEnd => "sessions still open at capture end",
+        Verdict::ServerRstEncrypted => "server resets of TLS sessions without keys",
+        Verdict::ServerFinEncrypted => "server closes of TLS sessions without keys",
+        Verdict::ClientRstEncrypted => "client resets of TLS sessions without keys",
+        Verdict::ClientFinEncrypted => "client closes of TLS sessions without keys",
+        Verdict::TlsHandshakeFailed => "failed TLS handshakes",
     }
 }
 

@@ -120,6 +120,18 @@ pub struct SessionRow<'a> {
     pub join_rule: Option<&'a str>,
     /// The media finding, if any.
     pub media_finding: Option<&'a str>,
+    /// TLS version of a `wss://` session.
+    pub tls_version: Option<&'a str>,
+    /// Its cipher suite (IANA name).
+    pub tls_cipher: Option<&'a str>,
+    /// The server name of its ClientHello.
+    pub tls_sni: Option<Cow<'a, str>>,
+    /// Its negotiated application protocol, when visible.
+    pub tls_alpn: Option<Cow<'a, str>>,
+    /// Whether its frames were decrypted with the key log (empty without TLS).
+    pub tls_decrypted: Option<bool>,
+    /// ClientHello to the handshake's last Finished, ms.
+    pub tls_handshake_ms: Option<f64>,
 }
 
 fn round3(x: Option<f64>) -> Option<f64> {
@@ -201,6 +213,12 @@ impl<'a> SessionRow<'a> {
             },
             join_rule: s.join_rule,
             media_finding: s.media_finding.as_ref().map(|m| m.kind),
+            tls_version: s.tls.as_ref().and_then(|t| t.version.as_deref()),
+            tls_cipher: s.tls.as_ref().and_then(|t| t.cipher.as_deref()),
+            tls_sni: s.tls.as_ref().and_then(|t| t.sni.as_deref()).map(text),
+            tls_alpn: s.tls.as_ref().and_then(|t| t.alpn.as_deref()).map(text),
+            tls_decrypted: s.tls.as_ref().map(|t| t.decrypted),
+            tls_handshake_ms: round3(s.tls.as_ref().and_then(|t| t.handshake_ms)),
         }
     }
 }
@@ -256,6 +274,12 @@ fn csv_header() -> Vec<&'static str> {
         "stun_rtt_ms",
         "join_rule",
         "media_finding",
+        "tls_version",
+        "tls_cipher",
+        "tls_sni",
+        "tls_alpn",
+        "tls_decrypted",
+        "tls_handshake_ms",
     ]
 }
 
@@ -393,6 +417,13 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         a.sessions.len(),
         st.other_connections
     )?;
+    if sum.tls_sessions > 0 {
+        writeln!(
+            out,
+            "TLS: {} sessions over TLS, {} decrypted with the key log",
+            sum.tls_sessions, sum.tls_decrypted
+        )?;
+    }
     let mut table = new_table();
     table.set_header(vec!["verdict", "sessions", "share"]);
     for (v, n) in &sum.by_verdict {

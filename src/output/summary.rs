@@ -36,6 +36,10 @@ pub struct Summary {
     pub by_observed_code: Vec<(Option<u16>, usize)>,
     /// The first abnormal teardown, if any.
     pub first_abnormal: Option<FirstAbnormal>,
+    /// Sessions over TLS (`wss://`).
+    pub tls_sessions: usize,
+    /// TLS sessions whose frames were decrypted with the key log.
+    pub tls_decrypted: usize,
 }
 
 /// Sessions open at `t`: started at or before it, and not torn down before it.
@@ -76,5 +80,11 @@ pub fn summarize(a: &Analysis) -> Summary {
             .collect(),
         by_observed_code: by_code.into_iter().collect(),
         first_abnormal,
+        tls_sessions: a.sessions.iter().filter(|s| s.tls.is_some()).count(),
+        tls_decrypted: a
+            .sessions
+            .iter()
+            .filter(|s| s.tls.as_ref().is_some_and(|t| t.decrypted))
+            .count(),
     }
 }

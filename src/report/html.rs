@@ -30,6 +30,11 @@ pub fn verdict_color(v: Verdict) -> &'static str {
         Verdict::ConnectRefused => "#36506b",
         Verdict::SynUnanswered => "#7d8a96",
         Verdict::OpenAtCaptureEnd => "#c3c9cf",
+        Verdict::ServerRstEncrypted => "#9e2a2a",
+        Verdict::ServerFinEncrypted => "#c98b8b",
+        Verdict::ClientRstEncrypted => "#5c3a7d",
+        Verdict::ClientFinEncrypted => "#9c86b5",
+        Verdict::TlsHandshakeFailed => "#6b4a2f",
     }
 }
 

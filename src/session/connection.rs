@@ -5,19 +5,21 @@
 //! upgrade request, else the side whose frames are masked), because a connection joined
 //! mid-stream only reveals it later.
 
-use super::verdict::{decide, Facts, StartKind};
+use super::verdict::{decide, Facts, StartKind, TlsFacts};
 use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
 use crate::capture::{Segment, TcpFlags};
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
 use crate::media::{MediaFlow, SdpFacts, UdpFlow};
 use crate::tcp::{Delivery, Reassembler};
 use crate::time::Timestamp;
+use crate::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
 use crate::ws::{
     accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
     UpgradeRequest, UpgradeResponse, WsEvent,
 };
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Ping and pong events kept for the timeline (the most recent; all are counted).
 const CONTROL_EVENTS_KEPT: usize = 64;
@@ -75,6 +77,8 @@ struct Side {
     last_data_frame: Option<Timestamp>,
     first_close: Option<(Timestamp, Option<u16>, String)>,
     not_websocket: bool,
+    /// The first byte of this direction was delivered (and checked for TLS).
+    started: bool,
     /// permessage-deflate context, created at the first compressed message.
     inflater: Option<Box<Inflater>>,
 }
@@ -104,6 +108,11 @@ pub struct Connection {
     /// File and packet number of the last segment, for warnings raised at the end.
     last_loc: (u32, u64),
     scratch: Vec<WsEvent>,
+    /// TLS state, when a direction started with a TLS handshake record.
+    tls: Option<Box<TlsConnection>>,
+    /// The key log to decrypt TLS with.
+    keys: Option<Arc<KeyLog>>,
+    tls_events: Vec<TlsEvent>,
 }
 
 /// Context for warnings: file names by index.
@@ -130,8 +139,8 @@ impl WarningSink<'_> {
 }
 
 impl Connection {
-    /// Starts tracking at the first captured segment.
-    pub fn new(first: &Segment<'_>) -> Connection {
+    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it.
+    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>) -> Connection {
         Connection {
             a: first.src,
             b: first.dst,
@@ -152,6 +161,9 @@ impl Connection {
             stun: None,
             last_loc: (first.file, first.number),
             scratch: Vec::new(),
+            tls: None,
+            keys: keys.cloned(),
+            tls_events: Vec::new(),
         }
     }
 
@@ -250,11 +262,8 @@ impl Connection {
         // An ACK tells which bytes of the other direction reached the peer.
         if flags.has(TcpFlags::ACK) {
             let o = 1 - d;
-            let side = &mut self.sides[o];
-            let scratch = &mut self.scratch;
-            let Side { reasm, decoder, .. } = side;
-            reasm.peer_ack(ts, seg.ack, &mut |dl| feed(decoder, dl, scratch));
-            self.process_ws_events(o, loc, sink);
+            self.stream(o, |reasm, out| reasm.peer_ack(ts, seg.ack, out));
+            self.process_events(o, loc, sink);
         }
 
         let len = seg.payload.len() as u32 + seg.missing;
@@ -268,12 +277,10 @@ impl Connection {
             {
                 s.stats.keepalives += 1;
             }
-            let scratch = &mut self.scratch;
-            let Side { reasm, decoder, .. } = s;
-            reasm.segment(ts, data_seq, seg.payload, seg.missing, &mut |dl| {
-                feed(decoder, dl, scratch)
+            self.stream(d, |reasm, out| {
+                reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
             });
-            self.process_ws_events(d, loc, sink);
+            self.process_events(d, loc, sink);
         }
 
         if flags.has(TcpFlags::FIN) {
@@ -289,6 +296,81 @@ impl Connection {
             if self.sides[0].first_fin.is_some() && self.sides[1].first_fin.is_some() {
                 self.closed_at.get_or_insert(ts);
             }
+        }
+    }
+
+    /// Runs `f` on direction `d`'s reassembler with the delivery path of this connection:
+    /// the first delivered byte of a direction is checked for TLS (the only cost TLS adds
+    /// to other traffic); TLS goes through [`TlsConnection`], whose plaintext (and
+    /// everything else) reaches the WebSocket decoder.
+    fn stream(&mut self, d: usize, f: impl FnOnce(&mut Reassembler, &mut dyn FnMut(Delivery<'_>))) {
+        let Connection {
+            sides,
+            tls,
+            keys,
+            scratch,
+            tls_events,
+            ..
+        } = self;
+        let Side {
+            reasm,
+            decoder,
+            started,
+            ..
+        } = &mut sides[d];
+        let mut deliver = |dl: Delivery<'_>| {
+            if !*started {
+                *started = true;
+                if let Delivery::Data { bytes, .. } = dl {
+                    if tls.is_none() && crate::tls::starts_tls(bytes) {
+                        *tls = Some(Box::new(TlsConnection::new(keys.clone())));
+                    }
+                }
+            }
+            match tls {
+                Some(t) => t.deliver(d, dl, tls_events, &mut |plain| {
+                    feed(decoder, plain, scratch)
+                }),
+                None => feed(decoder, dl, scratch),
+            }
+        };
+        f(reasm, &mut deliver);
+    }
+
+    fn process_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        if !self.tls_events.is_empty() {
+            self.process_tls_events(d, loc, sink);
+        }
+        self.process_ws_events(d, loc, sink);
+    }
+
+    fn process_tls_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        let from_a = d == 0;
+        for ev in std::mem::take(&mut self.tls_events) {
+            let (ts, kind) = match ev {
+                TlsEvent::ClientHello { ts, sni } => (ts, EventKind::TlsClientHello { sni }),
+                TlsEvent::ServerHello {
+                    ts,
+                    version,
+                    cipher,
+                } => (ts, EventKind::TlsServerHello { version, cipher }),
+                TlsEvent::HandshakeDone { ts, keys } => {
+                    (ts, EventKind::TlsHandshakeDone { decrypted: keys })
+                }
+                TlsEvent::Alert { ts, alert } => (
+                    ts,
+                    EventKind::TlsAlert {
+                        level: alert.map(|(l, _)| if l == 2 { "fatal" } else { "warning" }),
+                        description: alert.map(|(_, a)| alert_name(a)),
+                    },
+                ),
+                TlsEvent::Warning { kind, message } => {
+                    let message = format!("{} -> {}: {message}", self.src(d), self.dst(d));
+                    sink.warn(loc, kind, message);
+                    continue;
+                }
+            };
+            self.event(ts, from_a, kind);
         }
     }
 
@@ -561,10 +643,8 @@ impl Connection {
         let mut sink = WarningSink { files, diags };
         let end_ts = self.last_ts;
         for d in 0..2 {
-            let scratch = &mut self.scratch;
-            let Side { reasm, decoder, .. } = &mut self.sides[d];
-            reasm.finish(end_ts, &mut |dl| feed(decoder, dl, scratch));
-            self.process_ws_events(d, self.last_loc, &mut sink);
+            self.stream(d, |reasm, out| reasm.finish(end_ts, out));
+            self.process_events(d, self.last_loc, &mut sink);
         }
         for d in 0..2 {
             let s = &mut self.sides[d];
@@ -574,8 +654,24 @@ impl Connection {
             s.stats.overlapping = r.overlapping;
         }
 
+        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()));
+        if let Some((_, summary)) = &tls {
+            if summary.unopened_records > 0 {
+                sink.warn(
+                    self.last_loc,
+                    WarningKind::TlsKeys,
+                    format!(
+                        "{} <-> {}: {} TLS records did not open with the logged keys",
+                        self.a, self.b, summary.unopened_records
+                    ),
+                );
+            }
+        }
+
         // Who is client: the SYN sender; else the upgrade request's sender; else the side
-        // whose frames are masked (RFC 6455 §5.3); else the first sender.
+        // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
+        // first sender.
+        let tls_client = tls.as_ref().and_then(|(o, _)| o.client);
         let client_is_a = if self.sides[0].syn.is_some() {
             true
         } else if self.sides[1].syn.is_some() {
@@ -584,6 +680,8 @@ impl Connection {
             *from_a
         } else if let Some((from_a, _, _)) = self.response.as_deref() {
             !*from_a
+        } else if let Some(c) = tls_client {
+            c == 0
         } else {
             self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
         };
@@ -607,6 +705,12 @@ impl Connection {
                 .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
             first_fin: [ci, si].map(|i| self.sides[i].first_fin),
             first_rst: [ci, si].map(|i| self.sides[i].first_rst),
+            tls: tls.as_ref().map(|(o, _)| TlsFacts {
+                handshake_done: o.handshake_done,
+                decrypted: o.decrypted,
+                failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
+                alert_close: [ci, si].map(|i| o.closed[i]),
+            }),
         };
         let decision = decide(&facts);
 
@@ -626,6 +730,17 @@ impl Connection {
                         ts: last,
                         from_a: i == 0,
                         kind: EventKind::LastMessage,
+                    });
+                }
+            }
+        }
+        if let Some((o, _)) = tls.as_ref().filter(|(o, _)| !o.decrypted) {
+            for (i, last) in o.last_application_data.iter().enumerate() {
+                if let Some(ts) = last {
+                    raw.push(RawEvent {
+                        ts: *ts,
+                        from_a: i == 0,
+                        kind: EventKind::TlsLastApplicationData,
                     });
                 }
             }
@@ -652,6 +767,7 @@ impl Connection {
                         StartKind::Response => {
                             matches!(e.kind, EventKind::HandshakeResponse { .. })
                         }
+                        StartKind::Alert => matches!(e.kind, EventKind::TlsAlert { .. }),
                     }
             });
             if let Some(e) = hit {
@@ -727,6 +843,7 @@ impl Connection {
             media: Vec::new(),
             join_rule: None,
             media_finding: None,
+            tls: tls.map(|(_, summary)| summary),
         };
         let stun = self.stun.take().map(|f| f.finish());
         (session, membership, stun)

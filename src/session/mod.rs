@@ -9,10 +9,11 @@ pub mod join;
 pub mod verdict;
 
 pub use connection::{Connection, ConnectionEnd, Membership};
-pub use verdict::{decide, Decision, Facts, Initiator, Verdict};
+pub use verdict::{decide, Decision, Facts, Initiator, TlsFacts, Verdict};
 
 use crate::media::{MediaEventKind, MediaFlow, SdpFacts};
 use crate::time::Timestamp;
+use crate::tls::TlsSummary;
 use crate::ws::{UpgradeRequest, UpgradeResponse};
 use serde::Serialize;
 use std::fmt;
@@ -123,6 +124,32 @@ pub enum EventKind {
     },
     /// Something on a media flow joined to this session.
     Media(MediaEventKind),
+    /// TLS ClientHello.
+    TlsClientHello {
+        /// Server name asked for.
+        sni: Option<String>,
+    },
+    /// TLS ServerHello.
+    TlsServerHello {
+        /// Negotiated version.
+        version: String,
+        /// Negotiated cipher suite.
+        cipher: String,
+    },
+    /// The TLS handshake finished.
+    TlsHandshakeDone {
+        /// True when the key log held the session's secrets (the frames are decrypted).
+        decrypted: bool,
+    },
+    /// A TLS alert.
+    TlsAlert {
+        /// `fatal` or `warning`; `None` when the alert was encrypted.
+        level: Option<&'static str>,
+        /// Its description (`close_notify`, `unknown_ca`, ...), when readable.
+        description: Option<String>,
+    },
+    /// Last TLS application data record in this direction (frames not decrypted).
+    TlsLastApplicationData,
 }
 
 impl fmt::Display for EventKind {
@@ -172,6 +199,28 @@ impl fmt::Display for EventKind {
             EventKind::NotWebSocket { reason } => write!(f, "not WebSocket: {reason}"),
             EventKind::Sdp { kind } => write!(f, "SDP {kind}"),
             EventKind::Media(m) => write!(f, "{m}"),
+            EventKind::TlsClientHello { sni: Some(sni) } => {
+                write!(f, "TLS ClientHello (SNI {sni})")
+            }
+            EventKind::TlsClientHello { sni: None } => write!(f, "TLS ClientHello"),
+            EventKind::TlsServerHello { version, cipher } => {
+                write!(f, "TLS ServerHello: {version}, {cipher}")
+            }
+            EventKind::TlsHandshakeDone { decrypted: true } => {
+                write!(f, "TLS handshake done; frames decrypted with the key log")
+            }
+            EventKind::TlsHandshakeDone { decrypted: false } => write!(
+                f,
+                "TLS handshake done; WebSocket frames are encrypted (no key for this session)"
+            ),
+            EventKind::TlsAlert {
+                level: Some(level),
+                description: Some(d),
+            } => write!(f, "TLS alert {d} ({level})"),
+            EventKind::TlsAlert { .. } => write!(f, "TLS alert (encrypted)"),
+            EventKind::TlsLastApplicationData => {
+                write!(f, "last TLS application data (encrypted)")
+            }
         }
     }
 }
@@ -317,6 +366,8 @@ pub struct Session {
     pub join_rule: Option<&'static str>,
     /// What the media says about the ending, if anything stands out.
     pub media_finding: Option<MediaFinding>,
+    /// The TLS facts of a `wss://` session.
+    pub tls: Option<TlsSummary>,
 }
 
 /// A media-aware finding on a session (DESIGN.md: media often dies first).

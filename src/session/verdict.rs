@@ -10,6 +10,13 @@
 //!   client received (1005 when it had none), or 1006 when the client's TCP connection ended
 //!   first, even if the client had sent a close frame that was never answered. A client whose
 //!   WebSocket never opened (refused, unanswered, rejected) also sees 1006, as browsers report.
+//! - TLS (`wss://`): a handshake that did not finish is `tls_handshake_failed`, started by
+//!   the first alert before it finished, else by the first FIN or RST. A session whose
+//!   application data could not be decrypted gets the first end of its connection and
+//!   nothing it cannot see: `{client,server}_{fin,rst}_encrypted`, with no client-observed
+//!   code. A TLS alert after the handshake (close_notify, or TLS 1.2's encrypted alert
+//!   record) ends its sender's TLS as a FIN ends its TCP (RFC 8446 §6.1), so it counts as
+//!   that side's FIN, with or without keys.
 
 use super::Direction;
 use crate::time::Timestamp;
@@ -46,11 +53,21 @@ pub enum Verdict {
     SynUnanswered,
     /// No teardown before the capture ended.
     OpenAtCaptureEnd,
+    /// TLS without keys: the server reset TCP first; the frames were not readable.
+    ServerRstEncrypted,
+    /// TLS without keys: the server closed (FIN or TLS alert) first.
+    ServerFinEncrypted,
+    /// TLS without keys: the client reset TCP first.
+    ClientRstEncrypted,
+    /// TLS without keys: the client closed (FIN or TLS alert) first.
+    ClientFinEncrypted,
+    /// The TLS handshake did not finish (an alert, or TCP ended during it).
+    TlsHandshakeFailed,
 }
 
 impl Verdict {
     /// Every verdict, in a stable order (for summaries).
-    pub const ALL: [Verdict; 13] = [
+    pub const ALL: [Verdict; 18] = [
         Verdict::CleanCloseClient,
         Verdict::CleanCloseServer,
         Verdict::ClientCloseError,
@@ -64,6 +81,11 @@ impl Verdict {
         Verdict::ConnectRefused,
         Verdict::SynUnanswered,
         Verdict::OpenAtCaptureEnd,
+        Verdict::ServerRstEncrypted,
+        Verdict::ServerFinEncrypted,
+        Verdict::ClientRstEncrypted,
+        Verdict::ClientFinEncrypted,
+        Verdict::TlsHandshakeFailed,
     ];
 
     /// The snake_case name.
@@ -82,6 +104,11 @@ impl Verdict {
             Verdict::ConnectRefused => "connect_refused",
             Verdict::SynUnanswered => "syn_unanswered",
             Verdict::OpenAtCaptureEnd => "open_at_capture_end",
+            Verdict::ServerRstEncrypted => "server_rst_encrypted",
+            Verdict::ServerFinEncrypted => "server_fin_encrypted",
+            Verdict::ClientRstEncrypted => "client_rst_encrypted",
+            Verdict::ClientFinEncrypted => "client_fin_encrypted",
+            Verdict::TlsHandshakeFailed => "tls_handshake_failed",
         }
     }
 
@@ -134,6 +161,8 @@ pub enum StartKind {
     Rst,
     /// The HTTP response to the upgrade.
     Response,
+    /// A TLS alert.
+    Alert,
 }
 
 /// The teardown-relevant facts of one connection, by direction (index 0 is client to
@@ -159,6 +188,21 @@ pub struct Facts {
     pub first_fin: [Option<Timestamp>; 2],
     /// First RST per direction.
     pub first_rst: [Option<Timestamp>; 2],
+    /// What TLS showed, for a connection that carried TLS.
+    pub tls: Option<TlsFacts>,
+}
+
+/// The teardown-relevant TLS facts, by direction like [`Facts`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// The handshake finished.
+    pub handshake_done: bool,
+    /// Application data was decrypted: the WebSocket rules apply.
+    pub decrypted: bool,
+    /// The first alert before the handshake finished, and its direction.
+    pub failure: Option<(Timestamp, usize)>,
+    /// First alert after the handshake per direction (the sender's TLS ends there).
+    pub alert_close: [Option<Timestamp>; 2],
 }
 
 /// The outcome for one session.
@@ -186,11 +230,14 @@ fn dir(i: usize) -> Direction {
 pub fn decide(f: &Facts) -> Decision {
     let established = f.synack_seen || f.server_sent_data || f.response.is_some() || f.frames_seen;
     // The first TCP ending, any side: FIN before RST on equal times (a FIN+RST pair).
+    let alert_close = f.tls.as_ref().map(|t| t.alert_close).unwrap_or_default();
     let tcp_end: Option<(Timestamp, usize, StartKind)> = [
         f.first_fin[0].map(|t| (t, 0, StartKind::Fin)),
         f.first_fin[1].map(|t| (t, 1, StartKind::Fin)),
         f.first_rst[0].map(|t| (t, 0, StartKind::Rst)),
         f.first_rst[1].map(|t| (t, 1, StartKind::Rst)),
+        alert_close[0].map(|t| (t, 0, StartKind::Alert)),
+        alert_close[1].map(|t| (t, 1, StartKind::Alert)),
     ]
     .into_iter()
     .flatten()
@@ -211,6 +258,9 @@ pub fn decide(f: &Facts) -> Decision {
                 client_observed_code: Some(1006),
             },
         };
+    }
+    if let Some(tls) = f.tls.as_ref().filter(|t| !t.handshake_done || !t.decrypted) {
+        return tls_decision(tls, tcp_end);
     }
     if let Some((status, t)) = f.response {
         if status != 101 {
@@ -272,6 +322,31 @@ pub fn decide(f: &Facts) -> Decision {
     }
 }
 
+/// A TLS session whose handshake failed or whose frames could not be read.
+fn tls_decision(tls: &TlsFacts, tcp_end: Option<(Timestamp, usize, StartKind)>) -> Decision {
+    let failed = !tls.handshake_done;
+    let start = match tls.failure {
+        Some((t, i)) if failed => Some((t, i, StartKind::Alert)),
+        _ => tcp_end,
+    };
+    let Some((t, i, kind)) = start else {
+        return open();
+    };
+    let verdict = match (failed, i, kind) {
+        (true, _, _) => Verdict::TlsHandshakeFailed,
+        (_, 0, StartKind::Rst) => Verdict::ClientRstEncrypted,
+        (_, 0, _) => Verdict::ClientFinEncrypted,
+        (_, _, StartKind::Rst) => Verdict::ServerRstEncrypted,
+        (_, _, _) => Verdict::ServerFinEncrypted,
+    };
+    Decision {
+        verdict,
+        initiator: dir(i).sender(),
+        start: Some((t, dir(i), kind)),
+        client_observed_code: None,
+    }
+}
+
 fn open() -> Decision {
     Decision {
         verdict: Verdict::OpenAtCaptureEnd,
@@ -281,10 +356,12 @@ fn open() -> Decision {
     }
 }
 
-/// RFC 6455 §7.1.5 from the client's side: its connection ends when the server's FIN or
-/// RST reaches it, or when it resets the connection itself; its own FIN only half-closes.
+/// RFC 6455 §7.1.5 from the client's side: its connection ends when the server's FIN,
+/// RST or TLS closing alert reaches it, or when it resets the connection itself; its own
+/// FIN only half-closes.
 fn observed_code(f: &Facts) -> Option<u16> {
-    let client_end = [f.first_fin[1], f.first_rst[1], f.first_rst[0]]
+    let server_alert = f.tls.as_ref().and_then(|t| t.alert_close[1]);
+    let client_end = [f.first_fin[1], f.first_rst[1], f.first_rst[0], server_alert]
         .into_iter()
         .flatten()
         .min();
@@ -423,6 +500,67 @@ mod tests {
         };
         f.first_rst[1] = Some(t(9));
         assert_eq!(decide(&f).verdict, Verdict::ServerRstNoClose);
+    }
+
+    fn tls(handshake_done: bool, decrypted: bool) -> Facts {
+        Facts {
+            tls: Some(TlsFacts {
+                handshake_done,
+                decrypted,
+                ..TlsFacts::default()
+            }),
+            ..open_ws()
+        }
+    }
+
+    #[test]
+    fn tls_without_keys_gives_the_first_end_and_no_observed_code() {
+        let mut f = tls(true, false);
+        f.response = None;
+        f.first_rst[1] = Some(t(10));
+        f.first_fin[0] = Some(t(11));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerRstEncrypted);
+        assert_eq!(d.client_observed_code, None);
+        f.first_fin[0] = Some(t(9));
+        assert_eq!(decide(&f).verdict, Verdict::ClientFinEncrypted);
+        f.tls.as_mut().unwrap().alert_close[1] = Some(t(8));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerFinEncrypted);
+        assert_eq!(
+            d.start,
+            Some((t(8), Direction::ServerToClient, StartKind::Alert))
+        );
+        f.first_rst[0] = Some(t(7));
+        assert_eq!(decide(&f).verdict, Verdict::ClientRstEncrypted);
+    }
+
+    #[test]
+    fn tls_handshake_failure_starts_at_the_alert() {
+        let mut f = tls(false, false);
+        f.response = None;
+        f.tls.as_mut().unwrap().failure = Some((t(5), 0));
+        f.first_fin[1] = Some(t(6));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::TlsHandshakeFailed);
+        assert_eq!(d.initiator, Initiator::Client);
+        assert_eq!(d.client_observed_code, None);
+        f.tls.as_mut().unwrap().failure = None;
+        assert_eq!(decide(&f).initiator, Initiator::Server);
+        f.first_fin[1] = None;
+        assert_eq!(decide(&f).verdict, Verdict::OpenAtCaptureEnd);
+    }
+
+    #[test]
+    fn decrypted_tls_follows_the_websocket_rules_with_close_notify_as_fin() {
+        let mut f = tls(true, true);
+        f.tls.as_mut().unwrap().alert_close[1] = Some(t(10));
+        f.first_fin[0] = Some(t(11));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerFinNoClose);
+        assert_eq!(d.client_observed_code, Some(1006));
+        f.first_close[0] = Some((t(9), Some(1000)));
+        assert_eq!(decide(&f).verdict, Verdict::CleanCloseClient);
     }
 
     #[test]
