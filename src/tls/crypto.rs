@@ -162,6 +162,17 @@ impl RecordKeys {
         Some((client, server))
     }
 
+    /// The plaintext length of a record whose body has `body_len` bytes (TLS 1.3: without
+    /// the inner content type, assuming no padding, RFC 8446 §5.4).
+    pub fn plaintext_len(&self, body_len: usize) -> usize {
+        let overhead = match self.framing {
+            Framing::Tls12ExplicitNonce => EXPLICIT_NONCE_LEN + TAG_LEN,
+            Framing::Tls12XorNonce => TAG_LEN,
+            Framing::Tls13 => TAG_LEN + 1,
+        };
+        body_len.saturating_sub(overhead)
+    }
+
     /// Opens one record (`header` as on the wire) sent with sequence number `seq`; `None`
     /// when it does not authenticate under these keys.
     pub fn open(&self, seq: u64, header: &[u8; 5], body: &[u8]) -> Option<Opened> {

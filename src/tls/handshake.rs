@@ -112,12 +112,11 @@ pub fn alpn_of_encrypted_extensions(msg: &[u8]) -> Option<String> {
     first_alpn(&list)
 }
 
+/// A ClientHello message offering TLS_AES_128_GCM_SHA256 with this SNI and a client
+/// random of sevens, built by hand (for tests).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A ClientHello with SNI "example.ulfheim.net" (RFC 8448-style layout), built by hand.
-    fn client_hello(sni: &str) -> Vec<u8> {
+pub(crate) fn client_hello(sni: &str) -> Vec<u8> {
+    {
         let mut ext = Vec::new();
         let name = sni.as_bytes();
         ext.extend_from_slice(&[0, 0]); // server_name
@@ -138,6 +137,11 @@ mod tests {
         msg.extend_from_slice(&body);
         msg
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn client_hello_random_and_sni() {

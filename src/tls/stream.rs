@@ -183,16 +183,15 @@ impl TlsConnection {
             RecordEvent::RecordLost { ts, body_len } => {
                 let dir = &mut self.dirs[d];
                 dir.seq += 1;
-                if dir.keys.is_some() {
+                if let Some(keys) = &dir.keys {
                     plain(Delivery::Gap {
                         ts,
-                        len: body_len.saturating_sub(super::crypto::TAG_LEN) as u64,
+                        len: keys.plaintext_len(body_len) as u64,
                     });
                 }
             }
-            RecordEvent::FramingLost { ts } => {
+            RecordEvent::FramingLost { .. } => {
                 self.dirs[d].seq_unknown = true;
-                let _ = ts;
                 events.push(TlsEvent::Warning {
                     kind: WarningKind::TlsRecords,
                     message: "TLS record framing lost, resynchronising".into(),
@@ -291,9 +290,6 @@ impl TlsConnection {
         let dir = &mut self.dirs[d];
         if dir.hello_read || dir.hello.len() + body.len() > MAX_HELLO {
             return;
-        }
-        if dir.hello.is_empty() {
-            self.client_hello_ts.get_or_insert(ts);
         }
         dir.hello.extend_from_slice(body);
         let msg_len = match dir.hello.get(..4) {
@@ -533,5 +529,88 @@ impl TlsConnection {
             decrypted: self.outcome().decrypted,
             unopened_records: self.unopened_records(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(content_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![content_type, 3, 3];
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn deliver(t: &mut TlsConnection, d: usize, ts: i64, bytes: &[u8]) -> Vec<TlsEvent> {
+        let mut events = Vec::new();
+        let data = Delivery::Data {
+            ts: Timestamp(ts),
+            bytes,
+        };
+        t.deliver(d, data, &mut events, &mut |_| {
+            panic!("no plaintext without keys")
+        });
+        events
+    }
+
+    #[test]
+    fn a_fatal_alert_in_clear_fails_the_handshake_and_names_its_sender() {
+        let mut t = TlsConnection::new(None);
+        let hello = record(HANDSHAKE, &super::super::handshake::client_hello("a.test"));
+        // The ClientHello split over two segments: its time is its first byte's.
+        assert!(deliver(&mut t, 0, 1, &hello[..7]).is_empty());
+        let ev = deliver(&mut t, 0, 2, &hello[7..]);
+        assert_eq!(
+            ev,
+            [TlsEvent::ClientHello {
+                ts: Timestamp(1),
+                sni: Some("a.test".into())
+            }]
+        );
+        // protocol_version (70), fatal (2), from the server.
+        let ev = deliver(&mut t, 1, 3, &record(ALERT, &[2, 70]));
+        assert_eq!(
+            ev,
+            [TlsEvent::Alert {
+                ts: Timestamp(3),
+                alert: Some((2, 70))
+            }]
+        );
+        let o = t.outcome();
+        assert_eq!(o.client, Some(0));
+        assert!(!o.handshake_done && !o.decrypted);
+        assert_eq!(o.failure, Some((Timestamp(3), 1)));
+        assert_eq!(t.summary().sni.as_deref(), Some("a.test"));
+    }
+
+    #[test]
+    fn tls12_encrypted_alert_after_the_handshake_closes_its_sender() {
+        let mut t = TlsConnection::new(None);
+        deliver(
+            &mut t,
+            0,
+            1,
+            &record(HANDSHAKE, &super::super::handshake::client_hello("x")),
+        );
+        for (d, ts) in [(0, 2), (1, 3)] {
+            deliver(&mut t, d, ts, &record(CHANGE_CIPHER_SPEC, &[1]));
+            deliver(&mut t, d, ts, &record(HANDSHAKE, &[0; 40]));
+        }
+        assert!(t.outcome().handshake_done);
+        deliver(&mut t, 1, 4, &record(APPLICATION_DATA, &[0; 30]));
+        let ev = deliver(&mut t, 1, 5, &record(ALERT, &[0; 26]));
+        assert_eq!(
+            ev,
+            [TlsEvent::Alert {
+                ts: Timestamp(5),
+                alert: None
+            }]
+        );
+        let o = t.outcome();
+        assert_eq!(o.closed, [None, Some(Timestamp(5))]);
+        assert_eq!(o.last_application_data, [None, Some(Timestamp(4))]);
+        assert_eq!(o.failure, None);
     }
 }

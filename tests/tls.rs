@@ -1,0 +1,465 @@
+//! Secure WebSockets on real captures (`samples/tls/`, recorded by `record_tls.sh`: Python
+//! `websockets` over OpenSSL, TLS 1.2 and 1.3, AES-128-GCM, AES-256-GCM and
+//! ChaCha20-Poly1305, with the client's key log):
+//!
+//! - with the key log, every session gets the verdict and client-observed code the client
+//!   library reported, and the same frames, close codes and verdicts as the same scenario
+//!   over plain `ws://` (`ws.pcap`);
+//! - without it, the `*_encrypted` / `tls_handshake_failed` verdict that the truth file
+//!   derives from tshark's reading of the wire, and no client-observed code;
+//! - a key log holding only some sessions decrypts exactly those;
+//! - close codes per TCP stream equal what tshark decodes with `tls.keylog_file`.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use teardown::session::{Direction, EventKind};
+use teardown::{Analysis, Options, Session};
+
+/// One row of a `samples/tls/*.truth.tsv`, by column name.
+struct Row(HashMap<String, String>);
+
+impl Row {
+    fn get(&self, k: &str) -> &str {
+        self.0.get(k).map(String::as_str).unwrap_or("")
+    }
+
+    fn client(&self) -> SocketAddr {
+        addr(self.get("client_ip"), self.get("client_port"))
+    }
+
+    fn server(&self) -> SocketAddr {
+        addr(self.get("server_ip"), self.get("server_port"))
+    }
+}
+
+fn addr(ip: &str, port: &str) -> SocketAddr {
+    SocketAddr::new(ip.parse::<IpAddr>().unwrap(), port.parse().unwrap())
+}
+
+fn tls_dir() -> PathBuf {
+    samples().join("tls")
+}
+
+fn rows(name: &str) -> Vec<Row> {
+    let text = std::fs::read_to_string(tls_dir().join(name)).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            Row(header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect())
+        })
+        .collect()
+}
+
+fn run(capture: &str, keylog: Option<PathBuf>, ws_ports: &[u16]) -> Analysis {
+    let opts = Options {
+        ws_ports: ws_ports.to_vec(),
+        keylog,
+        ..Options::default()
+    };
+    teardown::analyze(&[tls_dir().join(capture)], &opts).expect("analysis")
+}
+
+fn session<'a>(a: &'a Analysis, r: &Row) -> &'a Session {
+    let found: Vec<&Session> = a
+        .sessions
+        .iter()
+        .filter(|s| s.client == r.client() && s.server == r.server())
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{} {}: sessions {found:?}",
+        r.get("scenario"),
+        r.client()
+    );
+    found[0]
+}
+
+const CAPTURES: [&str; 2] = ["wss12", "wss13"];
+
+#[test]
+fn with_the_key_log_every_session_is_as_the_client_saw_it() {
+    for name in CAPTURES {
+        let truth = rows(&format!("{name}.truth.tsv"));
+        let keylog = tls_dir().join(format!("{name}.keylog"));
+        let a = run(&format!("{name}.pcap"), Some(keylog), &[]);
+        assert_eq!(
+            a.sessions.len(),
+            truth.len(),
+            "{name}: one session per connection"
+        );
+        let mut decrypted = 0;
+        for r in &truth {
+            let s = session(&a, r);
+            let what = format!("{name} {} {}", r.get("scenario"), r.client());
+            assert_eq!(s.verdict.as_str(), r.get("expected_verdict"), "{what}");
+            let tls = s.tls.as_ref().expect("TLS facts");
+            if r.get("expected_verdict") == "tls_handshake_failed" {
+                assert_eq!(s.client_observed_code, None, "{what}");
+                assert!(!tls.decrypted, "{what}");
+                continue;
+            }
+            let observed = r.get("observed_close_code").parse::<u16>().ok();
+            assert_eq!(s.client_observed_code, observed, "{what}");
+            assert!(tls.decrypted, "{what}");
+            decrypted += 1;
+            if !r.get("tls_version").is_empty() {
+                // OpenSSL says "TLSv1.3", teardown "TLS 1.3".
+                let v = r.get("tls_version").replace("TLSv", "TLS ");
+                assert_eq!(tls.version.as_deref(), Some(v.as_str()), "{what}");
+                let id = u16::from_str_radix(r.get("tls_cipher_id").trim_start_matches("0x"), 16);
+                let cipher = teardown::tls::cipher_name(id.unwrap());
+                assert_eq!(tls.cipher.as_deref(), Some(cipher.as_str()), "{what}");
+                assert_eq!(tls.sni.as_deref(), Some("wss.teardown.test"), "{what}");
+                assert!(tls.handshake_ms.is_some_and(|ms| ms > 0.0), "{what}");
+            }
+        }
+        let summary = teardown::output::summarize(&a);
+        assert_eq!(summary.tls_sessions, truth.len(), "{name}");
+        assert_eq!(summary.tls_decrypted, decrypted, "{name}");
+        assert_eq!(
+            a.diagnostics.count(teardown::diag::WarningKind::TlsKeys),
+            0,
+            "{name}"
+        );
+        eprintln!("{name}: {decrypted} of {} sessions decrypted", truth.len());
+    }
+}
+
+/// What must not differ between a scenario over wss:// (decrypted) and over ws://.
+fn websocket_view(s: &Session) -> String {
+    let close = s
+        .first_close
+        .as_ref()
+        .map(|c| (c.code, c.reason.clone(), c.direction));
+    format!(
+        "verdict={} by={} http={:?} close={close:?} observed={:?} frames={}/{} messages={}/{} \
+         control={}/{} pings={}/{} pongs={}/{} rtts={} compressed={}/{}",
+        s.verdict,
+        s.teardown_initiator.as_str(),
+        s.handshake_status(),
+        s.client_observed_code,
+        s.c2s.frames,
+        s.s2c.frames,
+        s.c2s.messages,
+        s.s2c.messages,
+        s.c2s.control_frames,
+        s.s2c.control_frames,
+        s.c2s.pings,
+        s.s2c.pings,
+        s.c2s.pongs,
+        s.s2c.pongs,
+        s.ping_rtt_count,
+        s.c2s.compressed_frames,
+        s.s2c.compressed_frames,
+    )
+}
+
+#[test]
+fn decrypted_sessions_equal_the_same_scenarios_over_plain_ws() {
+    let plain_truth = rows("ws.truth.tsv");
+    let plain = run("ws.pcap", None, &[]);
+    let by_scenario: BTreeMap<&str, String> = plain_truth
+        .iter()
+        .map(|r| (r.get("scenario"), websocket_view(session(&plain, r))))
+        .collect();
+    let mut compared = 0;
+    for name in CAPTURES {
+        let keylog = tls_dir().join(format!("{name}.keylog"));
+        let a = run(&format!("{name}.pcap"), Some(keylog), &[]);
+        for r in rows(&format!("{name}.truth.tsv")) {
+            let Some(expected) = by_scenario.get(r.get("scenario")) else {
+                continue; // the TLS-only scenarios
+            };
+            let got = websocket_view(session(&a, &r));
+            assert_eq!(
+                &got,
+                expected,
+                "{name} {} over wss vs ws",
+                r.get("scenario")
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 30, "compared {compared} sessions");
+}
+
+#[test]
+fn without_keys_the_verdict_is_the_first_end_and_no_code() {
+    for name in CAPTURES {
+        let truth = rows(&format!("{name}.truth.tsv"));
+        // Without keys no upgrade is seen: the user names the wss port.
+        let port = truth[0].server().port();
+        let a = run(&format!("{name}.pcap"), None, &[port]);
+        assert_eq!(a.sessions.len(), truth.len(), "{name}");
+        for r in &truth {
+            let s = session(&a, r);
+            let what = format!("{name} {} {}", r.get("scenario"), r.client());
+            assert_eq!(s.verdict.as_str(), r.get("encrypted_verdict"), "{what}");
+            assert_eq!(s.client_observed_code, None, "{what}");
+            assert_eq!(s.c2s.frames + s.s2c.frames, 0, "{what}");
+            let tls = s.tls.as_ref().expect("TLS facts");
+            assert!(!tls.decrypted && !tls.keys_found, "{what}");
+            if !r.get("tls_version").is_empty() {
+                let v = r.get("tls_version").replace("TLSv", "TLS ");
+                assert_eq!(tls.version.as_deref(), Some(v.as_str()), "{what}");
+                let done = s
+                    .timeline
+                    .iter()
+                    .any(|e| e.kind == EventKind::TlsHandshakeDone { decrypted: false });
+                assert!(done, "{what}: no handshake-done event");
+                let last_data = s
+                    .timeline
+                    .iter()
+                    .filter(|e| e.kind == EventKind::TlsLastApplicationData)
+                    .count();
+                assert_eq!(last_data, 2, "{what}: last application data each way");
+            }
+            let start = s.timeline.iter().filter(|e| e.teardown_start).count();
+            assert_eq!(start, 1, "{what}: teardown start marked once");
+        }
+    }
+}
+
+#[test]
+fn a_partial_key_log_decrypts_exactly_its_sessions() {
+    let text = std::fs::read_to_string(tls_dir().join("wss12.keylog")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("CLIENT_RANDOM"))
+        .collect();
+    let kept: Vec<&str> = lines.iter().copied().step_by(2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("half.keylog");
+    std::fs::write(&path, kept.join("\n") + "\nCLIENT_RANDOM not-hex 00\n").unwrap();
+
+    let truth = rows("wss12.truth.tsv");
+    let a = run("wss12.pcap", Some(path.clone()), &[8443]);
+    let summary = teardown::output::summarize(&a);
+    assert_eq!(summary.tls_sessions, truth.len());
+    assert_eq!(summary.tls_decrypted, kept.len());
+    for r in &truth {
+        let s = session(&a, r);
+        let decrypted = s.tls.as_ref().is_some_and(|t| t.decrypted);
+        let want = if decrypted {
+            r.get("expected_verdict")
+        } else {
+            r.get("encrypted_verdict")
+        };
+        assert_eq!(
+            s.verdict.as_str(),
+            want,
+            "{} {}",
+            r.get("scenario"),
+            r.client()
+        );
+    }
+    // The bad line is a warning naming the key log and the line.
+    let w = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .find(|w| w.kind == teardown::diag::WarningKind::TlsKeys)
+        .expect("a warning for the bad line");
+    assert!(
+        w.to_string().contains("half.keylog") && w.message.contains("line"),
+        "{w}"
+    );
+
+    // The command line says it too.
+    let p = tls_dir().join("wss12.pcap");
+    let (code, out, _) = common::run(&[
+        "summary",
+        "-q",
+        "--ws-port",
+        "8443",
+        "--keylog",
+        path.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let line = format!(
+        "TLS: {} sessions over TLS, {} decrypted with the key log",
+        truth.len(),
+        kept.len()
+    );
+    assert!(out.contains(&line), "{out}");
+}
+
+#[test]
+fn a_missing_key_log_is_an_error_naming_it() {
+    let (code, _, err) = common::run(&[
+        "sessions",
+        "--keylog",
+        "/nonexistent/keys.log",
+        tls_dir().join("wss13.pcap").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/keys.log"), "{err}");
+}
+
+/// Index of a client segment lying wholly inside a TLS record that continues a message:
+/// the record after a full-size one (2^14 bytes of plaintext) carries no frame header.
+fn segment_inside_a_continuation_record(pcap: &Pcap, client: SocketAddr) -> usize {
+    // Ethernet + IPv4: client-to-server segments with payload, by sequence number.
+    let mut segs: Vec<(u32, usize, usize)> = Vec::new(); // (seq, record index, len)
+    for (i, (_, d)) in pcap.records.iter().enumerate() {
+        let ihl = usize::from(d[14] & 0x0f) * 4;
+        let tcp = 14 + ihl;
+        let thl = usize::from(d[tcp + 12] >> 4) * 4;
+        let src_port = u16::from_be_bytes([d[tcp], d[tcp + 1]]);
+        let ip_len = usize::from(u16::from_be_bytes([d[16], d[17]]));
+        let len = ip_len - ihl - thl;
+        if src_port == client.port() && len > 0 {
+            let seq = u32::from_be_bytes(d[tcp + 4..tcp + 8].try_into().unwrap());
+            segs.push((seq, i, len));
+        }
+    }
+    segs.sort();
+    segs.dedup_by_key(|s| s.0);
+    let base = segs[0].0;
+    // TLS records over the client's stream.
+    let mut stream = Vec::new();
+    for (seq, i, len) in &segs {
+        let d = &pcap.records[*i].1;
+        let off = (seq - base) as usize;
+        let payload = &d[d.len() - len..];
+        stream.resize(stream.len().max(off + len), 0);
+        stream[off..off + len].copy_from_slice(payload);
+    }
+    let mut records = Vec::new(); // (start, body length)
+    let mut pos = 0;
+    while pos + 5 <= stream.len() {
+        let len = usize::from(u16::from_be_bytes([stream[pos + 3], stream[pos + 4]]));
+        records.push((pos, len));
+        pos += 5 + len;
+    }
+    const FULL: usize = (1 << 14) + 1 + 16; // TLS 1.3: plaintext, inner type, tag
+    let (start, len) = records
+        .windows(2)
+        .find(|w| w[0].1 == FULL && w[1].1 > 3000)
+        .map(|w| w[1])
+        .expect("a record continuing a message");
+    segs.iter()
+        .find(|(seq, _, l)| {
+            let off = (seq - base) as usize;
+            off > start + 5 && off + l < start + 5 + len
+        })
+        .map(|s| s.1)
+        .expect("a segment inside that record")
+}
+
+#[test]
+fn a_segment_lost_inside_a_large_message_costs_one_record_not_the_session() {
+    // large_messages over TLS 1.3 (AES-256-GCM) loses one segment in the middle of a
+    // message: the record it belonged to is lost, the frame's length keeps the framing,
+    // later records still open, and the close handshake is still read.
+    let truth = rows("wss13.truth.tsv");
+    let r = truth
+        .iter()
+        .find(|r| r.get("scenario") == "large_messages")
+        .unwrap();
+    let mut pcap = Pcap::read(&tls_dir().join("wss13.pcap"));
+    let victim = segment_inside_a_continuation_record(&pcap, r.client());
+    pcap.records.remove(victim);
+    let dir = tempfile::tempdir().unwrap();
+    let path = pcap.write(dir.path(), "cut.pcap");
+    let opts = Options {
+        keylog: Some(tls_dir().join("wss13.keylog")),
+        ..Options::default()
+    };
+    let a = teardown::analyze(&[path], &opts).unwrap();
+    let s = session(&a, r);
+    assert_eq!(s.verdict.as_str(), "clean_close_client");
+    assert_eq!(s.close_code(), Some(1000));
+    assert_eq!((s.c2s.frames, s.c2s.resyncs), (4, 0), "the framing is kept");
+    assert!(s.c2s.capture_gap_bytes > 0);
+    let w = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .find(|w| w.kind == teardown::diag::WarningKind::LostSegments)
+        .expect("the loss is reported");
+    assert!(w.to_string().contains("cut.pcap"), "{w}");
+}
+
+/// Close codes per (sender, receiver), in order, as tshark decodes them with the key log.
+fn tshark_closes(pcap: &Path, keylog: &Path) -> BTreeMap<(SocketAddr, SocketAddr), Vec<u16>> {
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .arg("-o")
+        .arg(format!("tls.keylog_file:{}", keylog.display()))
+        .args([
+            "-Y",
+            "websocket.opcode==8",
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ])
+        .args(["-e", "tcp.stream", "-e", "ip.src", "-e", "tcp.srcport"])
+        .args(["-e", "ip.dst", "-e", "tcp.dstport"])
+        .args(["-e", "websocket.payload.close.status_code"])
+        .output()
+        .expect("tshark");
+    assert!(out.status.success());
+    let mut map: BTreeMap<(SocketAddr, SocketAddr), Vec<u16>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let key = (addr(f[1], f[2]), addr(f[3], f[4]));
+        // A close frame without a code: 1005 (RFC 6455 §7.1.5), as teardown reports it.
+        for code in f[5].split(',') {
+            map.entry(key)
+                .or_default()
+                .push(code.parse().unwrap_or(1005));
+        }
+    }
+    map
+}
+
+#[test]
+fn close_codes_agree_with_tshark_decrypting_with_the_key_log() {
+    if !have_tshark() {
+        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark); .ci/run installs it");
+        return;
+    }
+    for name in CAPTURES {
+        let pcap = tls_dir().join(format!("{name}.pcap"));
+        let keylog = tls_dir().join(format!("{name}.keylog"));
+        let theirs = tshark_closes(&pcap, &keylog);
+        let a = run(&format!("{name}.pcap"), Some(keylog), &[]);
+        let mut ours: BTreeMap<(SocketAddr, SocketAddr), Vec<u16>> = BTreeMap::new();
+        for s in &a.sessions {
+            for e in &s.timeline {
+                if let EventKind::Close { code, .. } = e.kind {
+                    let key = match e.direction {
+                        Direction::ClientToServer => (s.client, s.server),
+                        Direction::ServerToClient => (s.server, s.client),
+                    };
+                    ours.entry(key).or_default().push(code.unwrap_or(1005));
+                }
+            }
+        }
+        assert!(
+            theirs.len() >= 10,
+            "{name}: tshark decrypted {} closes",
+            theirs.len()
+        );
+        assert_eq!(ours, theirs, "{name}: close codes per direction");
+        eprintln!(
+            "{name}: {} directions with close frames agree with tshark",
+            theirs.len()
+        );
+    }
+}
