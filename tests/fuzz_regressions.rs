@@ -82,6 +82,31 @@ fn pipeline() {
     });
 }
 
+/// `stun`: STUN framed on a TCP stream gives the same messages however the stream is cut
+/// into segments (here one byte each and whole).
+#[test]
+fn stun() {
+    fn framed<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
+        let mut d = StreamDecoder::default();
+        d.stream_started();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.feed(Timestamp(0), c, &mut out);
+        }
+        out.into_iter()
+            .filter_map(|e| match e {
+                WsEvent::Stun { bytes, .. } => Some(bytes),
+                _ => None,
+            })
+            .collect()
+    }
+    replay_all("stun", |data| {
+        let _ = teardown::media::stun::parse(data);
+        let whole = framed(std::iter::once(data));
+        assert_eq!(framed(data.chunks(1)), whole);
+    });
+}
+
 /// `ws_stream` scripts: one operation a line, `feed HEX`, `gap N`, `stream_started` or
 /// `expect_frames`; blank lines and `#` comments are ignored.
 #[test]

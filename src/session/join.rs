@@ -131,11 +131,22 @@ fn said_bye(f: &MediaFlow, ssrc: u32) -> bool {
         .any(|e| matches!(&e.kind, MediaEventKind::RtcpBye { ssrcs, .. } if ssrcs.contains(&ssrc)))
 }
 
-/// Nanoseconds during which both were alive.
-fn overlap(s: &Session, f: &MediaFlow) -> i64 {
+/// Nanoseconds during which both were alive (plus one when they touch), exact for any
+/// two timestamps.
+fn overlap(s: &Session, f: &MediaFlow) -> u64 {
     let end = s.end_ts.min(f.last_ts).0;
     let start = s.start_ts.max(f.first_ts).0;
-    (end - start).max(0) + i64::from(end >= start)
+    if end < start {
+        0
+    } else {
+        end.abs_diff(start).saturating_add(1)
+    }
+}
+
+/// Nanoseconds from `earlier` to `later`, in `i128`: timestamps read from a capture can be
+/// further apart than `i64` holds (as in [`Timestamp::millis_since`]).
+fn ns_between(later: Timestamp, earlier: Timestamp) -> i128 {
+    i128::from(later.0) - i128::from(earlier.0)
 }
 
 fn add_events(s: &mut Session, flow: &MediaFlow) {
@@ -157,8 +168,9 @@ fn add_events(s: &mut Session, flow: &MediaFlow) {
     }
 }
 
-fn secs(ns: i64) -> f64 {
-    ns as f64 / 1e9
+/// Seconds from `earlier` to `later`.
+fn secs(later: Timestamp, earlier: Timestamp) -> f64 {
+    later.millis_since(earlier) / 1e3
 }
 
 /// The finding that stands out most, in this order: TURN refused, ICE consent lost, media
@@ -202,8 +214,8 @@ fn finding(s: &Session) -> Option<MediaFinding> {
                 kind: "ice_consent_lost",
                 detail: format!(
                     "{n} ICE consent checks went unanswered over {:.1} s, from {:.1} s before the teardown",
-                    secs(f.last_ts.0 - from.0),
-                    secs(end.0 - from.0)
+                    secs(f.last_ts, from),
+                    secs(end, from)
                 ),
             });
         }
@@ -215,7 +227,7 @@ fn finding(s: &Session) -> Option<MediaFinding> {
             .iter()
             .flat_map(|f| f.rtp.iter().map(move |(from_a, r)| (f, *from_a, r)))
             .filter(|(f, _, r)| !said_bye(f, r.ssrc))
-            .filter(|(_, _, r)| start.0 - r.last_ts.0 > MEDIA_STOPPED_FIRST.0)
+            .filter(|(_, _, r)| ns_between(start, r.last_ts) > i128::from(MEDIA_STOPPED_FIRST.0))
             .min_by_key(|(_, _, r)| r.last_ts);
         if let Some((f, from_a, r)) = stopped {
             let a_is_client = f.a.ip() == s.client.ip() || f.b.ip() != s.client.ip();
@@ -229,7 +241,7 @@ fn finding(s: &Session) -> Option<MediaFinding> {
                 detail: format!(
                     "RTP from the {who} (SSRC 0x{:08x}) stopped {:.1} s before the teardown started, without an RTCP BYE",
                     r.ssrc,
-                    secs(start.0 - r.last_ts.0)
+                    secs(start, r.last_ts)
                 ),
             });
         }

@@ -178,7 +178,11 @@ impl Reassembler {
     fn advance(&mut self, n: u64) {
         self.offset += n;
         if let Some(next) = self.next {
-            self.next = Some(next.advance(n as u32));
+            // Sequence numbers count bytes modulo 2^32 (RFC 9293 §3.4), so the low 32 bits
+            // of `n` move `next` exactly, even when a segment and its cut bytes (or a
+            // payload slice handed to the public API) pass 2^32: `next` and `offset` stay
+            // in step.
+            self.next = Some(next.advance((n % (1 << 32)) as u32));
         }
     }
 
@@ -384,6 +388,26 @@ mod tests {
         assert_eq!(out.len(), 3);
         assert!(out[1].starts_with("Gap") && out[1].contains("len: 5"));
         assert!(out[2].contains("[122]"));
+    }
+
+    #[test]
+    fn a_segment_passing_2_to_the_32_keeps_seq_and_offset_in_step() {
+        let mut r = Reassembler::default();
+        r.syn(u32::MAX - 1);
+        let mut out = Vec::new();
+        let mut log = |d: Delivery<'_>| out.push(format!("{d:?}"));
+        // 3 bytes present, u32::MAX cut by the snaplen: 2^32 + 2 bytes in all.
+        r.segment(Timestamp(0), u32::MAX, b"abc", u32::MAX, &mut log);
+        assert_eq!(r.offset(), (1 << 32) + 2);
+        assert_eq!(r.next_seq(), Some(SeqNum(u32::MAX).advance(2)));
+        // The sender's next segment starts 2^32 + 2 bytes on, i.e. at seq 1.
+        r.segment(Timestamp(1), 1, b"de", 0, &mut log);
+        r.segment(Timestamp(2), 1, b"de", 0, &mut log);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[1].contains(&format!("len: {}", u32::MAX)));
+        assert!(out[2].contains("[100, 101]"));
+        assert_eq!(r.stats.retransmitted, 1);
+        assert_eq!(r.offset(), (1 << 32) + 4);
     }
 
     #[test]

@@ -124,6 +124,17 @@ fn stun_framing(b: &[u8]) -> Option<StunFraming> {
     }
 }
 
+/// True while `probe`, shorter than [`PROBE_LEN`], could still grow into bytes that
+/// [`stun_framing`] recognises: the decision must wait for them, or a stream whose first
+/// segments are short would not be found to carry STUN.
+fn could_be_stun(probe: &[u8]) -> bool {
+    let cookie = crate::media::demux::MAGIC_COOKIE.to_be_bytes();
+    let cookie_at = |at: usize| probe.iter().skip(at).zip(cookie).all(|(a, b)| *a == b);
+    let bare = probe.first().is_some_and(|&b| b < 0x40) && cookie_at(4);
+    let prefixed = probe.get(2).is_none_or(|&b| b < 0x40) && cookie_at(6);
+    bare || prefixed
+}
+
 /// The length of the next STUN-stream message at the start of `b`: (bytes to skip before
 /// it, its length); `None` while incomplete, `Some(Err)` when the framing is broken.
 fn next_stun_message(b: &[u8], framing: StunFraming) -> Option<Result<(usize, usize), ()>> {
@@ -276,11 +287,12 @@ impl StreamDecoder {
                     let take = data.len().min(PROBE_LEN - probe.len());
                     probe.extend_from_slice(&data[..take]);
                     data = &data[take..];
-                    // Wait for more bytes only while they could still start an HTTP head.
+                    // Wait for more bytes only while they could still start an HTTP head
+                    // or a framed STUN message.
                     let decided = probe.len() >= PROBE_LEN
                         || probe.starts_with(b"HTTP/")
                         || looks_like_request(probe)
-                        || !probe.iter().all(|c| c.is_ascii_uppercase());
+                        || !(probe.iter().all(|c| c.is_ascii_uppercase()) || could_be_stun(probe));
                     if !decided {
                         continue;
                     }
@@ -324,8 +336,16 @@ impl StreamDecoder {
                         *head_ts = ts;
                     }
                     let take = data.len().min(MAX_HTTP_HEAD - buf.len());
+                    // A head ends at a line end: without a `\n` the new bytes cannot complete
+                    // it, and re-parsing the whole buffer for every tiny segment would cost
+                    // O(n²) in the head's length.
+                    let may_complete =
+                        data[..take].contains(&b'\n') || buf.len() + take >= MAX_HTTP_HEAD;
                     buf.extend_from_slice(&data[..take]);
                     data = &data[take..];
+                    if !may_complete {
+                        continue;
+                    }
                     let (head_ts, response) = (*head_ts, *response);
                     let parsed = if response {
                         parse_response(buf).map_head(Head::Response)
@@ -825,6 +845,43 @@ mod tests {
                 .any(|e| matches!(e, WsEvent::Resynced { skipped: 4, .. })),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn head_fed_one_byte_at_a_time_parses_identically() {
+        let mut all = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec();
+        all.extend_from_slice(&MASKED_HELLO);
+        let decode = |chunk: usize| {
+            let mut d = StreamDecoder::default();
+            let mut out = Vec::new();
+            for c in all.chunks(chunk) {
+                d.feed(Timestamp(7), c, &mut out);
+            }
+            out
+        };
+        let whole = decode(all.len());
+        assert!(matches!(&whole[0], WsEvent::Request { request, .. } if request.is_websocket));
+        assert_eq!(frames(&whole), vec![(1, None)]);
+        assert_eq!(decode(1), whole);
+        assert_eq!(decode(3), whole);
+    }
+
+    #[test]
+    fn long_head_in_one_byte_segments_costs_linear_time() {
+        // Re-parsing the buffered head on every byte took about 2·10⁹ byte scans here.
+        let mut d = StreamDecoder::default();
+        let mut out = Vec::new();
+        let start = std::time::Instant::now();
+        d.feed(Timestamp(0), b"GET /", &mut out);
+        for _ in 0..MAX_HTTP_HEAD {
+            d.feed(Timestamp(0), b"a", &mut out);
+        }
+        let took = start.elapsed();
+        assert!(d.is_opaque());
+        assert!(
+            matches!(&out[..], [WsEvent::NotWebSocket { reason, .. }] if reason.contains("64 KiB"))
+        );
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 
     #[test]
