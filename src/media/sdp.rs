@@ -83,7 +83,9 @@ impl SdpFacts {
                     .nth(1)
                     .and_then(|p| p.parse::<u16>().ok());
                 if let (Some(ip), Some(port)) = (conn_addr, port) {
-                    if port > 9 {
+                    // A media address of 0.0.0.0 (ICE-only offers) joins nothing; kept out
+                    // here, it cannot take a place under the cap from a real one.
+                    if port > 9 && !ip.is_unspecified() {
                         insert(&mut self.media_addrs, SocketAddr::new(ip, port));
                     }
                 }
@@ -110,8 +112,6 @@ impl SdpFacts {
                 }
             }
         }
-        // A media address of 0.0.0.0 (ICE-only offers) joins nothing.
-        self.media_addrs.retain(|a| !a.ip().is_unspecified());
         true
     }
 }
@@ -131,6 +131,19 @@ mod tests {
         assert_eq!(f.clock_rates.get(&111), Some(&48000));
         // c= comes after m= here, as the media-level line it is: no media address yet.
         assert!(f.media_addrs.is_empty());
+    }
+
+    #[test]
+    fn unspecified_media_addresses_take_no_place_under_the_cap() {
+        let mut sdp = String::from("v=0\r\nc=IN IP4 0.0.0.0\r\n");
+        for port in 0..MAX_ITEMS as u16 {
+            sdp.push_str(&format!("m=audio {} RTP/AVP 0\r\n", 1000 + port));
+        }
+        sdp.push_str("c=IN IP4 192.0.2.5\r\nm=audio 5004 RTP/AVP 0\r\n");
+        let mut f = SdpFacts::default();
+        assert!(f.scan(&sdp));
+        let want: Vec<SocketAddr> = vec!["192.0.2.5:5004".parse().unwrap()];
+        assert_eq!(f.media_addrs.into_iter().collect::<Vec<_>>(), want);
     }
 
     #[test]
