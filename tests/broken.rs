@@ -172,6 +172,62 @@ fn unknown_pcapng_blocks_are_skipped() {
 }
 
 #[test]
+fn corrupt_pcapng_block_length_skips_one_block_and_goes_on() {
+    let path = samples().join("scenarios.pcapng");
+    let ng = std::fs::read(&path).unwrap();
+    // Walk the blocks (little-endian file); give the 101st packet's block a total length
+    // of almost 4 GB.
+    let (mut pos, mut packets_before) = (0, 0u64);
+    loop {
+        let kind = u32::from_le_bytes(ng[pos..pos + 4].try_into().unwrap());
+        if kind == 6 && packets_before == 100 {
+            break;
+        }
+        packets_before += u64::from(kind == 6);
+        pos += u32::from_le_bytes(ng[pos + 4..pos + 8].try_into().unwrap()) as usize;
+    }
+    let mut bad = ng.clone();
+    bad[pos + 4..pos + 8].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad-block.pcapng");
+    std::fs::write(&p, &bad).unwrap();
+    let a = analyze(std::slice::from_ref(&p), &WS_PORTS);
+    let w: Vec<_> = a.diagnostics.warnings().iter().collect();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].kind, WarningKind::CorruptRecord);
+    assert!(
+        w[0].location.file.ends_with("bad-block.pcapng"),
+        "{:?}",
+        w[0]
+    );
+    assert_eq!(w[0].location.packet, Some(101));
+    assert_eq!(w[0].location.offset, Some(pos as u64));
+    // Only that block is lost: the reader finds the next one and goes on, and sessions
+    // that did not need the lost packet are exactly as in the intact file.
+    let full = analyze(&[path], &WS_PORTS);
+    assert_eq!(a.stats.packets + 1, full.stats.packets);
+    let t = Pcap::read(&samples().join("scenarios.pcap")).ts(100);
+    let full_map = by_key(&full);
+    let mut intact = 0;
+    for s in &a.sessions {
+        match full_map.get(&(s.client, s.server, s.start_ts.0)) {
+            Some(f) if f.end_ts.0 < t || f.start_ts.0 > t => {
+                assert!(same_outcome(s, f), "{} changed", s.client);
+                intact += 1;
+            }
+            Some(_) => {}
+            // The lost packet was this connection's first (its SYN): it now starts later.
+            None => assert!(s.start_ts.0 > t, "{} is new", s.client),
+        }
+    }
+    assert!(
+        intact >= full.sessions.len() - 1,
+        "{intact} of {}",
+        full.sessions.len()
+    );
+}
+
+#[test]
 fn snaplen_cut_keeps_the_tcp_teardown() {
     let mut pcap = scenarios();
     for (h, d) in &mut pcap.records {

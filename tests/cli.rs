@@ -192,6 +192,24 @@ fn missing_file_is_exit_2_naming_it_and_others_still_analysed() {
 }
 
 #[test]
+fn strict_stops_without_results_when_an_input_is_missing() {
+    let good = samples().join("scenarios.pcap");
+    let (code, out, err) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--strict",
+        good.to_str().unwrap(),
+        "/nonexistent/run.pcap",
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "no results with --strict: {out}");
+    assert!(err.contains("/nonexistent/run.pcap"), "{err}");
+    assert!(err.contains("--strict"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+#[test]
 fn not_a_capture_is_exit_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("notes.pcap");
