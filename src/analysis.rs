@@ -462,7 +462,15 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
         .par_iter_mut()
         .zip(batch.bufs.routes.par_iter())
         .for_each(|(shard, route)| {
-            for &i in route {
+            for (j, &i) in route.iter().enumerate() {
+                // A batch is larger than L2: by now its bytes have left the cache. Ask for
+                // the payload a few packets ahead (its decoded entry further ahead).
+                if let Some(&far) = route.get(j + 2 * LOOKAHEAD) {
+                    capture::prefetch(&decoded[far as usize]);
+                }
+                if let Some(Ok(ahead)) = route.get(j + LOOKAHEAD).map(|&k| &decoded[k as usize]) {
+                    capture::prefetch(ahead.payload().as_ptr());
+                }
                 match &decoded[i as usize] {
                     Ok(Packet::Tcp(seg)) => shard.on_segment(seg, files, max_open),
                     Ok(Packet::Udp(d)) => shard.on_datagram(d, max_open),
@@ -472,6 +480,9 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
             shard.sweep(files);
         });
 }
+
+/// How many packets ahead the shard loop prefetches.
+const LOOKAHEAD: usize = 8;
 
 fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
     let (kind, message) = match skip {

@@ -104,6 +104,14 @@ pub enum Packet<'a> {
 }
 
 impl Packet<'_> {
+    /// The payload bytes present in the capture.
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            Packet::Tcp(s) => s.payload,
+            Packet::Udp(d) => d.payload,
+        }
+    }
+
     /// Sender and receiver.
     pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
         match self {

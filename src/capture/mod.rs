@@ -11,7 +11,7 @@ mod link;
 mod reader;
 
 pub use link::{decode, Datagram, Packet, Segment, Skip, TcpFlags};
-pub use reader::{sniff_format, Format, LinkType, RawPacket, RecordReader, MAX_SNAPLEN};
+pub use reader::{prefetch, sniff_format, Format, LinkType, RawPacket, RecordReader, MAX_SNAPLEN};
 
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
 use memmap2::Mmap;

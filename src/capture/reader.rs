@@ -430,6 +430,21 @@ const PREFETCH_AHEAD: usize = 4096;
 /// Cache line size assumed for the prefetch.
 const CACHE_LINE: usize = 64;
 
+/// Asks the CPU to start loading the cache line at `p` (a hint only: it never faults,
+/// whatever `p` is; a no-op on other architectures than x86-64).
+#[inline]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch does not access memory architecturally: it cannot fault or change
+    // anything, for any address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 impl RecordReader<'_> {
     /// Asks the CPU to start loading the next [`PREFETCH_AHEAD`] bytes. Each record's
     /// header says where the next one starts, so the walk is a chain of dependent loads,
@@ -440,13 +455,7 @@ impl RecordReader<'_> {
         let end = (self.pos + PREFETCH_AHEAD).min(self.bytes.len());
         let mut at = self.prefetched.max(self.pos);
         while at < end {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `at` is inside `bytes`; a prefetch only hints the cache and never
-            // faults or changes memory.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(self.bytes.as_ptr().add(at).cast());
-            }
+            prefetch(self.bytes.as_ptr().wrapping_add(at));
             at += CACHE_LINE;
         }
         self.prefetched = at;
