@@ -7,9 +7,15 @@
 //! which this crate does not depend on) keep a small text script instead, one operation a
 //! line, described at the function that replays it.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::path::PathBuf;
+use std::sync::Arc;
 use teardown::capture::RecordReader;
+use teardown::diag::Diagnostics;
+use teardown::tcp::Delivery;
 use teardown::time::Timestamp;
+use teardown::tls::{KeyLog, TlsConnection};
 use teardown::ws::{StreamDecoder, WsEvent};
 use teardown::{analyze_bytes, output, Options};
 
@@ -137,4 +143,121 @@ fn hex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex byte"))
         .collect()
+}
+
+/// The system allocator, counting the bytes each thread holds and their high-water mark
+/// (per thread, since the tests run in parallel), for the `check_alloc` bounds of the fuzz
+/// targets (`fuzz/src/lib.rs`).
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn grew(by: isize) {
+    let _ = LIVE.try_with(|l| {
+        l.set(l.get() + by);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the counters only observe.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            grew(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            grew(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        grew(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            grew(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and panics when this thread held more than `per_byte * input_len + slack`
+/// bytes at once beyond what it held before (`fuzz_util::check_alloc`).
+fn check_alloc<R>(input_len: usize, per_byte: usize, slack: usize, f: impl FnOnce() -> R) -> R {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let r = f();
+    let peak = (PEAK.with(Cell::get) - base).max(0) as usize;
+    let bound = per_byte * input_len + slack;
+    assert!(
+        peak <= bound,
+        "{peak} bytes allocated at once for {input_len} input bytes (bound {bound})"
+    );
+    r
+}
+
+/// `tls`: the target's input, `[keys][ctrl][len u16 BE][payload]...` (see
+/// `fuzz/fuzz_targets/tls.rs`), through one `TlsConnection`, within the target's memory
+/// bound.
+#[test]
+fn tls() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples/tls");
+    let mut diags = Diagnostics::default();
+    let text = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let (k12, k13) = (text("wss12.keylog"), text("wss13.keylog"));
+    let logs: Vec<Arc<KeyLog>> = [k12.clone(), k13.clone(), format!("{k12}\n{k13}")]
+        .iter()
+        .map(|t| Arc::new(KeyLog::parse(t, "fuzz.keylog", &mut diags)))
+        .collect();
+    replay_all("tls", |data| {
+        let Some((&keys, mut rest)) = data.split_first() else {
+            return;
+        };
+        let keylog = match keys & 3 {
+            0 => None,
+            k => Some(logs[k as usize - 1].clone()),
+        };
+        check_alloc(data.len(), 16, 256 << 10, || {
+            let mut t = TlsConnection::new(keylog);
+            let mut events = Vec::new();
+            let mut i = 0;
+            while let Some((&ctrl, tail)) = rest.split_first() {
+                let len = match tail {
+                    [hi, lo, ..] => u16::from_be_bytes([*hi, *lo]) as usize,
+                    _ => 0,
+                };
+                let tail = tail.get(2..).unwrap_or(&[]);
+                let ts = Timestamp(i);
+                i += 1;
+                let d = usize::from(ctrl & 1);
+                let dl = if ctrl & 2 != 0 {
+                    rest = tail;
+                    let len = (len as u64).saturating_mul(1 << (ctrl >> 2));
+                    Delivery::Gap { ts, len }
+                } else {
+                    let (bytes, next) = tail.split_at(len.min(tail.len()));
+                    rest = next;
+                    Delivery::Data { ts, bytes }
+                };
+                t.deliver(d, dl, &mut events, &mut |_| {});
+            }
+            let _ = (t.outcome(), t.summary());
+        });
+    });
 }

@@ -110,10 +110,27 @@ impl Default for RecordReader {
 impl RecordReader {
     /// Reads bytes delivered in order; whole records go to `out` (borrowed from `bytes`
     /// when a record lies in one delivery, from the reader's buffer otherwise).
-    pub fn feed(&mut self, ts: Timestamp, mut bytes: &[u8], out: &mut dyn FnMut(RecordEvent<'_>)) {
+    pub fn feed(&mut self, ts: Timestamp, bytes: &[u8], out: &mut dyn FnMut(RecordEvent<'_>)) {
+        // Framing found again in bytes held from earlier deliveries: the rest is read from
+        // that buffer, in a loop (each round drops the previous buffer, so neither the
+        // stack nor the memory held grows with the number of resynchronisations).
+        let mut held = self.feed_slice(ts, bytes, out);
+        while let Some((b, from)) = held {
+            held = self.feed_slice(ts, &b[from..], out);
+        }
+    }
+
+    /// [`RecordReader::feed`] on one slice; returns the held bytes to go on with (and
+    /// where in them) when the search for a header found one in them.
+    fn feed_slice(
+        &mut self,
+        ts: Timestamp,
+        mut bytes: &[u8],
+        out: &mut dyn FnMut(RecordEvent<'_>),
+    ) -> Option<(Vec<u8>, usize)> {
         while !bytes.is_empty() {
             match self.state {
-                State::Done => return,
+                State::Done => return None,
                 State::Skipping(n) => {
                     let k = n.min(bytes.len());
                     bytes = &bytes[k..];
@@ -123,9 +140,41 @@ impl RecordReader {
                         State::Skipping(n - k)
                     };
                 }
-                State::Scanning { .. } => {
-                    self.scan(ts, bytes, out);
-                    return;
+                State::Scanning { scanned } if self.buf.is_empty() => {
+                    // Searched in place: nothing is copied unless no header is found.
+                    match find_header(bytes) {
+                        Some(i) => {
+                            out(RecordEvent::Resynced {
+                                ts,
+                                skipped: scanned + i as u64,
+                            });
+                            self.state = State::Framed;
+                            bytes = &bytes[i..];
+                        }
+                        None => {
+                            self.buf_ts = ts;
+                            self.keep_scanning(ts, bytes, scanned, out);
+                            return None;
+                        }
+                    }
+                }
+                State::Scanning { scanned } => {
+                    self.buf.extend_from_slice(bytes);
+                    let b = std::mem::take(&mut self.buf);
+                    match find_header(&b) {
+                        Some(i) => {
+                            out(RecordEvent::Resynced {
+                                ts,
+                                skipped: scanned + i as u64,
+                            });
+                            self.state = State::Framed;
+                            return Some((b, i));
+                        }
+                        None => {
+                            self.keep_scanning(ts, &b, scanned, out);
+                            return None;
+                        }
+                    }
                 }
                 State::Framed if self.buf.is_empty() => {
                     if bytes.len() >= HEADER_LEN {
@@ -148,7 +197,7 @@ impl RecordReader {
                     }
                     self.buf.extend_from_slice(bytes);
                     self.buf_ts = ts;
-                    return;
+                    return None;
                 }
                 State::Framed => {
                     let want = if self.buf.len() < HEADER_LEN {
@@ -160,10 +209,10 @@ impl RecordReader {
                     self.buf.extend_from_slice(&bytes[..k]);
                     bytes = &bytes[k..];
                     if self.buf.len() == HEADER_LEN && !plausible_header(&self.buf) {
+                        // The held header is searched with the bytes after it (alone, its
+                        // five bytes cannot hold a header).
                         out(RecordEvent::FramingLost { ts: self.buf_ts });
-                        let held = std::mem::take(&mut self.buf);
                         self.state = State::Scanning { scanned: 0 };
-                        self.scan(self.buf_ts, &held, out);
                         continue;
                     }
                     if self.buf.len() >= HEADER_LEN
@@ -180,6 +229,7 @@ impl RecordReader {
                 }
             }
         }
+        None
     }
 
     /// Bytes of this direction missing from the capture.
@@ -212,49 +262,42 @@ impl RecordReader {
         self.state = State::Scanning { scanned: 0 };
     }
 
-    /// Scans held and new bytes for a header confirmed by the next header, or by ending
-    /// exactly at the end of what was captured so far.
-    fn scan(&mut self, ts: Timestamp, bytes: &[u8], out: &mut dyn FnMut(RecordEvent<'_>)) {
-        let State::Scanning { scanned } = self.state else {
+    /// No header found in `b` (the held bytes and the new ones) after `scanned` bytes
+    /// dropped before: keeps the tail that may still hold the start of a header and its
+    /// record, or gives up past the scan limit.
+    fn keep_scanning(
+        &mut self,
+        ts: Timestamp,
+        b: &[u8],
+        scanned: u64,
+        out: &mut dyn FnMut(RecordEvent<'_>),
+    ) {
+        let keep = b.len().min(HEADER_LEN + MAX_BODY + HEADER_LEN);
+        let scanned = scanned + (b.len() - keep) as u64;
+        if scanned > MAX_SCAN {
+            out(RecordEvent::GaveUp { ts });
+            self.state = State::Done;
+            self.buf = Vec::new();
             return;
-        };
-        if self.buf.is_empty() {
-            self.buf_ts = ts;
         }
-        self.buf.extend_from_slice(bytes);
-        let b = std::mem::take(&mut self.buf);
-        let found = (0..b.len()).find(|&i| {
-            let h = &b[i..];
-            if !plausible_header(h) {
-                return false;
-            }
-            let end = HEADER_LEN + body_len(h);
-            end == h.len() || h.get(end..).is_some_and(plausible_header)
-        });
-        match found {
-            Some(i) => {
-                out(RecordEvent::Resynced {
-                    ts,
-                    skipped: scanned + i as u64,
-                });
-                self.state = State::Framed;
-                self.feed(ts, &b[i..], out);
-            }
-            None => {
-                // Keep the tail that may still hold the start of a header and its record.
-                let keep = b.len().min(HEADER_LEN + MAX_BODY + HEADER_LEN);
-                let dropped = (b.len() - keep) as u64;
-                let scanned = scanned + dropped;
-                if scanned > MAX_SCAN {
-                    out(RecordEvent::GaveUp { ts });
-                    self.state = State::Done;
-                    return;
-                }
-                self.state = State::Scanning { scanned };
-                self.buf = b[b.len() - keep..].to_vec();
-            }
-        }
+        self.state = State::Scanning { scanned };
+        let tail = &b[b.len() - keep..];
+        self.buf.clear();
+        self.buf.extend_from_slice(tail);
     }
+}
+
+/// The first offset of `b` holding a header confirmed by the next header, or by ending
+/// exactly at the end of what was captured so far.
+fn find_header(b: &[u8]) -> Option<usize> {
+    (0..b.len()).find(|&i| {
+        let h = &b[i..];
+        if !plausible_header(h) {
+            return false;
+        }
+        let end = HEADER_LEN + body_len(h);
+        end == h.len() || h.get(end..).is_some_and(plausible_header)
+    })
 }
 
 fn header_of(b: &[u8]) -> [u8; HEADER_LEN] {
@@ -325,6 +368,48 @@ mod tests {
             got,
             ["framing lost", "resynced 3", "rec 23 t3 10", "rec 23 t3 20"]
         );
+    }
+
+    #[test]
+    fn many_resynchronisations_in_one_delivery_are_read_in_a_loop() {
+        // Junk, then (empty record, empty record, one stray byte) many times over, then a
+        // record: every stray byte loses the framing and the two headers after it find it
+        // again. This once recursed once per round, each round holding a copy of the rest
+        // (memory quadratic in the delivery, stack linear).
+        const ROUNDS: usize = 5000;
+        let mut wire = vec![0u8; 5];
+        let mut want = vec!["framing lost", "resynced 5"];
+        for _ in 0..ROUNDS {
+            wire.extend(rec(22, &[]));
+            wire.extend(rec(22, &[]));
+            wire.push(0xff);
+            want.extend(["rec 22 t0 0", "rec 22 t0 0", "framing lost", "resynced 1"]);
+        }
+        wire.extend(rec(23, &[7; 3]));
+        want.push("rec 23 t0 3");
+        let first_difference = |got: &[String], want: &[&str]| {
+            (got.len() != want.len() || got.iter().zip(want).any(|(g, w)| g != w)).then(|| {
+                let i = got.iter().zip(want).take_while(|(g, w)| g == w).count();
+                format!(
+                    "{} events, {} wanted; from {i}: {:?}",
+                    got.len(),
+                    want.len(),
+                    &got[i..]
+                )
+            })
+        };
+        let mut r = RecordReader::default();
+        let got = collect(&mut r, &[Ok(&wire)]);
+        assert_eq!(first_difference(&got, &want), None);
+        // Held across deliveries, the search reads the held bytes with the new ones.
+        let mut r = RecordReader::default();
+        let got = collect(&mut r, &[Ok(&wire[..7]), Ok(&wire[7..])]);
+        let want: Vec<&str> = want
+            .iter()
+            .map(|w| w.replace(" t0 ", " t1 "))
+            .map(|w| &*w.leak())
+            .collect();
+        assert_eq!(first_difference(&got, &want), None);
     }
 
     #[test]
