@@ -436,6 +436,9 @@ impl<'a> BatchReader<'a, '_> {
                         Packet::Udp(_) => counts.udp_datagrams += 1,
                     }
                     // High bits: the low ones also pick the hash-map bucket in the shard.
+                    // Hashed here, not in the parallel decode: storing the shard with each
+                    // decoded packet made the entries larger and the run slower (measured,
+                    // BENCHMARKS.md).
                     let h = self.hasher.hash_one(ConnKey::of(packet.endpoints()));
                     bufs.routes[((h >> 40) as usize) % self.shard_count].push(i as u32);
                 }
