@@ -140,40 +140,29 @@ impl RecordReader {
                         State::Skipping(n - k)
                     };
                 }
-                State::Scanning { scanned } if self.buf.is_empty() => {
-                    // Searched in place: nothing is copied unless no header is found.
-                    match find_header(bytes) {
-                        Some(i) => {
-                            out(RecordEvent::Resynced {
-                                ts,
-                                skipped: scanned + i as u64,
-                            });
-                            self.state = State::Framed;
-                            bytes = &bytes[i..];
-                        }
-                        None => {
-                            self.buf_ts = ts;
-                            self.keep_scanning(ts, bytes, scanned, out);
-                            return None;
-                        }
-                    }
-                }
                 State::Scanning { scanned } => {
-                    self.buf.extend_from_slice(bytes);
-                    let b = std::mem::take(&mut self.buf);
-                    match find_header(&b) {
-                        Some(i) => {
-                            out(RecordEvent::Resynced {
-                                ts,
-                                skipped: scanned + i as u64,
-                            });
-                            self.state = State::Framed;
-                            return Some((b, i));
+                    // Searched in place when nothing is held; otherwise in the held bytes
+                    // followed by the new ones.
+                    let held = (!self.buf.is_empty()).then(|| {
+                        self.buf.extend_from_slice(bytes);
+                        std::mem::take(&mut self.buf)
+                    });
+                    let b = held.as_deref().unwrap_or(bytes);
+                    let Some(i) = find_header(b) else {
+                        if held.is_none() {
+                            self.buf_ts = ts;
                         }
-                        None => {
-                            self.keep_scanning(ts, &b, scanned, out);
-                            return None;
-                        }
+                        self.keep_scanning(ts, b, scanned, out);
+                        return None;
+                    };
+                    out(RecordEvent::Resynced {
+                        ts,
+                        skipped: scanned + i as u64,
+                    });
+                    self.state = State::Framed;
+                    match held {
+                        Some(h) => return Some((h, i)),
+                        None => bytes = &bytes[i..],
                     }
                 }
                 State::Framed if self.buf.is_empty() => {
