@@ -1,4 +1,4 @@
-//! Writes a synthetic load-run capture and its ground truth (`teardown::synth`).
+//! Writes a synthetic load-run capture and its ground truth (`teardown_synth`).
 //!
 //! ```sh
 //! cargo run --release --example synth -- --sessions 2000 --minutes 10 --seed 7 -o big.pcap
@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
-use teardown::synth::{self, SynthConfig};
+use teardown_synth::{self as synth, SynthConfig};
 
 /// On or off.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

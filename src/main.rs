@@ -162,7 +162,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
     let opts = teardown::Options {
         threads: input.threads,
         ws_ports: input.ws_ports.clone(),
-        progress: !input.quiet,
+        progress: output::progress_bar(!input.quiet),
         strict: input.strict,
         keylog: input.keylog.clone(),
         #[cfg(feature = "libpcap")]
@@ -232,7 +232,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         Command::Summary { format, .. } => match format {
             TextFormat::Text => output::write_summary_text(&analysis, &mut out)?,
             TextFormat::Json => {
-                let doc = serde_json::json!({ "stats": analysis.stats, "summary": output::summarize(&analysis) });
+                let doc = serde_json::json!({ "stats": analysis.stats, "summary": teardown::summary::summarize(&analysis) });
                 serde_json::to_writer_pretty(&mut out, &doc).map_err(io::Error::other)?;
                 writeln!(out)?;
             }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::collections::HashMap;
-use teardown::media::MediaEventKind;
+use teardown::flow::MediaEventKind;
 use teardown::session::EventKind;
 
 fn truth_rows() -> Vec<HashMap<String, String>> {
@@ -53,7 +53,7 @@ fn every_call_matches_its_truth() {
                 Some(r["client_observed_code"].as_str()),
                 "call {call}"
             );
-            let finding = s.media_finding.as_ref().map(|f| f.kind);
+            let finding = s.media_finding.as_ref().map(|f| f.kind.as_str());
             match r["media"].as_str() {
                 "no_media" => {
                     // The TURN allocation was refused (486): no RTP, and the finding says so.
@@ -67,7 +67,11 @@ fn every_call_matches_its_truth() {
                 }
                 _ => assert_eq!(finding, None, "call {call}: {:?}", s.media_finding),
             }
-            assert_eq!(s.join_rule, Some("ice_ufrag"), "call {call}");
+            assert_eq!(
+                s.join_rule.map(|r| r.as_str()),
+                Some("ice_ufrag"),
+                "call {call}"
+            );
             assert!(
                 s.sdp.ufrags.contains(&r["client_ufrag"])
                     && s.sdp.ufrags.contains(&r["server_ufrag"]),

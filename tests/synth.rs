@@ -1,4 +1,4 @@
-//! The synthetic load-run generator (`teardown::synth`) against its own ground truth:
+//! The synthetic load-run generator (`teardown_synth`) against its own ground truth:
 //! teardown must find every session's verdict, client-observed code, close code and frame
 //! counts; the output must be deterministic; and Wireshark's tshark must agree with the
 //! generator's RTP streams, close frames and TCP sequence numbers.
@@ -8,7 +8,7 @@ use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use teardown::synth::{self, SynthConfig, Truth};
+use teardown_synth::{self as synth, SynthConfig, Truth};
 
 /// The instance of the brief: 60 sessions over 3 minutes, failures above 20 concurrent.
 fn small() -> SynthConfig {

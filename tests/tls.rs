@@ -124,7 +124,7 @@ fn with_the_key_log_every_session_is_as_the_client_saw_it() {
                 assert!(tls.handshake_ms.is_some_and(|ms| ms > 0.0), "{what}");
             }
         }
-        let summary = teardown::output::summarize(&a);
+        let summary = teardown::summary::summarize(&a);
         assert_eq!(summary.tls_sessions, truth.len(), "{name}");
         assert_eq!(summary.tls_decrypted, decrypted, "{name}");
         assert_eq!(
@@ -245,7 +245,7 @@ fn a_partial_key_log_decrypts_exactly_its_sessions() {
 
     let truth = rows("wss12.truth.tsv");
     let a = run("wss12.pcap", Some(path.clone()), &[8443]);
-    let summary = teardown::output::summarize(&a);
+    let summary = teardown::summary::summarize(&a);
     assert_eq!(summary.tls_sessions, truth.len());
     assert_eq!(summary.tls_decrypted, kept.len());
     for r in &truth {

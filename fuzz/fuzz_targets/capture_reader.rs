@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teardown::capture::RecordReader;
+use teardown_wire::capture::RecordReader;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut reader) = RecordReader::new("fuzz.pcap", 0, data) else {

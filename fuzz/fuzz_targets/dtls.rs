@@ -7,7 +7,7 @@
 
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
-use teardown::media::dtls::{parse_records, ALERT, HANDSHAKE};
+use teardown_wire::media::dtls::{parse_records, ALERT, HANDSHAKE};
 
 fuzz_target!(|data: &[u8]| {
     let records = check_alloc(data.len(), 2, 1024, || parse_records(data));

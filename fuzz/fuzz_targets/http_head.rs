@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teardown::ws::{accept_key, parse_request, parse_response, HeadResult};
+use teardown_wire::ws::{accept_key, parse_request, parse_response, HeadResult};
 
 fuzz_target!(|data: &[u8]| {
     if let HeadResult::Complete(req, n) = parse_request(data) {

@@ -4,8 +4,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use teardown::capture::{decode, LinkType, Packet, RawPacket};
-use teardown::time::Timestamp;
+use teardown_wire::capture::{decode, LinkType, Packet, RawPacket};
+use teardown_wire::time::Timestamp;
 
 #[derive(Arbitrary, Debug)]
 enum Link {

@@ -13,9 +13,9 @@
 use arbitrary::Arbitrary;
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
-use teardown::media::rtp::{parse_rtcp, parse_rtp, static_clock_rate, RtcpPacket};
-use teardown::media::RtpStream;
-use teardown::time::Timestamp;
+use teardown_wire::media::rtp::{parse_rtcp, parse_rtp, static_clock_rate, RtcpPacket};
+use teardown_wire::media::RtpStream;
+use teardown_wire::time::Timestamp;
 
 /// One RTP packet of the stream.
 #[derive(Arbitrary, Debug)]

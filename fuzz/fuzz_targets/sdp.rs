@@ -15,7 +15,7 @@ use arbitrary::Arbitrary;
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, SocketAddr};
-use teardown::media::SdpFacts;
+use teardown_wire::media::SdpFacts;
 
 #[derive(Arbitrary, Debug)]
 enum Line<'a> {

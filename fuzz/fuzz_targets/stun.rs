@@ -11,10 +11,10 @@
 
 use fuzz_util::{check_alloc, lies_in};
 use libfuzzer_sys::fuzz_target;
-use teardown::media::demux::classify;
-use teardown::media::stun::{self, HEADER_LEN};
-use teardown::time::Timestamp;
-use teardown::ws::{StreamDecoder, WsEvent};
+use teardown_wire::media::demux::classify;
+use teardown_wire::media::stun::{self, HEADER_LEN};
+use teardown_wire::time::Timestamp;
+use teardown_wire::ws::{StreamDecoder, WsEvent};
 
 /// The STUN messages a TCP stream carried, fed in `chunks` (the capture's segments).
 fn framed<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {

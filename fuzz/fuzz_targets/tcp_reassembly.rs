@@ -8,8 +8,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use teardown::tcp::{Delivery, Reassembler, SeqNum, MAX_BUFFERED_BYTES};
-use teardown::time::Timestamp;
+use teardown_wire::tcp::{Delivery, Reassembler, SeqNum, MAX_BUFFERED_BYTES};
+use teardown_wire::time::Timestamp;
 
 #[derive(Arbitrary, Debug)]
 enum Op {

@@ -21,12 +21,12 @@
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
 use std::sync::{Arc, LazyLock};
-use teardown::diag::Diagnostics;
-use teardown::tcp::Delivery;
-use teardown::time::Timestamp;
-use teardown::tls::record::{HEADER_LEN, MAX_BODY};
-use teardown::tls::{KeyLog, TlsConnection, TlsEvent};
-use teardown::ws::StreamDecoder;
+use teardown_wire::diag::Diagnostics;
+use teardown_wire::tcp::Delivery;
+use teardown_wire::time::Timestamp;
+use teardown_wire::tls::record::{HEADER_LEN, MAX_BODY};
+use teardown_wire::tls::{KeyLog, TlsConnection, TlsEvent};
+use teardown_wire::ws::StreamDecoder;
 
 const KEYLOG12: &str = include_str!("../../samples/tls/wss12.keylog");
 const KEYLOG13: &str = include_str!("../../samples/tls/wss13.keylog");

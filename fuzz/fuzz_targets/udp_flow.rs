@@ -17,11 +17,11 @@
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
-use teardown::capture::Datagram;
-use teardown::media::demux::MAGIC_COOKIE;
-use teardown::media::UdpFlow;
-use teardown::session::connection::MAX_TIMELINE_EVENTS;
-use teardown::time::Timestamp;
+use teardown_wire::capture::Datagram;
+use teardown_wire::media::demux::MAGIC_COOKIE;
+use teardown_analysis::flow::UdpFlow;
+use teardown_analysis::MAX_TIMELINE_EVENTS;
+use teardown_wire::time::Timestamp;
 
 /// A STUN indication (RFC 8489 §5) of `method` with XOR-PEER-ADDRESS and DATA.
 fn indication(method: u16, tid: u32, data: &[u8]) -> Vec<u8> {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use teardown::ws::{parse_close, parse_head, unmask, HeadParse};
+use teardown_wire::ws::{parse_close, parse_head, unmask, HeadParse};
 
 fuzz_target!(|data: &[u8]| {
     if let HeadParse::Complete(h) = parse_head(data) {

@@ -4,8 +4,8 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use teardown::time::Timestamp;
-use teardown::ws::{StreamDecoder, WsEvent};
+use teardown_wire::time::Timestamp;
+use teardown_wire::ws::{StreamDecoder, WsEvent};
 
 #[derive(Arbitrary, Debug)]
 enum Op {

@@ -2,9 +2,10 @@
 //! documents every column; keep the two in step.
 
 use crate::analysis::Analysis;
-use crate::loadrun::{age_at_teardown_ms, closed_at, LoadRun};
-use crate::media::MediaFlow;
-use crate::output::media_flows;
+use crate::columns::{ColumnType, Table, Value as Cell, SESSIONS};
+use crate::flow::MediaFlow;
+use crate::loadrun::LoadRun;
+use crate::output::{media_flows, SessionRef};
 use crate::session::{DirectionStats, Event, EventKind, Session};
 use crate::time::Timestamp;
 use polars::prelude::*;
@@ -80,160 +81,66 @@ fn n(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn stun_rtt_mean(s: &Session) -> Option<f64> {
-    let (count, sum) = s.media.iter().fold((0u64, 0.0), |(c, sum), f| {
-        (c + f.stun.rtt_count, sum + f.stun.rtt_sum_ms)
+/// A registry table as a data frame: one polars column per registry column, typed by
+/// its [`ColumnType`].
+pub fn frame<R>(table: &Table<R>, rows: &[R]) -> PolarsResult<DataFrame> {
+    let columns = table.columns.iter().map(|c| {
+        let cells = rows.iter().map(|r| (c.get)(r));
+        let name = c.name.into();
+        match c.ty {
+            ColumnType::Int32 => {
+                let v: Vec<Option<i32>> = cells
+                    .map(|v| int(v).and_then(|i| i32::try_from(i).ok()))
+                    .collect();
+                Column::new(name, v)
+            }
+            ColumnType::Int64 => Column::new(name, cells.map(int).collect::<Vec<_>>()),
+            ColumnType::Float64 => {
+                let v: Vec<Option<f64>> = cells
+                    .map(|v| match v {
+                        Cell::Float(f) => Some(f),
+                        _ => None,
+                    })
+                    .collect();
+                Column::new(name, v)
+            }
+            ColumnType::Bool => {
+                let v: Vec<Option<bool>> = cells
+                    .map(|v| match v {
+                        Cell::Bool(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect();
+                Column::new(name, v)
+            }
+            ColumnType::Text => {
+                let v: Vec<Option<String>> = cells
+                    .map(|v| match v {
+                        Cell::Text(t) => Some(t.into_owned()),
+                        _ => None,
+                    })
+                    .collect();
+                Column::new(name, v)
+            }
+            ColumnType::Timestamp => cells
+                .map(|v| match v {
+                    Cell::Ts(t) => Some(t.0),
+                    _ => None,
+                })
+                .collect::<Int64Chunked>()
+                .with_name(name)
+                .into_datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+                .into_column(),
+        }
     });
-    (count > 0).then(|| sum / count as f64)
+    DataFrame::new_infer_height(columns.collect())
 }
 
-fn sessions(a: &Analysis, run: &LoadRun) -> PolarsResult<DataFrame> {
-    let s = &a.sessions;
-    let mut c = Cols::default();
-    c.i64("session_id", s.iter().map(|s| n(s.id)));
-    c.str("client_ip", s.iter().map(|s| s.client.ip().to_string()));
-    c.i32("client_port", s.iter().map(|s| s.client.port().into()));
-    c.str("server_ip", s.iter().map(|s| s.server.ip().to_string()));
-    c.i32("server_port", s.iter().map(|s| s.server.port().into()));
-    c.ts("start_ts", s.iter().map(|s| Some(s.start_ts)));
-    c.ts("end_ts", s.iter().map(|s| Some(s.end_ts)));
-    c.f64(
-        "duration_ms",
-        s.iter().map(|s| s.end_ts.millis_since(s.start_ts)),
-    );
-    c.opt_i32(
-        "handshake_status",
-        s.iter().map(|s| s.handshake_status().map(i32::from)),
-    );
-    c.opt_f64("handshake_ms", s.iter().map(|s| s.handshake_ms));
-    c.str("verdict", s.iter().map(|s| s.verdict.as_str().to_string()));
-    c.bool("abnormal", s.iter().map(|s| s.verdict.is_abnormal()));
-    c.str(
-        "teardown_initiator",
-        s.iter().map(|s| s.teardown_initiator.as_str().to_string()),
-    );
-    c.ts("teardown_start_ts", s.iter().map(|s| s.teardown_start_ts));
-    c.opt_f64("age_at_teardown_ms", s.iter().map(age_at_teardown_ms));
-    c.opt_i32(
-        "close_code",
-        s.iter().map(|s| s.close_code().map(i32::from)),
-    );
-    c.opt_str(
-        "close_sender",
-        s.iter().map(|s| {
-            s.first_close
-                .as_ref()
-                .map(|c| c.direction.sender().as_str().to_string())
-        }),
-    );
-    c.opt_str(
-        "close_reason",
-        s.iter()
-            .map(|s| s.first_close.as_ref().map(|c| c.reason.clone())),
-    );
-    c.opt_i32(
-        "client_observed_code",
-        s.iter().map(|s| s.client_observed_code.map(i32::from)),
-    );
-    c.opt_str(
-        "http_path",
-        s.iter().map(|s| s.request.as_ref().map(|r| r.path.clone())),
-    );
-    c.opt_str(
-        "http_host",
-        s.iter()
-            .map(|s| s.request.as_ref().and_then(|r| r.host.clone())),
-    );
-    c.opt_str(
-        "user_agent",
-        s.iter()
-            .map(|s| s.request.as_ref().and_then(|r| r.user_agent.clone())),
-    );
-    c.opt_str(
-        "subprotocol",
-        s.iter()
-            .map(|s| s.response.as_ref().and_then(|r| r.protocol.clone())),
-    );
-    c.bool(
-        "permessage_deflate",
-        s.iter().map(|s| s.permessage_deflate()),
-    );
-    c.bool("midstream", s.iter().map(|s| s.midstream));
-    c.i64("open_at_start", run.load.iter().map(|l| *l as i64));
-    c.i64("frames_c2s", s.iter().map(|s| n(s.c2s.frames)));
-    c.i64("frames_s2c", s.iter().map(|s| n(s.s2c.frames)));
-    c.i64("messages_c2s", s.iter().map(|s| n(s.c2s.messages)));
-    c.i64("messages_s2c", s.iter().map(|s| n(s.s2c.messages)));
-    c.i64(
-        "ws_payload_bytes_c2s",
-        s.iter().map(|s| n(s.c2s.ws_payload_bytes)),
-    );
-    c.i64(
-        "ws_payload_bytes_s2c",
-        s.iter().map(|s| n(s.s2c.ws_payload_bytes)),
-    );
-    c.i64("pings", s.iter().map(|s| n(s.c2s.pings + s.s2c.pings)));
-    c.i64("pongs", s.iter().map(|s| n(s.c2s.pongs + s.s2c.pongs)));
-    c.opt_f64("ping_rtt_mean_ms", s.iter().map(|s| s.ping_rtt_mean_ms));
-    c.opt_f64("ping_rtt_max_ms", s.iter().map(|s| s.ping_rtt_max_ms));
-    c.i64(
-        "retransmissions",
-        s.iter()
-            .map(|s| n(s.c2s.retransmitted + s.s2c.retransmitted)),
-    );
-    c.i64(
-        "capture_gap_bytes",
-        s.iter()
-            .map(|s| n(s.c2s.capture_gap_bytes + s.s2c.capture_gap_bytes)),
-    );
-    c.i64(
-        "rtp_streams",
-        s.iter()
-            .map(|s| s.media.iter().map(|f| f.rtp.len() as i64).sum()),
-    );
-    c.i64(
-        "rtp_packets",
-        s.iter().map(|s| {
-            s.media
-                .iter()
-                .flat_map(|f| &f.rtp)
-                .map(|(_, r)| n(r.packets))
-                .sum()
-        }),
-    );
-    c.i64(
-        "rtp_lost",
-        s.iter().map(|s| {
-            s.media
-                .iter()
-                .flat_map(|f| &f.rtp)
-                .map(|(_, r)| r.lost)
-                .sum()
-        }),
-    );
-    c.ts(
-        "media_last_ts",
-        s.iter()
-            .map(|s| s.media.iter().filter_map(|f| f.last_rtp()).max()),
-    );
-    c.opt_f64("stun_rtt_mean_ms", s.iter().map(stun_rtt_mean));
-    c.opt_str("join_rule", s.iter().map(|s| s.join_rule.map(String::from)));
-    c.opt_str(
-        "media_finding",
-        s.iter()
-            .map(|s| s.media_finding.as_ref().map(|m| m.kind.to_string())),
-    );
-    c.opt_str(
-        "media_finding_detail",
-        s.iter()
-            .map(|s| s.media_finding.as_ref().map(|m| m.detail.clone())),
-    );
-    c.i64("timeline_events", s.iter().map(|s| s.timeline.len() as i64));
-    c.i64(
-        "timeline_events_dropped",
-        s.iter().map(|s| n(s.timeline_events_dropped)),
-    );
-    c.finish()
+fn int(v: Cell<'_>) -> Option<i64> {
+    match v {
+        Cell::Int(i) => Some(i),
+        _ => None,
+    }
 }
 
 /// The typed fields of an event, read from its serde form (the JSON of `teardown
@@ -403,7 +310,7 @@ fn tcp_connections(a: &Analysis) -> PolarsResult<DataFrame> {
         );
     }
     c.ts("teardown_start_ts", s.iter().map(|s| s.teardown_start_ts));
-    c.ts("open_until_ts", s.iter().map(|s| Some(closed_at(s))));
+    c.ts("open_until_ts", s.iter().map(|s| Some(s.closed_at())));
     let counters: [(&str, Counter); 11] = [
         ("packets", |d| d.packets),
         ("payload_bytes", |d| d.payload_bytes),
@@ -434,7 +341,7 @@ fn tcp_connections(a: &Analysis) -> PolarsResult<DataFrame> {
 /// Reads one counter of a direction.
 type Counter = fn(&DirectionStats) -> u64;
 
-type FlowRef<'a> = (Option<(u64, Option<&'static str>)>, &'a MediaFlow);
+type FlowRef<'a> = (SessionRef, &'a MediaFlow);
 
 fn rtp_streams(flows: &[FlowRef<'_>]) -> PolarsResult<DataFrame> {
     let rows: Vec<_> = flows
@@ -446,7 +353,8 @@ fn rtp_streams(flows: &[FlowRef<'_>]) -> PolarsResult<DataFrame> {
     c.opt_i64("session_id", rows.iter().map(|r| r.0.map(|s| n(s.0))));
     c.opt_str(
         "join_rule",
-        rows.iter().map(|r| r.0.and_then(|s| s.1).map(String::from)),
+        rows.iter()
+            .map(|r| r.0.and_then(|s| s.1).map(|j| j.as_str().to_string())),
     );
     c.str(
         "src_ip",
@@ -499,7 +407,8 @@ fn stun_transactions(flows: &[FlowRef<'_>]) -> PolarsResult<DataFrame> {
     c.opt_i64("session_id", rows.iter().map(|r| r.0.map(|s| n(s.0))));
     c.opt_str(
         "join_rule",
-        rows.iter().map(|r| r.0.and_then(|s| s.1).map(String::from)),
+        rows.iter()
+            .map(|r| r.0.and_then(|s| s.1).map(|j| j.as_str().to_string())),
     );
     c.str("a_ip", rows.iter().map(|r| r.1.a.ip().to_string()));
     c.i32("a_port", rows.iter().map(|r| r.1.a.port().into()));
@@ -595,7 +504,7 @@ pub fn tables(
 ) -> Vec<(&'static str, PolarsResult<DataFrame>)> {
     let flows = media_flows(a);
     let mut out = vec![
-        ("sessions", sessions(a, run)),
+        ("sessions", frame(&SESSIONS, &a.sessions)),
         ("events", events(a)),
         ("tcp_connections", tcp_connections(a)),
     ];

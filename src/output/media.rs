@@ -1,7 +1,10 @@
 //! `teardown media`: one row per RTP stream and per STUN/TURN flow, joined or orphan.
 
 use crate::analysis::Analysis;
-use crate::media::{MediaFlow, RtpStream};
+use crate::columns::round3;
+use crate::flow::MediaFlow;
+use crate::media::RtpStream;
+use crate::session::JoinRule;
 use crate::time::Timestamp;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -79,12 +82,8 @@ pub struct MediaRow<'a> {
     pub dtls_alerts: Option<usize>,
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
 fn rtp_row(
-    session: Option<(u64, Option<&'static str>)>,
+    session: SessionRef,
     flow: &MediaFlow,
     from_a: bool,
     s: &RtpStream,
@@ -97,7 +96,7 @@ fn rtp_row(
     MediaRow {
         kind: "rtp",
         session_id: session.map(|s| s.0),
-        join_rule: session.and_then(|s| s.1),
+        join_rule: session.and_then(|s| s.1).map(JoinRule::as_str),
         src_ip: src.ip(),
         src_port: src.port(),
         dst_ip: dst.ip(),
@@ -131,17 +130,13 @@ fn rtp_row(
     }
 }
 
-fn stun_row<'a>(
-    session: Option<(u64, Option<&'static str>)>,
-    flow: &MediaFlow,
-    usernames: &'a str,
-) -> MediaRow<'a> {
+fn stun_row<'a>(session: SessionRef, flow: &MediaFlow, usernames: &'a str) -> MediaRow<'a> {
     let st = &flow.stun;
     let errors: Vec<String> = st.errors.iter().map(|(c, n)| format!("{c}:{n}")).collect();
     MediaRow {
         kind: "stun",
         session_id: session.map(|s| s.0),
-        join_rule: session.and_then(|s| s.1),
+        join_rule: session.and_then(|s| s.1).map(JoinRule::as_str),
         src_ip: flow.a.ip(),
         src_port: flow.a.port(),
         dst_ip: flow.b.ip(),
@@ -176,7 +171,7 @@ fn stun_row<'a>(
 }
 
 /// The session a flow was joined to: its id and join rule (`None`: an orphan flow).
-pub type SessionRef = Option<(u64, Option<&'static str>)>;
+pub type SessionRef = Option<(u64, Option<JoinRule>)>;
 
 /// Every media flow with the session it belongs to, in time order.
 pub fn media_flows(a: &Analysis) -> Vec<(SessionRef, &MediaFlow)> {
@@ -221,7 +216,7 @@ pub fn write_media_json(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         .into_iter()
         .map(|(s, flow)| Item {
             session_id: s.map(|s| s.0),
-            join_rule: s.and_then(|s| s.1),
+            join_rule: s.and_then(|s| s.1).map(JoinRule::as_str),
             flow,
         })
         .collect();

@@ -2,290 +2,76 @@
 //! the progress bar. Everything here writes to a `Write` given by the caller and returns
 //! I/O errors; nothing here decides anything about the capture.
 
+mod file;
 mod media;
-mod summary;
 
-pub use media::{media_flows, write_media_csv, write_media_json, write_media_table, MediaRow};
-pub use summary::{concurrency_at, summarize, Summary};
+pub use file::write_atomic;
+pub use media::{
+    media_flows, write_media_csv, write_media_json, write_media_table, MediaRow, SessionRef,
+};
 
-use crate::analysis::Analysis;
+use crate::analysis::{Analysis, Progress, ProgressSink};
+use crate::columns::SESSIONS;
 use crate::diag::{Diagnostics, MESSAGES_KEPT_PER_KIND};
 use crate::session::Session;
-use crate::time::Timestamp;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use std::borrow::Cow;
+use serde::ser::{Serialize, SerializeMap};
 use std::io::{self, IsTerminal, Write};
-use std::net::IpAddr;
+use std::sync::Arc;
 
-/// A progress bar over `total` bytes on stderr, when asked for and stderr is a terminal.
-pub fn progress_bar(wanted: bool, total: u64) -> Option<ProgressBar> {
+/// The reading's progress as a bar on stderr (the analysis reports to it).
+struct ProgressBarSink(ProgressBar);
+
+impl ProgressSink for ProgressBarSink {
+    fn start(&self, total_bytes: u64) {
+        self.0.set_length(total_bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.set_position(bytes);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// A progress bar over the bytes read, on stderr, when asked for and stderr is a terminal.
+pub fn progress_bar(wanted: bool) -> Option<Progress> {
     if !wanted || !io::stderr().is_terminal() {
         return None;
     }
-    let bar = ProgressBar::new(total);
+    let bar = ProgressBar::new(0);
     let style = ProgressStyle::with_template(
         "{spinner} reading captures {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
-    Some(bar)
+    Some(Progress(Arc::new(ProgressBarSink(bar))))
 }
 
-/// `HH:MM:SS.ffffff` in UTC, for people.
-pub fn clock(ts: Timestamp) -> String {
-    let secs = ts.0.div_euclid(1_000_000_000);
-    let micros = ts.0.rem_euclid(1_000_000_000) / 1000;
-    let day = secs.rem_euclid(86_400);
-    format!(
-        "{:02}:{:02}:{:02}.{micros:06}",
-        day / 3600,
-        day / 60 % 60,
-        day % 60
-    )
-}
-
-/// One CSV row of the sessions table. The first fifteen columns are the documented
-/// interface (README); more may be added after them, never before.
-#[derive(Serialize)]
-pub struct SessionRow<'a> {
-    /// Session id.
-    pub session_id: u64,
-    /// Client address.
-    pub client_ip: IpAddr,
-    /// Client port.
-    pub client_port: u16,
-    /// Server address.
-    pub server_ip: IpAddr,
-    /// Server port.
-    pub server_port: u16,
-    /// First packet.
-    pub start_ts: Timestamp,
-    /// Last packet.
-    pub end_ts: Timestamp,
-    /// HTTP status of the upgrade response.
-    pub handshake_status: Option<u16>,
-    /// Verdict.
-    pub verdict: &'a str,
-    /// `client`, `server` or `none`.
-    pub teardown_initiator: &'a str,
-    /// Teardown start.
-    pub teardown_start_ts: Option<Timestamp>,
-    /// First close frame's code (1005 when it had none).
-    pub close_code: Option<u16>,
-    /// What the client's WebSocket API reports.
-    pub client_observed_code: Option<u16>,
-    /// Frames client to server.
-    pub frames_c2s: u64,
-    /// Frames server to client.
-    pub frames_s2c: u64,
-    /// Who sent the first close frame.
-    pub close_sender: Option<&'a str>,
-    /// Its reason text.
-    pub close_reason: Option<Cow<'a, str>>,
-    /// Upgrade request target.
-    pub http_path: Option<Cow<'a, str>>,
-    /// SYN to upgrade response, ms.
-    pub handshake_ms: Option<f64>,
-    /// Data messages client to server.
-    pub messages_c2s: u64,
-    /// Data messages server to client.
-    pub messages_s2c: u64,
-    /// Pings, both ways.
-    pub pings: u64,
-    /// Pongs, both ways.
-    pub pongs: u64,
-    /// Mean ping round trip, ms.
-    pub ping_rtt_mean_ms: Option<f64>,
-    /// Retransmitted segments, both ways.
-    pub retransmissions: u64,
-    /// Bytes missing from the capture, both ways.
-    pub capture_gap_bytes: u64,
-    /// permessage-deflate negotiated.
-    pub permessage_deflate: bool,
-    /// The capture did not hold the SYN.
-    pub midstream: bool,
-    /// RTP streams joined to the session.
-    pub rtp_streams: usize,
-    /// RTP packets in them.
-    pub rtp_packets: u64,
-    /// RTP packets lost in them (RFC 3550 A.3).
-    pub rtp_lost: i64,
-    /// Last RTP packet of the session.
-    pub media_last_ts: Option<Timestamp>,
-    /// Mean STUN round trip on its flows, ms.
-    pub stun_rtt_ms: Option<f64>,
-    /// The rule that joined its media.
-    pub join_rule: Option<&'a str>,
-    /// The media finding, if any.
-    pub media_finding: Option<&'a str>,
-    /// TLS version of a `wss://` session.
-    pub tls_version: Option<&'a str>,
-    /// Its cipher suite (IANA name).
-    pub tls_cipher: Option<&'a str>,
-    /// The server name of its ClientHello.
-    pub tls_sni: Option<Cow<'a, str>>,
-    /// Its negotiated application protocol, when visible.
-    pub tls_alpn: Option<Cow<'a, str>>,
-    /// Whether its frames were decrypted with the key log (empty without TLS).
-    pub tls_decrypted: Option<bool>,
-    /// ClientHello to the handshake's last Finished, ms.
-    pub tls_handshake_ms: Option<f64>,
-}
-
-fn round3(x: Option<f64>) -> Option<f64> {
-    x.map(|v| (v * 1000.0).round() / 1000.0)
-}
-
-/// Neutralises a text cell for spreadsheets: a cell starting with `=`, `+`, `-`, `@`, tab
-/// or carriage return would be read as a formula (CSV injection), so it gets a leading `'`.
-pub fn spreadsheet_safe(text: &str) -> Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Cow::Owned(format!("'{text}"))
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
-impl<'a> SessionRow<'a> {
-    /// The row of a session; `raw` keeps capture text as it was, otherwise text cells are
-    /// made [`spreadsheet_safe`].
-    pub fn new(s: &'a Session, raw: bool) -> Self {
-        let text = |t: &'a str| {
-            if raw {
-                Cow::Borrowed(t)
-            } else {
-                spreadsheet_safe(t)
-            }
-        };
-        SessionRow {
-            session_id: s.id,
-            client_ip: s.client.ip(),
-            client_port: s.client.port(),
-            server_ip: s.server.ip(),
-            server_port: s.server.port(),
-            start_ts: s.start_ts,
-            end_ts: s.end_ts,
-            handshake_status: s.handshake_status(),
-            verdict: s.verdict.as_str(),
-            teardown_initiator: s.teardown_initiator.as_str(),
-            teardown_start_ts: s.teardown_start_ts,
-            close_code: s.close_code(),
-            client_observed_code: s.client_observed_code,
-            frames_c2s: s.c2s.frames,
-            frames_s2c: s.s2c.frames,
-            close_sender: s
-                .first_close
-                .as_ref()
-                .map(|c| c.direction.sender().as_str()),
-            close_reason: s.first_close.as_ref().map(|c| text(&c.reason)),
-            http_path: s.request.as_ref().map(|r| text(&r.path)),
-            handshake_ms: round3(s.handshake_ms),
-            messages_c2s: s.c2s.messages,
-            messages_s2c: s.s2c.messages,
-            pings: s.c2s.pings + s.s2c.pings,
-            pongs: s.c2s.pongs + s.s2c.pongs,
-            ping_rtt_mean_ms: round3(s.ping_rtt_mean_ms),
-            retransmissions: s.c2s.retransmitted + s.s2c.retransmitted,
-            capture_gap_bytes: s.c2s.capture_gap_bytes + s.s2c.capture_gap_bytes,
-            permessage_deflate: s.permessage_deflate(),
-            midstream: s.midstream,
-            rtp_streams: s.media.iter().map(|f| f.rtp.len()).sum(),
-            rtp_packets: s
-                .media
-                .iter()
-                .flat_map(|f| &f.rtp)
-                .map(|(_, r)| r.packets)
-                .sum(),
-            rtp_lost: s
-                .media
-                .iter()
-                .flat_map(|f| &f.rtp)
-                .map(|(_, r)| r.lost)
-                .sum(),
-            media_last_ts: s.media.iter().filter_map(|f| f.last_rtp()).max(),
-            stun_rtt_ms: {
-                let (n, sum) = s.media.iter().fold((0, 0.0), |(n, sum), f| {
-                    (n + f.stun.rtt_count, sum + f.stun.rtt_sum_ms)
-                });
-                (n > 0).then(|| (sum / n as f64 * 1000.0).round() / 1000.0)
-            },
-            join_rule: s.join_rule,
-            media_finding: s.media_finding.as_ref().map(|m| m.kind),
-            tls_version: s.tls.as_ref().and_then(|t| t.version.as_deref()),
-            tls_cipher: s.tls.as_ref().and_then(|t| t.cipher.as_deref()),
-            tls_sni: s.tls.as_ref().and_then(|t| t.sni.as_deref()).map(text),
-            tls_alpn: s.tls.as_ref().and_then(|t| t.alpn.as_deref()).map(text),
-            tls_decrypted: s.tls.as_ref().map(|t| t.decrypted),
-            tls_handshake_ms: round3(s.tls.as_ref().and_then(|t| t.handshake_ms)),
-        }
-    }
-}
-
-/// Writes the sessions as CSV (header row first); `raw` skips [`spreadsheet_safe`].
+/// Writes the sessions as CSV (the [`SESSIONS`] columns, header row first); `raw` skips
+/// [`spreadsheet_safe`](crate::columns::spreadsheet_safe).
 pub fn write_sessions_csv(sessions: &[Session], raw: bool, out: impl Write) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    for s in sessions {
-        w.serialize(SessionRow::new(s, raw))
-            .map_err(io::Error::other)?;
-    }
-    if sessions.is_empty() {
-        // csv writes the header with the first row; an empty table still gets its header.
-        w.write_record(csv_header())?;
-    }
-    w.flush()
+    SESSIONS.write_csv(sessions, raw, out)
 }
 
-fn csv_header() -> Vec<&'static str> {
-    vec![
-        "session_id",
-        "client_ip",
-        "client_port",
-        "server_ip",
-        "server_port",
-        "start_ts",
-        "end_ts",
-        "handshake_status",
-        "verdict",
-        "teardown_initiator",
-        "teardown_start_ts",
-        "close_code",
-        "client_observed_code",
-        "frames_c2s",
-        "frames_s2c",
-        "close_sender",
-        "close_reason",
-        "http_path",
-        "handshake_ms",
-        "messages_c2s",
-        "messages_s2c",
-        "pings",
-        "pongs",
-        "ping_rtt_mean_ms",
-        "retransmissions",
-        "capture_gap_bytes",
-        "permessage_deflate",
-        "midstream",
-        "rtp_streams",
-        "rtp_packets",
-        "rtp_lost",
-        "media_last_ts",
-        "stun_rtt_ms",
-        "join_rule",
-        "media_finding",
-        "tls_version",
-        "tls_cipher",
-        "tls_sni",
-        "tls_alpn",
-        "tls_decrypted",
-        "tls_handshake_ms",
-    ]
+/// A session as JSON: the [`SESSIONS`] columns, then its timeline.
+struct SessionJson<'a>(&'a Session);
+
+impl Serialize for SessionJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        SESSIONS.json_row(self.0).serialize_entries(&mut map)?;
+        map.serialize_entry("timeline", &self.0.timeline)?;
+        map.end()
+    }
 }
 
-/// Writes the sessions as a JSON array (with their timelines).
+/// Writes the sessions as a JSON array: every column of the sessions table, and the
+/// timeline of each.
 pub fn write_sessions_json(sessions: &[Session], mut out: impl Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut out, sessions).map_err(io::Error::other)?;
+    let rows: Vec<SessionJson<'_>> = sessions.iter().map(SessionJson).collect();
+    serde_json::to_writer_pretty(&mut out, &rows).map_err(io::Error::other)?;
     writeln!(out)
 }
 
@@ -323,7 +109,7 @@ pub fn write_sessions_table(sessions: &[Session], mut out: impl Write) -> io::Re
             s.id.to_string(),
             s.client.to_string(),
             s.server.to_string(),
-            clock(s.start_ts),
+            s.start_ts.clock(),
             opt(s.handshake_status()),
             s.verdict.to_string(),
             s.teardown_initiator.as_str().to_string(),
@@ -365,7 +151,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
         writeln!(
             out,
             "{mark} {} {rel:>+12.6}s  {}  {}{note}",
-            clock(e.ts),
+            e.ts.clock(),
             e.direction,
             e.kind
         )?;
@@ -392,7 +178,7 @@ pub fn write_warnings(diags: &Diagnostics, mut out: impl Write) -> io::Result<()
 
 /// Writes the run summary as text.
 pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
-    let sum = summarize(a);
+    let sum = crate::summary::summarize(a);
     let st = &a.stats;
     writeln!(
         out,
@@ -404,8 +190,8 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         match (st.first_ts, st.last_ts) {
             (Some(f), Some(l)) => format!(
                 "{} to {} UTC ({:.3} s)",
-                clock(f),
-                clock(l),
+                f.clock(),
+                l.clock(),
                 l.millis_since(f) / 1000.0
             ),
             _ => "no packets".to_string(),
@@ -448,7 +234,7 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         Some(f) => writeln!(
             out,
             "first abnormal teardown: {} UTC, session {} ({}, {} -> {}), with {} sessions open",
-            clock(f.ts),
+            f.ts.clock(),
             f.session_id,
             f.verdict,
             f.client,
@@ -486,26 +272,4 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         writeln!(out, "warnings: {}", parts.join(", "))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formulas_are_neutralised_and_plain_text_is_not() {
-        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(spreadsheet_safe("-1+2"), "'-1+2");
-        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(spreadsheet_safe("going away"), "going away");
-        assert!(matches!(spreadsheet_safe("/chat"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn clock_is_utc_time_of_day() {
-        assert_eq!(
-            clock(Timestamp(1_764_331_200_123_456_789)),
-            "12:00:00.123456"
-        );
-    }
 }

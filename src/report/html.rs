@@ -6,9 +6,8 @@ use super::tables::{self, Table};
 use super::{esc, Meta};
 use crate::analysis::Analysis;
 use crate::loadrun::{
-    clock_ms, closed_at, concurrency_steps, duration, open_including, percent, LoadRun, Step,
+    clock_ms, concurrency_steps, duration, open_including, percent, LoadRun, Step,
 };
-use crate::output::clock;
 use crate::session::{Direction, EventKind, Session, Verdict};
 use crate::time::Timestamp;
 use std::fmt::Write as _;
@@ -194,7 +193,7 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
     }
     let mut seen: Vec<Verdict> = Vec::new();
     for s in a.sessions.iter().filter(|s| s.verdict.is_abnormal()) {
-        let t = closed_at(s);
+        let t = s.closed_at();
         let open = open_including(&run.steps, t);
         let (x, y) = (p.px(t.0 as f64), p.py(open as f64));
         let _ = write!(
@@ -207,7 +206,7 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
                 "session {} {} at {} UTC with {open} open ({} → {})",
                 s.id,
                 s.verdict,
-                clock(t),
+                t.clock(),
                 s.client,
                 s.server
             ))
@@ -247,7 +246,7 @@ fn teardowns_chart(run: &LoadRun) -> String {
         let x0 = p.px(b.ts.0 as f64) + 1.0;
         let x1 = p.px((b.ts.0 + width) as f64) - 1.0;
         let mut acc = 0usize;
-        for v in Verdict::ALL {
+        for v in Verdict::all() {
             let Some(n) = b.by_verdict.get(&v).copied() else {
                 continue;
             };
@@ -450,7 +449,7 @@ fn timeline_chart(sessions: &[&Session]) -> String {
         let y = p.top + row * i as f64 + row / 2.0;
         let (xs, xc, xe) = (
             p.px(s.start_ts.0 as f64),
-            p.px(closed_at(s).0 as f64),
+            p.px(s.closed_at().0 as f64),
             p.px(s.end_ts.0 as f64),
         );
         let color = verdict_color(s.verdict);
@@ -464,8 +463,8 @@ fn timeline_chart(sessions: &[&Session]) -> String {
                 s.id,
                 s.client,
                 s.server,
-                clock(s.start_ts),
-                clock(closed_at(s)),
+                s.start_ts.clock(),
+                s.closed_at().clock(),
                 s.verdict
             )),
             esc(&format!(
@@ -490,7 +489,7 @@ fn timeline_chart(sessions: &[&Session]) -> String {
             let x = p.px(e.ts.0 as f64);
             let title = esc(&format!(
                 "{} {} {}{}",
-                clock(e.ts),
+                e.ts.clock(),
                 e.direction,
                 e.kind,
                 if e.teardown_start {

@@ -80,7 +80,7 @@ pub fn write_file(
     meta: &Meta,
     markdown: bool,
 ) -> io::Result<()> {
-    crate::export::write_atomic(path, |w| {
+    crate::output::write_atomic(path, |w| {
         if markdown {
             write_markdown(a, run, meta, w)
         } else {

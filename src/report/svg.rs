@@ -2,7 +2,6 @@
 //! place marks in it. Text is escaped by the caller with [`super::esc`].
 
 use crate::loadrun::nice_step;
-use crate::output::clock;
 use crate::time::Timestamp;
 use std::fmt::Write;
 
@@ -66,7 +65,7 @@ impl Axis {
         let mut ticks = Vec::new();
         let mut t = (start.0 + step_ns - 1).div_euclid(step_ns) * step_ns;
         while t <= end.0 {
-            let c = clock(Timestamp(t));
+            let c = (Timestamp(t)).clock();
             let label = if digits == 0 {
                 c[..8].to_string()
             } else {

@@ -2,8 +2,7 @@
 //! same tables, each escaping the cells its own way.
 
 use crate::analysis::Analysis;
-use crate::loadrun::{age_at_teardown_ms, clock_ms, closed_at, duration, percent, LoadRun, Spread};
-use crate::output::clock;
+use crate::loadrun::{clock_ms, duration, percent, LoadRun, Spread};
 use crate::session::{Session, Verdict};
 use std::collections::BTreeMap;
 
@@ -242,7 +241,7 @@ pub fn timeline_sessions(a: &Analysis, failing: usize, healthy: usize) -> Vec<&S
         .iter()
         .filter(|s| s.verdict.is_abnormal())
         .collect();
-    bad.sort_by_key(|s| (closed_at(s), s.id));
+    bad.sort_by_key(|s| (s.closed_at(), s.id));
     bad.truncate(failing);
     let mut out = bad.clone();
     if let Some(first) = bad.iter().map(|s| s.start_ts).min() {
@@ -284,11 +283,11 @@ pub fn first_failing(a: &Analysis, run: &LoadRun, limit: usize) -> Table {
         .enumerate()
         .filter(|(_, s)| s.verdict.is_abnormal())
         .collect();
-    bad.sort_by_key(|(_, s)| (closed_at(s), s.id));
+    bad.sort_by_key(|(_, s)| (s.closed_at(), s.id));
     for (i, s) in bad.into_iter().take(limit) {
         t.rows.push(vec![
             s.id.to_string(),
-            clock(closed_at(s)),
+            s.closed_at().clock(),
             opt(run.load.get(i)),
             s.client.to_string(),
             s.server.to_string(),
@@ -310,7 +309,7 @@ pub fn first_failing(a: &Analysis, run: &LoadRun, limit: usize) -> Table {
                     }
                 })
                 .unwrap_or_default(),
-            ms(age_at_teardown_ms(s)),
+            ms(s.age_at_teardown_ms()),
             opt(s.client_observed_code),
         ]);
     }
@@ -371,7 +370,7 @@ pub fn per_second(run: &LoadRun) -> Table {
     );
     for s in &run.seconds {
         t.rows.push(vec![
-            clock(s.ts)[..8].to_string(),
+            s.ts.clock()[..8].to_string(),
             s.open_at_start.to_string(),
             s.max_open.to_string(),
             s.started.to_string(),

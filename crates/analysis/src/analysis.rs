@@ -1,0 +1,726 @@
+//! The pipeline: capture files → packets → connections (sharded) → sessions.
+//!
+//! Packets are read in timestamp order in batches, in a two-stage pipeline: while the
+//! shards analyse batch k, batch k+1 is read (one thread: records are found one after the
+//! other), decoded (in parallel) and routed: each packet goes to the shard that owns its
+//! connection (a hash of the canonical address pair). The shards run in parallel on rayon:
+//! one connection lives in exactly one shard, so reassembly needs no locks, and results do
+//! not depend on the thread count.
+//! Memory grows with the connections open at one time: a connection is finished and turned
+//! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
+
+use crate::flow::{MediaFlow, UdpFlow};
+use crate::session::connection::WarningSink;
+use crate::session::join::join;
+use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
+use rayon::prelude::*;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use teardown_wire::capture::{
+    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip, MAX_SNAPLEN,
+};
+use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
+use teardown_wire::time::Timestamp;
+use teardown_wire::tls::KeyLog;
+
+/// Packets read per batch.
+pub const BATCH_PACKETS: usize = 16 * 1024;
+/// How long a closed connection is kept for late packets (retransmitted FINs, final ACKs)
+/// before it is finished, in capture time.
+pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
+/// How long a connection that carried no payload (a SYN, a refused or unanswered attempt)
+/// is kept without packets before it is finished: longer than Linux's SYN retries (~63 s
+/// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
+pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
+/// Connections open at one time, over all shards, before empty ones are evicted early
+/// (about 1.5 KB each with the table's overhead: 128 Ki of them take about 200 MB).
+pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
+/// Empty connections (attempts that carried nothing) kept as full sessions, over all
+/// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
+pub const MAX_EMPTY_SESSIONS: usize = 1 << 16;
+
+/// What to analyse and how.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+    /// Server ports to treat as WebSocket even where no upgrade was captured.
+    pub ws_ports: Vec<u16>,
+    /// Told how far the reading has come (the CLI draws a progress bar with it).
+    pub progress: Option<Progress>,
+    /// Stop before analysing anything when an input cannot be used.
+    pub strict: bool,
+    /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS sessions with.
+    pub keylog: Option<PathBuf>,
+    /// A BPF filter compiled by libpcap and applied to every packet.
+    #[cfg(feature = "libpcap")]
+    pub filter: Option<String>,
+}
+
+/// Receives the reading's progress: the total bytes once, then the bytes read so far.
+pub trait ProgressSink: Send + Sync {
+    /// Reading starts; `total_bytes` is the size of all inputs.
+    fn start(&self, total_bytes: u64);
+    /// `bytes` of the inputs have been analysed.
+    fn advance(&self, bytes: u64);
+    /// Reading is over.
+    fn finish(&self);
+}
+
+/// A shared [`ProgressSink`] (cloned with the options).
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn ProgressSink>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// Why an analysis did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// `--strict`: an input could not be used.
+    #[error("{location}: {message} (--strict)")]
+    UnusableInput {
+        /// The input.
+        location: Location,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// Bytes given as a capture are not one.
+    #[error(transparent)]
+    NotACapture(#[from] teardown_wire::capture::NotACapture),
+    /// The key log could not be read.
+    #[error(transparent)]
+    KeyLog(#[from] teardown_wire::tls::KeyLogError),
+    /// The BPF filter is invalid.
+    #[cfg(feature = "libpcap")]
+    #[error(transparent)]
+    Filter(#[from] teardown_wire::capture::bpf::FilterError),
+}
+
+/// Counters over the whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunStats {
+    /// Capture files read.
+    pub files: usize,
+    /// Bytes in those files.
+    pub bytes: u64,
+    /// Packets read.
+    pub packets: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// UDP datagrams decoded.
+    pub udp_datagrams: u64,
+    /// UDP flows that carried no STUN, DTLS, RTP or RTCP.
+    pub other_udp_flows: u64,
+    /// Packets that were neither TCP nor UDP over IP.
+    pub not_tcp_udp: u64,
+    /// IP fragments (not reassembled).
+    pub ip_fragments: u64,
+    /// Packets that could not be decoded.
+    pub malformed: u64,
+    /// Packets dropped by the BPF filter.
+    pub filtered_out: u64,
+    /// TCP connections tracked.
+    pub connections: u64,
+    /// Connections that were not WebSocket sessions.
+    pub other_connections: u64,
+    /// Connections that carried nothing and were finished after going idle.
+    pub evicted_idle: u64,
+    /// Empty connection attempts to WebSocket ports counted but not listed as sessions
+    /// (beyond [`MAX_EMPTY_SESSIONS`]: a SYN flood), by server port and verdict.
+    pub unlisted_attempts: Vec<(u16, Verdict, u64)>,
+    /// First packet time.
+    pub first_ts: Option<Timestamp>,
+    /// Last packet time.
+    pub last_ts: Option<Timestamp>,
+}
+
+/// The result of an analysis.
+#[derive(Debug, Default, Serialize)]
+pub struct Analysis {
+    /// Sessions sorted by start time, ids from 1.
+    pub sessions: Vec<Session>,
+    /// Media flows no session could be joined to.
+    pub orphan_media: Vec<MediaFlow>,
+    /// Run counters.
+    pub stats: RunStats,
+    /// Warnings about the input.
+    #[serde(skip)]
+    pub diagnostics: Diagnostics,
+    /// True when at least one input could not be used at all.
+    pub unusable_input: bool,
+}
+
+/// Canonical key of a connection: the two endpoints in a fixed order.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+struct ConnKey(SocketAddr, SocketAddr);
+
+impl ConnKey {
+    fn of((src, dst): (SocketAddr, SocketAddr)) -> ConnKey {
+        if src <= dst {
+            ConnKey(src, dst)
+        } else {
+            ConnKey(dst, src)
+        }
+    }
+}
+
+/// How long a UDP flow may be silent before it is finished (capture time).
+pub const FLOW_IDLE: Timestamp = Timestamp(60_000_000_000);
+/// UDP flows open at one time, over all shards, before idle ones are finished early.
+pub const MAX_OPEN_FLOWS: usize = 1 << 17;
+
+struct Shard {
+    flows: FxHashMap<ConnKey, Box<UdpFlow>>,
+    /// Finished flows that carried STUN, DTLS, RTP or RTCP.
+    media: Vec<MediaFlow>,
+    other_udp_flows: u64,
+    // Boxed: the table keeps entries inline and, with connections coming and going, its
+    // capacity runs well ahead of its length; boxes keep that slack at 72 bytes a slot.
+    conns: FxHashMap<ConnKey, Box<Connection>>,
+    /// Sessions and connections that may still turn out to be sessions.
+    finished: Vec<(Session, Membership)>,
+    /// Empty connections finished beyond its share of [`MAX_EMPTY_SESSIONS`]: counted by server port and
+    /// verdict instead of kept.
+    empty_overflow: BTreeMap<(u16, Verdict), u64>,
+    empty_kept: usize,
+    max_empty_kept: usize,
+    other_connections: u64,
+    diags: Diagnostics,
+    now: Timestamp,
+    last_sweep: Timestamp,
+    connections: u64,
+    evicted: u64,
+    keys: Option<Arc<KeyLog>>,
+}
+
+impl Shard {
+    fn new(max_empty_kept: usize, keys: Option<Arc<KeyLog>>) -> Shard {
+        Shard {
+            keys,
+            flows: FxHashMap::default(),
+            media: Vec::new(),
+            other_udp_flows: 0,
+            max_empty_kept,
+            conns: FxHashMap::default(),
+            finished: Vec::new(),
+            empty_overflow: BTreeMap::new(),
+            empty_kept: 0,
+            other_connections: 0,
+            diags: Diagnostics::default(),
+            now: Timestamp(i64::MIN),
+            last_sweep: Timestamp(i64::MIN),
+            connections: 0,
+            evicted: 0,
+        }
+    }
+
+    fn on_segment(&mut self, seg: &Segment<'_>, files: &[String], max_open: usize) {
+        self.now = self.now.max(seg.ts);
+        let key = ConnKey::of((seg.src, seg.dst));
+        if self.conns.get(&key).is_some_and(|c| c.is_reused_by(seg)) {
+            if let Some(old) = self.conns.remove(&key) {
+                self.finish(old, ConnectionEnd::Reused, files);
+            }
+        }
+        if !self.conns.contains_key(&key) && self.conns.len() >= max_open {
+            self.evict_empty(files, Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+        }
+        let conn = self.conns.entry(key).or_insert_with(|| {
+            self.connections += 1;
+            Box::new(Connection::new(seg, self.keys.as_ref()))
+        });
+        let mut sink = WarningSink {
+            files,
+            diags: &mut self.diags,
+        };
+        conn.on_segment(seg, &mut sink);
+    }
+
+    fn on_datagram(&mut self, d: &Datagram<'_>, max_open: usize) {
+        self.now = self.now.max(d.ts);
+        let key = ConnKey::of((d.src, d.dst));
+        if !self.flows.contains_key(&key) && self.flows.len() >= max_open {
+            self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+        }
+        self.flows
+            .entry(key)
+            .or_insert_with(|| Box::new(UdpFlow::new(d)))
+            .on_datagram(d);
+    }
+
+    fn finish_flow(&mut self, flow: Box<UdpFlow>) {
+        let f = flow.finish();
+        if f.is_media() {
+            self.media.push(f);
+        } else {
+            self.other_udp_flows += 1;
+        }
+    }
+
+    fn finish_idle_flows(&mut self, before: Timestamp) {
+        let idle: Vec<ConnKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.last_ts() < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            if let Some(f) = self.flows.remove(&key) {
+                self.finish_flow(f);
+            }
+        }
+    }
+
+    fn finish(&mut self, conn: Box<Connection>, why: ConnectionEnd, files: &[String]) {
+        let empty = conn.is_empty();
+        let (session, membership, stun) = conn.finish(why, files, &mut self.diags);
+        self.media.extend(stun);
+        match membership {
+            Membership::Other => self.other_connections += 1,
+            Membership::IfWebSocketPort if empty && self.empty_kept >= self.max_empty_kept => {
+                *self
+                    .empty_overflow
+                    .entry((session.server.port(), session.verdict))
+                    .or_default() += 1;
+            }
+            _ => {
+                if empty {
+                    self.empty_kept += 1;
+                }
+                self.finished.push((session, membership));
+            }
+        }
+    }
+
+    /// Finishes connections that carried no payload and were idle since `before`.
+    fn evict_empty(&mut self, files: &[String], before: Timestamp) {
+        let victims: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_empty() && c.last_ts() < before)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in victims {
+            if let Some(c) = self.conns.remove(&key) {
+                self.evicted += 1;
+                self.finish(c, ConnectionEnd::Idle, files);
+            }
+        }
+    }
+
+    /// Once per second of capture time: finishes connections that closed more than
+    /// [`CLOSED_LINGER`] ago, and empty ones idle for [`EMPTY_IDLE`].
+    fn sweep(&mut self, files: &[String]) {
+        if self.now.0.saturating_sub(self.last_sweep.0) < 1_000_000_000 {
+            return;
+        }
+        self.last_sweep = self.now;
+        let horizon = Timestamp(self.now.0.saturating_sub(CLOSED_LINGER.0));
+        let done: Vec<ConnKey> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closed_at().is_some_and(|t| t < horizon))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in done {
+            if let Some(c) = self.conns.remove(&key) {
+                self.finish(c, ConnectionEnd::Closed, files);
+            }
+        }
+        self.evict_empty(files, Timestamp(self.now.0.saturating_sub(EMPTY_IDLE.0)));
+        self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
+    }
+
+    fn finish_all(&mut self, files: &[String]) {
+        let conns: Vec<Box<Connection>> = self.conns.drain().map(|(_, c)| c).collect();
+        for c in conns {
+            self.finish(c, ConnectionEnd::CaptureEnd, files);
+        }
+        let flows: Vec<Box<UdpFlow>> = self.flows.drain().map(|(_, f)| f).collect();
+        for f in flows {
+            self.finish_flow(f);
+        }
+    }
+}
+
+/// Analyses the capture made of `inputs` (files or folders). Errors only on an invalid
+/// option (a `--filter` libpcap cannot compile); damaged input becomes warnings, and an
+/// input that cannot be used at all sets [`Analysis::unusable_input`].
+pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, AnalysisError> {
+    let mut diags = Diagnostics::default();
+    let paths = capture::expand_inputs(inputs, &mut diags);
+    let set = CaptureSet::open(&paths, &mut diags);
+    if opts.strict {
+        if let Some(w) = diags
+            .warnings()
+            .iter()
+            .find(|w| w.kind == WarningKind::UnusableFile)
+        {
+            return Err(AnalysisError::UnusableInput {
+                location: w.location.clone(),
+                message: w.message.clone(),
+            });
+        }
+    }
+    analyze_set(&set, diags, opts)
+}
+
+/// Analyses a capture held in memory (one pcap or pcapng file's bytes).
+pub fn analyze_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    opts: &Options,
+) -> Result<Analysis, AnalysisError> {
+    let set = CaptureSet::from_bytes(name, bytes)?;
+    analyze_set(&set, Diagnostics::default(), opts)
+}
+
+fn analyze_set(
+    set: &CaptureSet,
+    diags: Diagnostics,
+    opts: &Options,
+) -> Result<Analysis, AnalysisError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.unwrap_or(0))
+        .build();
+    match pool {
+        Ok(pool) => pool.install(|| analyze_in_pool(set, diags, opts)),
+        Err(_) => analyze_in_pool(set, diags, opts),
+    }
+}
+
+/// The buffers of one batch, reused batch after batch.
+#[derive(Default)]
+struct Buffers<'a> {
+    packets: Vec<RawPacket<'a>>,
+    decoded: Vec<Result<Packet<'a>, Skip>>,
+    /// Per shard, the indices in `decoded` of the packets it owns.
+    routes: Vec<Vec<u32>>,
+}
+
+/// Packets of a batch that were or were not analysed, by kind.
+#[derive(Default)]
+struct PacketCounts {
+    tcp_segments: u64,
+    udp_datagrams: u64,
+    not_tcp_udp: u64,
+    ip_fragments: u64,
+    malformed: u64,
+}
+
+/// Packets read from the capture, decoded and routed to their shards.
+struct Batch<'a> {
+    bufs: Buffers<'a>,
+    /// Packets read (before the filter).
+    read: u64,
+    filtered_out: u64,
+    counts: PacketCounts,
+    warnings: Diagnostics,
+    /// Per file, how far it had been read when this batch was complete.
+    ends: Vec<(u32, usize)>,
+}
+
+/// The first stage of the pipeline: reads batches (sequential: records are found one
+/// after the other), decodes them (in parallel) and routes each packet to its shard.
+struct BatchReader<'a, 'f> {
+    merged: Merged<'a>,
+    #[cfg(feature = "libpcap")]
+    filter: Option<teardown_wire::capture::bpf::Filter>,
+    files: &'f [String],
+    shard_count: usize,
+    hasher: FxBuildHasher,
+}
+
+impl<'a> BatchReader<'a, '_> {
+    fn next_batch(&mut self, mut bufs: Buffers<'a>) -> Batch<'a> {
+        bufs.packets.clear();
+        bufs.packets
+            .extend(self.merged.by_ref().take(BATCH_PACKETS));
+        let mut warnings = Diagnostics::default();
+        self.merged.drain_warnings(&mut warnings);
+        let read = bufs.packets.len() as u64;
+        #[cfg(feature = "libpcap")]
+        if let Some(f) = &mut self.filter {
+            bufs.packets.retain(|p| f.matches(p));
+        }
+        let filtered_out = read - bufs.packets.len() as u64;
+        // The reader holds one packet ahead per file: release only what precedes it.
+        let ends = self
+            .merged
+            .positions()
+            .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
+            .collect();
+        bufs.packets
+            .par_iter()
+            .with_min_len(4096)
+            .map(capture::decode)
+            .collect_into_vec(&mut bufs.decoded);
+        let counts = self.route(&mut bufs, &mut warnings);
+        Batch {
+            bufs,
+            read,
+            filtered_out,
+            counts,
+            warnings,
+            ends,
+        }
+    }
+
+    /// Fills `bufs.routes` from `bufs.decoded`, counting what was skipped and why.
+    fn route(&self, bufs: &mut Buffers<'a>, warnings: &mut Diagnostics) -> PacketCounts {
+        let mut counts = PacketCounts::default();
+        bufs.routes.resize_with(self.shard_count, Vec::new);
+        for r in bufs.routes.iter_mut() {
+            r.clear();
+        }
+        for (i, d) in bufs.decoded.iter().enumerate() {
+            match d {
+                Ok(packet) => {
+                    match packet {
+                        Packet::Tcp(_) => counts.tcp_segments += 1,
+                        Packet::Udp(_) => counts.udp_datagrams += 1,
+                    }
+                    // High bits: the low ones also pick the hash-map bucket in the shard.
+                    // Hashed here, not in the parallel decode: storing the shard with each
+                    // decoded packet made the entries larger and the run slower (measured,
+                    // BENCHMARKS.md).
+                    let h = self.hasher.hash_one(ConnKey::of(packet.endpoints()));
+                    bufs.routes[((h >> 40) as usize) % self.shard_count].push(i as u32);
+                }
+                Err(skip) => {
+                    match skip {
+                        Skip::Unhandled => counts.not_tcp_udp += 1,
+                        Skip::IpFragment => counts.ip_fragments += 1,
+                        _ => counts.malformed += 1,
+                    }
+                    if let Some(w) = skip_warning(self.files, &bufs.packets[i], skip) {
+                        warnings.push(w);
+                    }
+                }
+            }
+        }
+        counts
+    }
+}
+
+/// The second stage: runs the shards in parallel, each on the packets routed to it.
+fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_open: usize) {
+    let decoded = &batch.bufs.decoded;
+    shards
+        .par_iter_mut()
+        .zip(batch.bufs.routes.par_iter())
+        .for_each(|(shard, route)| {
+            for (j, &i) in route.iter().enumerate() {
+                // A batch is larger than L2: by now its bytes have left the cache. Ask for
+                // the payload a few packets ahead (its decoded entry further ahead).
+                if let Some(&far) = route.get(j + 2 * LOOKAHEAD) {
+                    capture::prefetch(&decoded[far as usize]);
+                }
+                if let Some(Ok(ahead)) = route.get(j + LOOKAHEAD).map(|&k| &decoded[k as usize]) {
+                    capture::prefetch(ahead.payload().as_ptr());
+                }
+                match &decoded[i as usize] {
+                    Ok(Packet::Tcp(seg)) => shard.on_segment(seg, files, max_open),
+                    Ok(Packet::Udp(d)) => shard.on_datagram(d, max_open),
+                    Err(_) => {}
+                }
+            }
+            shard.sweep(files);
+        });
+}
+
+/// How many packets ahead the shard loop prefetches.
+const LOOKAHEAD: usize = 8;
+
+fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
+    let (kind, message) = match skip {
+        Skip::Unhandled | Skip::IpFragment => return None,
+        Skip::UnsupportedLink(l) => (
+            WarningKind::UnsupportedLinkType,
+            format!("link type {} is not decoded; packet skipped", l.0),
+        ),
+        Skip::Malformed(e) => (WarningKind::MalformedPacket, format!("{e}; packet skipped")),
+    };
+    let file = files.get(p.file as usize).cloned().unwrap_or_default();
+    Some(Warning {
+        kind,
+        location: Location {
+            file,
+            packet: Some(p.number),
+            offset: None,
+        },
+        message,
+    })
+}
+
+fn analyze_in_pool(
+    set: &CaptureSet,
+    mut diags: Diagnostics,
+    opts: &Options,
+) -> Result<Analysis, AnalysisError> {
+    let unusable_input = diags.count(WarningKind::UnusableFile) > 0;
+    let files: Vec<String> = set.files.iter().map(|f| f.name.clone()).collect();
+    let mut stats = RunStats {
+        files: set.files.len(),
+        bytes: set.total_bytes(),
+        ..RunStats::default()
+    };
+    #[cfg(feature = "libpcap")]
+    let filter = opts
+        .filter
+        .as_deref()
+        .map(teardown_wire::capture::bpf::Filter::new)
+        .transpose()?;
+
+    let keys = match &opts.keylog {
+        Some(path) => Some(Arc::new(KeyLog::load(path, &mut diags)?)),
+        None => None,
+    };
+    let shard_count = (rayon::current_num_threads() * 16).max(1);
+    let mut shards: Vec<Shard> = (0..shard_count)
+        .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count, keys.clone()))
+        .collect();
+    let max_open = MAX_OPEN_CONNECTIONS / shard_count;
+    let progress = opts.progress.as_ref().map(|p| &p.0);
+    if let Some(p) = progress {
+        p.start(stats.bytes);
+    }
+
+    let mut reader = BatchReader {
+        merged: set.packets(),
+        #[cfg(feature = "libpcap")]
+        filter,
+        files: &files,
+        shard_count,
+        hasher: FxBuildHasher,
+    };
+    let mut current = reader.next_batch(Buffers::default());
+    // Two sets of buffers, reused batch after batch.
+    let mut spare = Buffers::default();
+    while !current.bufs.packets.is_empty() {
+        stats.packets += current.read;
+        stats.filtered_out += current.filtered_out;
+        let c = &current.counts;
+        stats.tcp_segments += c.tcp_segments;
+        stats.udp_datagrams += c.udp_datagrams;
+        stats.not_tcp_udp += c.not_tcp_udp;
+        stats.ip_fragments += c.ip_fragments;
+        stats.malformed += c.malformed;
+        diags.merge(std::mem::take(&mut current.warnings));
+        let packets = &current.bufs.packets;
+        if let (Some(first), Some(last)) = (packets.first(), packets.last()) {
+            stats.first_ts = Some(stats.first_ts.map_or(first.ts, |t| t.min(first.ts)));
+            stats.last_ts = Some(stats.last_ts.map_or(last.ts, |t| t.max(last.ts)));
+        }
+        // Pipelined: the next batch is read, decoded and routed while the shards analyse
+        // this one. The two stages cost about the same, and work stealing lends idle
+        // threads to the decoding of the first (see BENCHMARKS.md).
+        let (next, ()) = rayon::join(
+            || reader.next_batch(std::mem::take(&mut spare)),
+            || run_shards(&mut shards, &current, &files, max_open),
+        );
+        // Everything before the end of this batch has been analysed.
+        for &(file, pos) in &current.ends {
+            set.release_before(file, pos);
+        }
+        if let Some(p) = &progress {
+            p.advance(current.ends.iter().map(|(_, pos)| *pos as u64).sum());
+        }
+        spare = std::mem::replace(&mut current, next).bufs;
+    }
+    #[cfg(feature = "libpcap")]
+    let filter = reader.filter;
+    // The last read found the end of the input, and what was wrong with it.
+    diags.merge(current.warnings);
+    shards.par_iter_mut().for_each(|s| s.finish_all(&files));
+    if let Some(p) = progress {
+        p.finish();
+    }
+
+    let mut finished = Vec::new();
+    let mut media = Vec::new();
+    let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
+    for s in shards {
+        stats.other_udp_flows += s.other_udp_flows;
+        media.extend(s.media);
+        stats.connections += s.connections;
+        stats.other_connections += s.other_connections;
+        stats.evicted_idle += s.evicted;
+        diags.merge(s.diags);
+        finished.extend(s.finished);
+        for (k, n) in s.empty_overflow {
+            *overflow.entry(k).or_default() += n;
+        }
+    }
+    // Server ports where an upgrade was seen, plus the ones the user named.
+    let ws_ports: BTreeSet<u16> = finished
+        .iter()
+        .filter(|(s, m)| *m == Membership::WebSocket && s.request.is_some())
+        .map(|(s, _)| s.server.port())
+        .chain(opts.ws_ports.iter().copied())
+        .collect();
+    let mut sessions: Vec<Session> = Vec::new();
+    for (s, m) in finished {
+        let member = match m {
+            Membership::WebSocket => true,
+            Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
+            Membership::Other => false,
+        };
+        if member {
+            sessions.push(s);
+        } else {
+            stats.other_connections += 1;
+        }
+    }
+    for ((port, verdict), n) in overflow {
+        if ws_ports.contains(&port) {
+            stats.unlisted_attempts.push((port, verdict, n));
+        } else {
+            stats.other_connections += n;
+        }
+    }
+    sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.id = i as u64 + 1;
+    }
+    let steps = crate::loadrun::concurrency_steps(&sessions);
+    for s in sessions.iter_mut() {
+        s.open_at_start = crate::loadrun::open_at(&steps, s.start_ts);
+    }
+    // Deterministic order before joining (shards finish flows in any order).
+    media.sort_by_key(|f| (f.first_ts, f.a, f.b));
+    let orphan_media = join(&mut sessions, media);
+    #[cfg(feature = "libpcap")]
+    if let Some(f) = filter {
+        for (link, e) in f.failures {
+            diags.push(Warning {
+                kind: WarningKind::UnsupportedLinkType,
+                location: Location {
+                    file: files.join(", "),
+                    packet: None,
+                    offset: None,
+                },
+                message: format!(
+                    "--filter does not compile for link type {}: {e}; its packets were dropped",
+                    link.0
+                ),
+            });
+        }
+    }
+    Ok(Analysis {
+        sessions,
+        orphan_media,
+        stats,
+        diagnostics: diags,
+        unusable_input,
+    })
+}

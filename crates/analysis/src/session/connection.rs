@@ -1,0 +1,858 @@
+//! The facts of one TCP connection, kept while its packets arrive.
+//!
+//! Directions are first kept relative to the endpoint that sent the first captured packet
+//! ("A"); who is client is decided at the end (the SYN sender, else the sender of the HTTP
+//! upgrade request, else the side whose frames are masked), because a connection joined
+//! mid-stream only reveals it later.
+
+use super::verdict::{decide, Facts, StartKind, TlsFacts};
+use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
+use crate::flow::{MediaFlow, UdpFlow};
+use crate::MAX_TIMELINE_EVENTS;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use teardown_wire::capture::{Segment, TcpFlags};
+use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
+use teardown_wire::media::SdpFacts;
+use teardown_wire::tcp::{Delivery, Reassembler};
+use teardown_wire::time::Timestamp;
+use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
+use teardown_wire::ws::{
+    accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
+    UpgradeRequest, UpgradeResponse, WsEvent,
+};
+
+/// Ping and pong events kept for the timeline (the most recent; all are counted).
+const CONTROL_EVENTS_KEPT: usize = 64;
+/// Pings awaiting a pong, per connection.
+const PINGS_PENDING: usize = 32;
+/// FIN, RST and gap events kept per direction (all are counted).
+const REPEATS_KEPT: u64 = 8;
+
+/// Why a connection's tracking ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// It closed and lingered long enough for late packets.
+    Closed,
+    /// A new connection reused its addresses and ports.
+    Reused,
+    /// The capture ended.
+    CaptureEnd,
+    /// It carried nothing and went idle (see `analysis::EMPTY_IDLE`).
+    Idle,
+}
+
+/// Whether a finished connection is a session.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// It sent an upgrade request or carried WebSocket frames.
+    WebSocket,
+    /// It never got far enough to tell: a session if its server port is a WebSocket port.
+    IfWebSocketPort,
+    /// Something else (plain HTTP, another protocol).
+    Other,
+}
+
+#[derive(Clone, Debug)]
+struct RawEvent {
+    ts: Timestamp,
+    from_a: bool,
+    kind: EventKind,
+}
+
+#[derive(Default)]
+struct Side {
+    reasm: Reassembler,
+    decoder: StreamDecoder,
+    stats: DirectionStats,
+    syn: Option<(Timestamp, u32)>,
+    syn_attempts: u32,
+    synack: Option<Timestamp>,
+    first_fin: Option<Timestamp>,
+    first_rst: Option<Timestamp>,
+    first_zero_window: Option<Timestamp>,
+    first_data_frame: Option<Timestamp>,
+    last_data_frame: Option<Timestamp>,
+    first_close: Option<(Timestamp, Option<u16>, String)>,
+    not_websocket: bool,
+    /// The first byte of this direction was delivered (and checked for TLS).
+    started: bool,
+    /// permessage-deflate context, created at the first compressed message.
+    inflater: Option<Box<Inflater>>,
+}
+
+/// Tracks one TCP connection.
+pub struct Connection {
+    a: SocketAddr,
+    b: SocketAddr,
+    first_ts: Timestamp,
+    last_ts: Timestamp,
+    sides: [Side; 2],
+    events: Vec<RawEvent>,
+    control_events: VecDeque<RawEvent>,
+    // Boxed: most connections of a SYN flood have neither, and they are large.
+    request: Option<Box<(bool, Timestamp, UpgradeRequest)>>,
+    response: Option<Box<(bool, Timestamp, UpgradeResponse)>>,
+    pending_pings: VecDeque<(bool, Vec<u8>, Timestamp)>,
+    rtt_count: u64,
+    rtt_sum_ms: f64,
+    rtt_max_ms: f64,
+    closed_at: Option<Timestamp>,
+    events_dropped: u64,
+    /// What the SDP in the signalling said.
+    sdp: SdpFacts,
+    /// STUN/TURN framed on this connection instead of WebSocket (ICE-TCP, TURN over TCP).
+    stun: Option<Box<UdpFlow>>,
+    /// File and packet number of the last segment, for warnings raised at the end.
+    last_loc: (u32, u64),
+    scratch: Vec<WsEvent>,
+    /// TLS state, when a direction started with a TLS handshake record.
+    tls: Option<Box<TlsConnection>>,
+    /// The key log to decrypt TLS with.
+    keys: Option<Arc<KeyLog>>,
+    tls_events: Vec<TlsEvent>,
+}
+
+/// Context for warnings: file names by index.
+pub struct WarningSink<'a> {
+    /// Capture file names, indexed by [`Segment::file`].
+    pub files: &'a [String],
+    /// Where warnings go.
+    pub diags: &'a mut Diagnostics,
+}
+
+impl WarningSink<'_> {
+    fn warn(&mut self, seg: (u32, u64), kind: WarningKind, message: String) {
+        let file = self.files.get(seg.0 as usize).cloned().unwrap_or_default();
+        self.diags.push(Warning {
+            kind,
+            location: Location {
+                file,
+                packet: Some(seg.1),
+                offset: None,
+            },
+            message,
+        });
+    }
+}
+
+impl Connection {
+    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it.
+    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>) -> Connection {
+        Connection {
+            a: first.src,
+            b: first.dst,
+            first_ts: first.ts,
+            last_ts: first.ts,
+            sides: Default::default(),
+            events: Vec::new(),
+            control_events: VecDeque::new(),
+            request: None,
+            response: None,
+            pending_pings: VecDeque::new(),
+            rtt_count: 0,
+            rtt_sum_ms: 0.0,
+            rtt_max_ms: 0.0,
+            closed_at: None,
+            events_dropped: 0,
+            sdp: SdpFacts::default(),
+            stun: None,
+            last_loc: (first.file, first.number),
+            scratch: Vec::new(),
+            tls: None,
+            keys: keys.cloned(),
+            tls_events: Vec::new(),
+        }
+    }
+
+    /// When the connection was closed (RST, or FIN both ways), if it was.
+    pub fn closed_at(&self) -> Option<Timestamp> {
+        self.closed_at
+    }
+
+    /// Time of the last captured segment.
+    pub fn last_ts(&self) -> Timestamp {
+        self.last_ts
+    }
+
+    /// True when no payload went either way: a connection attempt (answered or not) that
+    /// carried nothing yet. Under a SYN flood these are the entries that pile up.
+    pub fn is_empty(&self) -> bool {
+        self.sides.iter().all(|s| s.stats.payload_bytes == 0)
+    }
+
+    /// True when `seg` opens a new connection on the same addresses rather than belonging
+    /// to this one: a SYN after this one closed, or with another initial sequence number.
+    pub fn is_reused_by(&self, seg: &Segment<'_>) -> bool {
+        if !seg.flags.has(TcpFlags::SYN) || seg.flags.has(TcpFlags::ACK) {
+            return false;
+        }
+        let side = &self.sides[usize::from(seg.src != self.a)];
+        self.closed_at.is_some() || side.syn.is_none_or(|(_, isn)| isn != seg.seq)
+    }
+
+    fn event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {
+        if self.events.len() < MAX_TIMELINE_EVENTS {
+            self.events.push(RawEvent { ts, from_a, kind });
+        } else {
+            self.events_dropped += 1;
+        }
+    }
+
+    /// Adds one segment of this connection.
+    pub fn on_segment(&mut self, seg: &Segment<'_>, sink: &mut WarningSink<'_>) {
+        let from_a = seg.src == self.a;
+        let d = usize::from(!from_a);
+        let ts = seg.ts;
+        self.last_ts = self.last_ts.max(ts);
+        let flags = seg.flags;
+        let loc = (seg.file, seg.number);
+        self.last_loc = loc;
+        {
+            let s = &mut self.sides[d];
+            s.stats.packets += 1;
+            s.stats.payload_bytes += seg.payload.len() as u64;
+        }
+        if seg.missing > 0 {
+            sink.warn(
+                loc,
+                WarningKind::SnaplenCut,
+                format!("{} payload bytes cut by the snaplen", seg.missing),
+            );
+        }
+
+        // RFC 9293 §3.5: a SYN opens, a SYN-ACK answers; both take one sequence number.
+        let mut data_seq = seg.seq;
+        if flags.has(TcpFlags::SYN) {
+            data_seq = seg.seq.wrapping_add(1);
+            let s = &mut self.sides[d];
+            s.reasm.syn(seg.seq);
+            s.decoder.stream_started();
+            if flags.has(TcpFlags::ACK) {
+                if s.synack.is_none() {
+                    s.synack = Some(ts);
+                    self.event(ts, from_a, EventKind::SynAck);
+                }
+            } else {
+                s.syn_attempts += 1;
+                if s.syn.is_none() {
+                    s.syn = Some((ts, seg.seq));
+                }
+            }
+        }
+        if flags.has(TcpFlags::RST) {
+            let s = &mut self.sides[d];
+            s.stats.rsts += 1;
+            s.first_rst.get_or_insert(ts);
+            if s.stats.rsts <= REPEATS_KEPT {
+                self.event(ts, from_a, EventKind::Rst);
+            }
+            self.closed_at.get_or_insert(ts);
+        } else if seg.window == 0 && !flags.has(TcpFlags::SYN) {
+            let s = &mut self.sides[d];
+            s.stats.zero_windows += 1;
+            if s.first_zero_window.is_none() {
+                s.first_zero_window = Some(ts);
+                self.event(ts, from_a, EventKind::ZeroWindow);
+            }
+        }
+
+        // An ACK tells which bytes of the other direction reached the peer.
+        if flags.has(TcpFlags::ACK) {
+            let o = 1 - d;
+            self.stream(o, |reasm, out| reasm.peer_ack(ts, seg.ack, out));
+            self.process_events(o, loc, sink);
+        }
+
+        let len = seg.payload.len() as u32 + seg.missing;
+        if len > 0 {
+            let s = &mut self.sides[d];
+            if len <= 1
+                && s.reasm
+                    .next_seq()
+                    .is_some_and(|n| n.0 == data_seq.wrapping_add(1))
+                && !flags.has(TcpFlags::FIN)
+            {
+                s.stats.keepalives += 1;
+            }
+            self.stream(d, |reasm, out| {
+                reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
+            });
+            self.process_events(d, loc, sink);
+        }
+
+        if flags.has(TcpFlags::FIN) {
+            let s = &mut self.sides[d];
+            s.reasm
+                .fin(data_seq, seg.payload.len() as u32 + seg.missing);
+            s.stats.fins += 1;
+            let retransmission = s.first_fin.is_some();
+            s.first_fin.get_or_insert(ts);
+            if s.stats.fins <= REPEATS_KEPT {
+                self.event(ts, from_a, EventKind::Fin { retransmission });
+            }
+            if self.sides[0].first_fin.is_some() && self.sides[1].first_fin.is_some() {
+                self.closed_at.get_or_insert(ts);
+            }
+        }
+    }
+
+    /// Runs `f` on direction `d`'s reassembler with the delivery path of this connection:
+    /// the first delivered byte of a direction is checked for TLS (the only cost TLS adds
+    /// to other traffic); TLS goes through [`TlsConnection`], whose plaintext (and
+    /// everything else) reaches the WebSocket decoder.
+    fn stream(&mut self, d: usize, f: impl FnOnce(&mut Reassembler, &mut dyn FnMut(Delivery<'_>))) {
+        let Connection {
+            sides,
+            tls,
+            keys,
+            scratch,
+            tls_events,
+            ..
+        } = self;
+        let Side {
+            reasm,
+            decoder,
+            started,
+            ..
+        } = &mut sides[d];
+        let mut deliver = |dl: Delivery<'_>| {
+            if !*started {
+                *started = true;
+                if let Delivery::Data { bytes, .. } = dl {
+                    if tls.is_none() && teardown_wire::tls::starts_tls(bytes) {
+                        *tls = Some(Box::new(TlsConnection::new(keys.clone())));
+                    }
+                }
+            }
+            match tls {
+                Some(t) => t.deliver(d, dl, tls_events, &mut |plain| {
+                    feed(decoder, plain, scratch)
+                }),
+                None => feed(decoder, dl, scratch),
+            }
+        };
+        f(reasm, &mut deliver);
+    }
+
+    fn process_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        if !self.tls_events.is_empty() {
+            self.process_tls_events(d, loc, sink);
+        }
+        self.process_ws_events(d, loc, sink);
+    }
+
+    fn process_tls_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        let from_a = d == 0;
+        for ev in std::mem::take(&mut self.tls_events) {
+            let (ts, kind) = match ev {
+                TlsEvent::ClientHello { ts, sni } => (ts, EventKind::TlsClientHello { sni }),
+                TlsEvent::ServerHello {
+                    ts,
+                    version,
+                    cipher,
+                } => (ts, EventKind::TlsServerHello { version, cipher }),
+                TlsEvent::HandshakeDone { ts, keys } => {
+                    (ts, EventKind::TlsHandshakeDone { decrypted: keys })
+                }
+                TlsEvent::Alert { ts, alert } => (
+                    ts,
+                    EventKind::TlsAlert {
+                        level: alert.map(|(l, _)| if l == 2 { "fatal" } else { "warning" }),
+                        description: alert.map(|(_, a)| alert_name(a)),
+                    },
+                ),
+                TlsEvent::Warning { kind, message } => {
+                    let message = format!("{} -> {}: {message}", self.src(d), self.dst(d));
+                    sink.warn(loc, kind, message);
+                    continue;
+                }
+            };
+            self.event(ts, from_a, kind);
+        }
+    }
+
+    fn process_ws_events(&mut self, d: usize, loc: (u32, u64), sink: &mut WarningSink<'_>) {
+        let from_a = d == 0;
+        let events = std::mem::take(&mut self.scratch);
+        for ev in &events {
+            match ev {
+                WsEvent::Request { ts, request } => {
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::HandshakeRequest {
+                            path: request.path.clone(),
+                        },
+                    );
+                    self.request
+                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
+                }
+                WsEvent::Response { ts, response } => {
+                    let accept_valid = match (self.request.as_deref(), &response.accept) {
+                        (Some((_, _, req)), Some(acc)) => {
+                            req.key.as_deref().map(|k| accept_key(k) == *acc)
+                        }
+                        _ => None,
+                    };
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::HandshakeResponse {
+                            status: response.status,
+                            accept_valid,
+                        },
+                    );
+                    if response.status == 101 {
+                        self.sides[1 - d].decoder.expect_frames();
+                    }
+                    self.response
+                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
+                }
+                WsEvent::Frame(f) => self.on_frame(d, f),
+                WsEvent::Gap { ts, len, lost_sync } => {
+                    let s = &mut self.sides[d];
+                    s.stats.capture_gaps += 1;
+                    s.stats.capture_gap_bytes += len;
+                    if s.stats.capture_gaps <= REPEATS_KEPT {
+                        self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
+                    }
+                    let what = if *lost_sync {
+                        "WebSocket framing lost, resynchronising"
+                    } else {
+                        "inside a frame payload, framing kept"
+                    };
+                    sink.warn(
+                        loc,
+                        WarningKind::LostSegments,
+                        format!(
+                            "{} -> {}: {len} bytes not in the capture ({what})",
+                            self.src(d),
+                            self.dst(d)
+                        ),
+                    );
+                }
+                WsEvent::Resynced { ts, skipped } => {
+                    self.sides[d].stats.resync_skipped_bytes += skipped;
+                    self.sides[d].stats.resyncs += 1;
+                    if self.sides[d].stats.resyncs <= REPEATS_KEPT {
+                        self.event(*ts, from_a, EventKind::Resynced { skipped: *skipped });
+                    }
+                    sink.warn(
+                        loc,
+                        WarningKind::WebSocketResync,
+                        format!(
+                            "{} -> {}: framing found again after {skipped} bytes",
+                            self.src(d),
+                            self.dst(d)
+                        ),
+                    );
+                }
+                WsEvent::Message(m) => self.on_message(d, m),
+                WsEvent::Stun { ts, bytes } => {
+                    let (a, b) = (self.a, self.b);
+                    let flow = self
+                        .stun
+                        .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
+                    flow.on_message(*ts, from_a, bytes);
+                }
+                WsEvent::NotWebSocket { ts, reason } => {
+                    self.sides[d].not_websocket = true;
+                    self.event(
+                        *ts,
+                        from_a,
+                        EventKind::NotWebSocket {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        self.scratch = events;
+        self.scratch.clear();
+    }
+
+    fn src(&self, d: usize) -> SocketAddr {
+        if d == 0 {
+            self.a
+        } else {
+            self.b
+        }
+    }
+
+    fn dst(&self, d: usize) -> SocketAddr {
+        self.src(1 - d)
+    }
+
+    /// A whole text message: inflated when compressed, then read for SDP.
+    fn on_message(&mut self, d: usize, m: &TextMessage) {
+        let from_a = d == 0;
+        let plain = if m.compressed {
+            let Some(ext) = self
+                .response
+                .as_deref()
+                .and_then(|r| r.2.extensions.clone())
+            else {
+                self.sides[d].stats.unreadable_messages += 1;
+                return;
+            };
+            let from_client = self.request.as_deref().is_none_or(|r| r.0 == from_a);
+            let inflater = self.sides[d]
+                .inflater
+                .get_or_insert_with(|| Box::new(Inflater::new(keeps_context(&ext, from_client))));
+            match inflater.inflate(&m.data, m.complete) {
+                Some(v) => v,
+                None => {
+                    self.sides[d].stats.unreadable_messages += 1;
+                    return;
+                }
+            }
+        } else {
+            m.data.clone()
+        };
+        let text = String::from_utf8_lossy(&plain);
+        if self.sdp.scan(&text) {
+            let kind = if text.contains("\"offer\"") || text.starts_with("INVITE ") {
+                "offer"
+            } else if text.contains("\"answer\"") || text.starts_with("SIP/2.0 200") {
+                "answer"
+            } else {
+                "sdp"
+            };
+            self.event(
+                m.ts,
+                from_a,
+                EventKind::Sdp {
+                    kind: kind.to_string(),
+                },
+            );
+        }
+    }
+
+    fn on_frame(&mut self, d: usize, f: &teardown_wire::ws::FrameEvent) {
+        let from_a = d == 0;
+        let s = &mut self.sides[d];
+        s.stats.frames += 1;
+        s.stats.ws_payload_bytes += f.head.payload_len;
+        if f.head.mask.is_some() {
+            s.stats.masked_frames += 1;
+        }
+        if f.head.rsv1 {
+            s.stats.compressed_frames += 1;
+        }
+        let op = f.head.opcode;
+        if !op.is_control() {
+            match op {
+                Opcode::TEXT => s.stats.text_frames += 1,
+                Opcode::BINARY => s.stats.binary_frames += 1,
+                _ => s.stats.continuation_frames += 1,
+            }
+            if f.head.fin {
+                s.stats.messages += 1;
+            }
+            if s.first_data_frame.is_none() {
+                s.first_data_frame = Some(f.ts);
+                self.event(f.ts, from_a, EventKind::FirstMessage);
+            }
+            self.sides[d].last_data_frame = Some(f.ts);
+            return;
+        }
+        s.stats.control_frames += 1;
+        match op {
+            Opcode::CLOSE => {
+                s.stats.close_frames += 1;
+                let close = match &f.payload {
+                    Some(p) => parse_close(p),
+                    None => teardown_wire::ws::CloseFrame {
+                        code: None,
+                        reason: "(payload not in the capture)".into(),
+                    },
+                };
+                if s.first_close.is_none() {
+                    s.first_close = Some((f.ts, close.code, close.reason.clone()));
+                }
+                if s.stats.close_frames > REPEATS_KEPT {
+                    return;
+                }
+                self.event(
+                    f.ts,
+                    from_a,
+                    EventKind::Close {
+                        code: close.code,
+                        reason: close.reason,
+                    },
+                );
+            }
+            Opcode::PING => {
+                s.stats.pings += 1;
+                if self.pending_pings.len() == PINGS_PENDING {
+                    self.pending_pings.pop_front();
+                }
+                self.pending_pings
+                    .push_back((from_a, f.payload.clone().unwrap_or_default(), f.ts));
+                self.control_event(
+                    f.ts,
+                    from_a,
+                    EventKind::Ping {
+                        payload_len: f.head.payload_len,
+                    },
+                );
+            }
+            Opcode::PONG => {
+                s.stats.pongs += 1;
+                // RFC 6455 §5.5.3: a pong echoes the payload of the ping it answers.
+                let payload = f.payload.clone().unwrap_or_default();
+                let matched = self
+                    .pending_pings
+                    .iter()
+                    .position(|(pa, p, _)| *pa != from_a && *p == payload);
+                let rtt_ms = matched.map(|i| {
+                    let (_, _, ping_ts) =
+                        self.pending_pings.remove(i).expect("index from position");
+                    f.ts.millis_since(ping_ts)
+                });
+                if let Some(rtt) = rtt_ms {
+                    self.rtt_count += 1;
+                    self.rtt_sum_ms += rtt;
+                    self.rtt_max_ms = self.rtt_max_ms.max(rtt);
+                }
+                self.control_event(f.ts, from_a, EventKind::Pong { rtt_ms });
+            }
+            _ => {}
+        }
+    }
+
+    fn control_event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {
+        if self.control_events.len() == CONTROL_EVENTS_KEPT {
+            self.control_events.pop_front();
+        }
+        self.control_events.push_back(RawEvent { ts, from_a, kind });
+    }
+
+    /// Ends tracking: gives up remaining holes, decides client and server and the verdict.
+    /// The STUN/TURN the connection carried instead of WebSocket, if any, comes back as a
+    /// media flow to be joined like a UDP one.
+    pub fn finish(
+        mut self: Box<Self>,
+        why: ConnectionEnd,
+        files: &[String],
+        diags: &mut Diagnostics,
+    ) -> (Session, Membership, Option<MediaFlow>) {
+        let mut sink = WarningSink { files, diags };
+        let end_ts = self.last_ts;
+        for d in 0..2 {
+            self.stream(d, |reasm, out| reasm.finish(end_ts, out));
+            self.process_events(d, self.last_loc, &mut sink);
+        }
+        for d in 0..2 {
+            let s = &mut self.sides[d];
+            let r = &s.reasm.stats;
+            s.stats.retransmitted = r.retransmitted;
+            s.stats.out_of_order = r.out_of_order;
+            s.stats.overlapping = r.overlapping;
+        }
+
+        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()));
+        if let Some((_, summary)) = &tls {
+            if summary.unopened_records > 0 {
+                sink.warn(
+                    self.last_loc,
+                    WarningKind::TlsKeys,
+                    format!(
+                        "{} <-> {}: {} TLS records did not open with the logged keys",
+                        self.a, self.b, summary.unopened_records
+                    ),
+                );
+            }
+        }
+
+        // Who is client: the SYN sender; else the upgrade request's sender; else the side
+        // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
+        // first sender.
+        let tls_client = tls.as_ref().and_then(|(o, _)| o.client);
+        let client_is_a = if self.sides[0].syn.is_some() {
+            true
+        } else if self.sides[1].syn.is_some() {
+            false
+        } else if let Some((from_a, _, _)) = self.request.as_deref() {
+            *from_a
+        } else if let Some((from_a, _, _)) = self.response.as_deref() {
+            !*from_a
+        } else if let Some(c) = tls_client {
+            c == 0
+        } else {
+            self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
+        };
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
+        let to_dir = |from_a: bool| {
+            if from_a == client_is_a {
+                Direction::ClientToServer
+            } else {
+                Direction::ServerToClient
+            }
+        };
+
+        let facts = Facts {
+            syn_seen: self.sides[ci].syn.is_some(),
+            synack_seen: self.sides[si].synack.is_some(),
+            server_sent_data: self.sides[si].stats.payload_bytes > 0,
+            response: self.response.as_deref().map(|(_, t, r)| (r.status, *t)),
+            frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
+            payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
+            first_close: [ci, si]
+                .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
+            first_fin: [ci, si].map(|i| self.sides[i].first_fin),
+            first_rst: [ci, si].map(|i| self.sides[i].first_rst),
+            tls: tls.as_ref().map(|(o, _)| TlsFacts {
+                handshake_done: o.handshake_done,
+                decrypted: o.decrypted,
+                failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
+                alert_close: [ci, si].map(|i| o.closed[i]),
+            }),
+        };
+        let decision = decide(&facts);
+
+        let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
+        if let Some((ts, _)) = self.sides[ci].syn {
+            let attempts = self.sides[ci].syn_attempts;
+            raw.push(RawEvent {
+                ts,
+                from_a: client_is_a,
+                kind: EventKind::Syn { attempts },
+            });
+        }
+        for (i, side) in self.sides.iter().enumerate() {
+            if let (Some(first), Some(last)) = (side.first_data_frame, side.last_data_frame) {
+                if last != first || side.stats.messages > 1 {
+                    raw.push(RawEvent {
+                        ts: last,
+                        from_a: i == 0,
+                        kind: EventKind::LastMessage,
+                    });
+                }
+            }
+        }
+        if let Some((o, _)) = tls.as_ref().filter(|(o, _)| !o.decrypted) {
+            for (i, last) in o.last_application_data.iter().enumerate() {
+                if let Some(ts) = last {
+                    raw.push(RawEvent {
+                        ts: *ts,
+                        from_a: i == 0,
+                        kind: EventKind::TlsLastApplicationData,
+                    });
+                }
+            }
+        }
+        raw.extend(self.control_events.drain(..));
+        let mut timeline: Vec<Event> = raw
+            .into_iter()
+            .map(|e| Event {
+                ts: e.ts,
+                direction: to_dir(e.from_a),
+                kind: e.kind,
+                teardown_start: false,
+            })
+            .collect();
+        timeline.sort_by_key(|e| e.ts);
+        if let Some((ts, dir, kind)) = decision.start {
+            let hit = timeline.iter_mut().find(|e| {
+                e.ts == ts
+                    && e.direction == dir
+                    && match kind {
+                        StartKind::Close => matches!(e.kind, EventKind::Close { .. }),
+                        StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
+                        StartKind::Rst => matches!(e.kind, EventKind::Rst),
+                        StartKind::Response => {
+                            matches!(e.kind, EventKind::HandshakeResponse { .. })
+                        }
+                        StartKind::Alert => matches!(e.kind, EventKind::TlsAlert { .. }),
+                    }
+            });
+            if let Some(e) = hit {
+                e.teardown_start = true;
+            }
+        }
+
+        let first_close = [ci, si]
+            .into_iter()
+            .filter_map(|i| {
+                self.sides[i]
+                    .first_close
+                    .as_ref()
+                    .map(|(ts, code, reason)| CloseInfo {
+                        code: *code,
+                        reason: reason.clone(),
+                        direction: to_dir(i == 0),
+                        ts: *ts,
+                    })
+            })
+            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
+
+        let request = self.request.take().map(|b| b.2);
+        let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
+            Membership::WebSocket
+        } else if request.is_some()
+            || self
+                .sides
+                .iter()
+                .any(|s| s.not_websocket && s.stats.frames == 0)
+        {
+            Membership::Other
+        } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
+            Membership::WebSocket
+        } else {
+            Membership::IfWebSocketPort
+        };
+        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
+            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
+            _ => None,
+        };
+        let [sa, sb] = self.sides;
+        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
+        let (client, server) = if client_is_a {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        };
+        let session = Session {
+            id: 0,
+            client,
+            server,
+            start_ts: self.first_ts,
+            end_ts: self.last_ts,
+            midstream: c_side.syn.is_none(),
+            request,
+            response: self.response.map(|b| b.2),
+            handshake_ms,
+            verdict: decision.verdict,
+            teardown_initiator: decision.initiator,
+            teardown_start_ts: decision.start.map(|(t, _, _)| t),
+            first_close,
+            client_observed_code: decision.client_observed_code,
+            ping_rtt_count: self.rtt_count,
+            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
+            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
+            c2s: c_side.stats,
+            s2c: s_side.stats,
+            timeline,
+            timeline_events_dropped: self.events_dropped,
+            evicted_idle: why == ConnectionEnd::Idle,
+            sdp: std::mem::take(&mut self.sdp),
+            media: Vec::new(),
+            join_rule: None,
+            media_finding: None,
+            tls: tls.map(|(_, summary)| summary),
+            open_at_start: 0,
+        };
+        let stun = self.stun.take().map(|f| f.finish());
+        (session, membership, stun)
+    }
+}
+
+fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEvent>) {
+    match delivery {
+        Delivery::Data { ts, bytes } => decoder.feed(ts, bytes, out),
+        Delivery::Gap { ts, len } => decoder.gap(ts, len, out),
+    }
+}
