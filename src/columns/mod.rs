@@ -277,6 +277,25 @@ mod tests {
         }
     }
 
+    /// The README's column table of `table`, between its `<!-- columns:NAME -->` markers.
+    fn readme_section(name: &str) -> String {
+        let readme = include_str!("../../README.md");
+        let open = format!("<!-- columns:{name} -->\n");
+        let close = format!("<!-- /columns:{name} -->");
+        let start = readme.find(&open).expect("README marker") + open.len();
+        let end = readme[start..].find(&close).expect("README end marker") + start;
+        readme[start..end].to_string()
+    }
+
+    #[test]
+    fn readme_column_tables_match_the_registry() {
+        let want = SESSIONS.markdown();
+        assert!(
+            readme_section(SESSIONS.name) == want,
+            "README's sessions table differs from src/columns; paste this between the markers:\n{want}"
+        );
+    }
+
     #[test]
     fn formulas_are_neutralised_and_plain_text_is_not() {
         assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");

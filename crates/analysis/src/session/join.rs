@@ -1,6 +1,6 @@
 //! Joining media flows to sessions, and what the media says about the ending.
 //!
-//! Rules, in order of trust (DESIGN.md): an ICE ufrag seen in a STUN USERNAME that the
+//! Rules, in order of trust ([`JoinRule`]): an ICE ufrag seen in a STUN USERNAME that the
 //! session's SDP announced (`ice_ufrag`); an RTP SSRC the SDP announced (`ssrc`); a flow
 //! endpoint that is a candidate or `c=`/`m=` address of the SDP (`sdp_address`); last, the
 //! session's client address with overlapping time (`client_address`). The rule that joined

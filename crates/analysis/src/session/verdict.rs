@@ -1,6 +1,6 @@
 //! Who started the teardown, and how: the verdict rules, in one place.
 //!
-//! The rules (DESIGN.md, RFC 6455 §7):
+//! The rules (RFC 6455 §7; README, "Verdicts"):
 //! - The first teardown event on the wire decides. A close frame first means a close by its
 //!   sender, clean for 1000, 1001 or an empty close frame, an error otherwise, whatever TCP
 //!   does afterwards (an RST after a close handshake is normal). A FIN or RST first, with no
