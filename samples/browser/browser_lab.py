@@ -373,7 +373,7 @@ def write_truth(args) -> int:
                 on_error = r.get("error_class", "") or ""
                 detail = f"path={path}"
                 if r.get("status") is not None:
-                    detail += f"; onClose reason={r.get('reason', '')}"
+                    detail += f"; onClose({r['status']}, {r.get('reason', '')!r})"
                 if r.get("error_message"):
                     detail += f"; {r['error_message']}"
                 if r.get("note"):
@@ -382,9 +382,9 @@ def write_truth(args) -> int:
             rows.append([sc, c["client_ip"], c["client_port"], args.server_ip, c["server_port"],
                          EXPECTED[sc], code, clean(detail), ver, cid, args.kind, was_clean, clean(on_error)])
         elif c["kind"] == "https_tls_failed":
-            who = ("Chromium closed the connection after the server's handshake flight without "
-                   "finishing the handshake (no alert), then connected again: the page load's "
-                   "retry after the certificate error it was told to ignore; not a WebSocket"
+            who = ("Chromium ended the connection (FIN or RST, no alert) after the server's "
+                   "handshake flight without finishing the handshake, and connected again; "
+                   "an HTTPS connection of the page, not a WebSocket"
                    if args.kind == "chromium" else "TLS handshake did not finish")
             rows.append(["https_abandoned_handshake", c["client_ip"], c["client_port"], args.server_ip,
                          c["server_port"], "tls_handshake_failed", "",
@@ -479,8 +479,8 @@ def verify(args) -> int:
         if row["expected_verdict"] == "tls_handshake_failed":
             if c["uri"] or c["http"] or c["frames"]:
                 problems.append("application data decrypted on a failed handshake")
-            if c["first"] is None or c["first"][:2] != ("fin", "client"):
-                problems.append(f"first end {c['first']}, expected the client's FIN")
+            if c["first"] is None or c["first"][1] != "client":
+                problems.append(f"first end {c['first']}, expected the client's FIN or RST")
             wire = "tls_handshake_failed"
         elif row["expected_verdict"] == "not_websocket":
             if c["frames"]:
