@@ -396,6 +396,10 @@ def run_campaign(spark, captures: str, out: str, teardown: str | None = None,
     for k, v in conf.items():
         spark.conf.set(k, v)
     sc = spark.sparkContext
+    if __name__ != "__main__":
+        # Imported (a test, a notebook): the tasks' functions live in this module, which
+        # the executors need too (run as a script, they travel with the tasks).
+        sc.addPyFile(os.path.abspath(__file__))
     hadoop = Hadoop(spark)
     out = hadoop.qualify(out).rstrip("/")
     caps = list_captures(hadoop, captures)
