@@ -34,7 +34,7 @@ def teardown_bin() -> str:
         os.path.join(ROOT, "target", "debug", "teardown"),
     ):
         if p and os.access(p, os.X_OK):
-            return p
+            return os.path.abspath(p)
     pytest.fail("no teardown binary: run `cargo build --bin teardown` or set TEARDOWN_BIN")
 
 
