@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A campaign of captures, run the way a cluster runs it: a map over files, one task per
-# capture (`teardown export CAPTURE --out DIR`, which is what a Spark or Ray task or one
-# pod of a Kubernetes job array runs), then one query over DIR as a single Parquet dataset.
+# A campaign of captures on one machine, run the way a cluster runs it: a map over files,
+# one task per capture (`teardown export CAPTURE --out DIR`, which is what one pod of a
+# Kubernetes job array runs; spark/teardown_campaign.py is the same on Spark), then the
+# queries of spark/queries.sql over DIR as a single Parquet dataset, with DuckDB.
 #
 #   scripts/campaign.sh DIR [CAPTURE...]    # default: every capture in samples/
 #
-# Environment: JOBS (tasks at a time, default nproc; each task runs with --threads 1).
+# Environment: JOBS (tasks at a time, default nproc; each task runs with --threads 1);
+# TEARDOWN (a teardown binary to use instead of building the release one).
 # The query step needs python3 with duckdb and polars (pip install duckdb polars); the
 # map step needs nothing but teardown.
 set -euo pipefail
@@ -20,29 +22,33 @@ if [ $# -eq 0 ]; then
 fi
 JOBS=${JOBS:-$(nproc)}
 
-(cd "$ROOT" && cargo build --release --quiet --bin teardown)
-TD="$ROOT/target/release/teardown"
+TD=${TEARDOWN:-}
+if [ -z "$TD" ]; then
+  (cd "$ROOT" && cargo build --release --quiet --bin teardown)
+  TD="${CARGO_TARGET_DIR:-$ROOT/target}/release/teardown"
+fi
 
 # The map: one independent task per capture. A failed task fails only its capture.
 printf '%s\0' "$@" |
   xargs -0 -P "$JOBS" -I{} "$TD" export {} --out "$OUT" --threads 1 --quiet
 
 # The query: every table is one dataset; the capture is a column taken from the folder.
-python3 - "$OUT" <<'EOF'
+python3 - "$OUT" "$ROOT/spark/queries.sql" <<'EOF'
 import sys
 import duckdb
 import polars as pl
 
-out = sys.argv[1]
-print("DuckDB: sessions per capture, abnormal ones, and the first abnormal teardown")
-duckdb.sql(f"""
-    SELECT capture,
-           count(*) AS sessions,
-           count(*) FILTER (WHERE abnormal) AS abnormal,
-           min(teardown_start_ts) FILTER (WHERE abnormal) AS first_abnormal
-    FROM read_parquet('{out}/sessions/*/*.parquet', hive_partitioning = true)
-    GROUP BY capture ORDER BY capture
-""").show()
+out, queries = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+for table in ("sessions", "concurrency", "rtp_streams"):
+    con.execute(f"""CREATE VIEW {table} AS SELECT * FROM read_parquet('{out}/{table}/*/*.parquet',
+                    hive_partitioning = true, hive_types = {{'capture': VARCHAR}})""")
+# The load-run questions: the same SQL that spark/teardown_campaign.py runs with Spark.
+for section in ("\n" + open(queries).read()).split("\n-- name:")[1:]:
+    title, _, sql = section.partition("\n")
+    print(f"DuckDB: {title.strip()}")
+    con.sql(sql.strip().rstrip(";")).show(max_rows=40)
 
 print("polars: verdicts over the whole campaign, with the captures they occur in")
 sessions = pl.scan_parquet(f"{out}/sessions/**/*.parquet", hive_partitioning=True)
@@ -53,14 +59,4 @@ with pl.Config(tbl_rows=40, fmt_str_lengths=60):
         .sort("sessions", descending=True)
         .collect()
     )
-
-print("DuckDB: RTP streams and loss per capture (joined to their sessions)")
-duckdb.sql(f"""
-    SELECT r.capture, count(*) AS streams, sum(r.packets) AS packets, sum(r.lost) AS lost,
-           count(s.session_id) AS joined
-    FROM read_parquet('{out}/rtp_streams/*/*.parquet', hive_partitioning = true) r
-    LEFT JOIN read_parquet('{out}/sessions/*/*.parquet', hive_partitioning = true) s
-      ON s.capture = r.capture AND s.session_id = r.session_id
-    GROUP BY r.capture ORDER BY r.capture
-""").show()
 EOF

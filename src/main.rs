@@ -74,12 +74,15 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
-    /// The tables (sessions, events, TCP connections, media, concurrency) as Parquet or CSV,
-    /// in DIR/<table>/capture=<name>/part-0.<ext>.
+    /// The tables (sessions, events, TCP connections, media, concurrency) as Parquet, CSV or
+    /// Arrow, in DIR/<table>/capture=<name>/part-0.<ext>; with `--format arrow --out -`, as
+    /// Arrow IPC streams on standard output, one per table (its name in the schema metadata
+    /// `teardown.table`), for a host process such as a Spark task.
     Export {
         #[command(flatten)]
         input: Input,
-        /// Dataset folder; each capture writes its own partition in it.
+        /// Dataset folder; each capture writes its own partition in it (`-`: standard
+        /// output, with --format arrow only; the summary then goes to standard error).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// File format.
@@ -140,6 +143,8 @@ enum ExportFormat {
     Parquet,
     /// CSV with a header row.
     Csv,
+    /// Arrow IPC stream format (.arrows), typed as Parquet.
+    Arrow,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -277,12 +282,42 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             let run = teardown::loadrun::LoadRun::of(&analysis);
+            if dir.as_os_str() == "-" {
+                if !matches!(format, ExportFormat::Arrow) {
+                    writeln!(err, "teardown: --out - needs --format arrow")?;
+                    return Ok(ExitCode::from(2));
+                }
+                let written = teardown::export::write_arrow_streams(
+                    &analysis,
+                    &run,
+                    frames,
+                    // stdout is line-buffered: Arrow is binary.
+                    &mut io::BufWriter::new(&mut out),
+                )
+                .map_err(|e| match e {
+                    teardown::export::ExportError::Io { source, .. } => source,
+                    e => io::Error::other(e.to_string()),
+                })?;
+                if !quiet {
+                    let rows: Vec<String> =
+                        written.iter().map(|(t, n)| format!("{t} {n}")).collect();
+                    writeln!(
+                        err,
+                        "exported {} tables to standard output (arrow): {}",
+                        written.len(),
+                        rows.join(", ")
+                    )?;
+                }
+                out.flush()?;
+                return Ok(code);
+            }
             let opts = teardown::export::ExportOptions {
                 dir,
                 name: name.unwrap_or_else(|| teardown::report::capture_name(&input.captures)),
                 format: match format {
                     ExportFormat::Parquet => teardown::export::Format::Parquet,
                     ExportFormat::Csv => teardown::export::Format::Csv,
+                    ExportFormat::Arrow => teardown::export::Format::Arrow,
                 },
                 frames,
                 progress: !quiet,

@@ -1,6 +1,8 @@
-//! `teardown export`: the analysis as typed tables (polars), written as Parquet or CSV in a
-//! hive-style layout, `DIR/<table>/capture=<name>/part-0.<ext>`, so that the exports of
-//! many captures read as one dataset in polars, DuckDB or Spark.
+//! `teardown export`: the analysis as typed tables (polars), written as Parquet, CSV or
+//! Arrow IPC streams in a hive-style layout, `DIR/<table>/capture=<name>/part-0.<ext>`, so
+//! that the exports of many captures read as one dataset in polars, DuckDB or Spark; or,
+//! for a host process such as a Spark task, as Arrow IPC streams one after the other on
+//! one writer ([`write_arrow_streams`], `--format arrow --out -`).
 //!
 //! Columns are typed: timestamps are UTC timestamps with nanoseconds, codes and counts
 //! integers (signed, as Spark has no unsigned types), durations `f64` in ms (`_ms`),
@@ -27,7 +29,13 @@ pub enum Format {
     Parquet,
     /// CSV with a header row; timestamps as ISO 8601 text, nulls as empty cells.
     Csv,
+    /// Arrow IPC stream format (`.arrows`), typed as Parquet; each stream's schema carries
+    /// the table name as metadata [`TABLE_METADATA_KEY`].
+    Arrow,
 }
+
+/// Schema metadata key of an Arrow stream: the table it holds.
+pub const TABLE_METADATA_KEY: &str = "teardown.table";
 
 impl Format {
     /// File extension.
@@ -35,6 +43,7 @@ impl Format {
         match self {
             Format::Parquet => "parquet",
             Format::Csv => "csv",
+            Format::Arrow => "arrows",
         }
     }
 }
@@ -107,7 +116,12 @@ pub fn partition_name(name: &str) -> String {
     s
 }
 
-fn write_table(df: &mut DataFrame, format: Format, w: &mut impl Write) -> PolarsResult<()> {
+fn write_table(
+    table: &str,
+    df: &mut DataFrame,
+    format: Format,
+    w: &mut impl Write,
+) -> PolarsResult<()> {
     match format {
         Format::Parquet => {
             ParquetWriter::new(w)
@@ -118,8 +132,42 @@ fn write_table(df: &mut DataFrame, format: Format, w: &mut impl Write) -> Polars
             .include_header(true)
             .with_datetime_format(Some("%Y-%m-%dT%H:%M:%S%.9fZ".into()))
             .finish(df)?,
+        Format::Arrow => {
+            let mut writer = IpcStreamWriter::new(w);
+            writer.set_custom_schema_metadata(Arc::new(
+                [(TABLE_METADATA_KEY.into(), table.into())]
+                    .into_iter()
+                    .collect(),
+            ));
+            writer.finish(df)?;
+        }
     }
     Ok(())
+}
+
+/// Writes the tables of `a` to `w` as Arrow IPC streams, one whole stream per table (schema,
+/// batches, end-of-stream marker), one after the other in [`TABLES`] order (`ws_frames`
+/// only when `frames`). Each stream's schema names its table under
+/// [`TABLE_METADATA_KEY`]; a table without rows is a stream with its schema and no batch.
+/// Returns the tables and their row counts.
+pub fn write_arrow_streams(
+    a: &Analysis,
+    run: &LoadRun,
+    frames: bool,
+    w: &mut impl Write,
+) -> Result<Vec<(&'static str, usize)>, ExportError> {
+    let mut written = Vec::new();
+    for (table, df) in tables(a, run, frames) {
+        let mut df = df.map_err(|source| ExportError::Polars { table, source })?;
+        write_table(table, &mut df, Format::Arrow, w)
+            .map_err(|source| ExportError::Polars { table, source })?;
+        written.push((table, df.height()));
+    }
+    w.flush().map_err(|source| ExportError::Io {
+        path: PathBuf::from("-"),
+        source,
+    })?;
+    Ok(written)
 }
 
 /// Exports the tables of `a` into `opts.dir`; returns the files written, in table order.
@@ -152,7 +200,7 @@ pub fn export(
         })?;
         let path = dir.join(format!("part-0.{}", opts.format.extension()));
         write_atomic(&path, |w| {
-            write_table(&mut df, opts.format, w).map_err(io::Error::other)
+            write_table(table, &mut df, opts.format, w).map_err(io::Error::other)
         })
         .map_err(|source| ExportError::Io {
             path: path.clone(),
