@@ -3,8 +3,10 @@
 //! `teardown sessions --format csv` and against the Parquet export of the same capture.
 
 mod common;
+mod frames;
 
 use common::*;
+use frames::*;
 use polars::prelude::*;
 use std::io::Cursor;
 use std::path::Path;
@@ -54,31 +56,6 @@ fn arrow_export(capture: &Path, extra: &[&str]) -> Vec<(String, DataFrame)> {
     let (code, out, err) = run_raw(&args);
     assert_eq!(code, 0, "{err}");
     read_streams(&out)
-}
-
-fn csv_col<'a>(h: &csv::StringRecord, rows: &'a [csv::StringRecord], name: &str) -> Vec<&'a str> {
-    let i = h.iter().position(|c| c == name).unwrap();
-    rows.iter().map(|r| r.get(i).unwrap()).collect()
-}
-
-fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.map(String::from))
-        .collect()
-}
-
-fn ints(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
-    let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
-    c.i64().unwrap().iter().collect()
-}
-
-fn ns(text: &str) -> i64 {
-    let (s, f) = text.split_once('.').unwrap();
-    s.parse::<i64>().unwrap() * 1_000_000_000 + f.parse::<i64>().unwrap()
 }
 
 #[test]

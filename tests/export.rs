@@ -2,8 +2,10 @@
 //! `teardown sessions`, `teardown media` and `teardown timeline` of the same captures.
 
 mod common;
+mod frames;
 
 use common::*;
+use frames::*;
 use polars::prelude::*;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -42,31 +44,6 @@ fn sessions_csv(capture: &Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
     let mut r = csv::Reader::from_reader(out.as_bytes());
     let h = r.headers().unwrap().clone();
     (h, r.records().map(Result::unwrap).collect())
-}
-
-fn csv_col<'a>(h: &csv::StringRecord, rows: &'a [csv::StringRecord], name: &str) -> Vec<&'a str> {
-    let i = h.iter().position(|c| c == name).unwrap();
-    rows.iter().map(|r| r.get(i).unwrap()).collect()
-}
-
-fn ns(text: &str) -> i64 {
-    let (s, f) = text.split_once('.').unwrap();
-    s.parse::<i64>().unwrap() * 1_000_000_000 + f.parse::<i64>().unwrap()
-}
-
-fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.map(String::from))
-        .collect()
-}
-
-fn ints(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
-    let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
-    c.i64().unwrap().iter().collect()
 }
 
 fn timestamps(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
