@@ -74,17 +74,7 @@ fn arrow_sessions_equal_teardown_sessions_csv_row_by_row() {
         assert_eq!(names, want, "{}", capture.display());
         let df = &streams[0].1;
 
-        let (code, out, err) = run_raw(&[
-            "sessions",
-            "--format",
-            "csv",
-            "--csv-raw",
-            capture.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 0, "{err}");
-        let mut r = csv::Reader::from_reader(out.as_slice());
-        let h = r.headers().unwrap().clone();
-        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let (h, rows) = sessions_csv(&capture);
         assert_eq!(df.height(), rows.len());
         assert!(!rows.is_empty());
 

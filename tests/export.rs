@@ -31,21 +31,6 @@ fn export(args: &[&str]) -> (tempfile::TempDir, String) {
     (dir, out)
 }
 
-/// `teardown sessions --format csv` as records with a header lookup.
-fn sessions_csv(capture: &Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
-    let (code, out, err) = run(&[
-        "sessions",
-        "--format",
-        "csv",
-        "--csv-raw",
-        capture.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let mut r = csv::Reader::from_reader(out.as_bytes());
-    let h = r.headers().unwrap().clone();
-    (h, r.records().map(Result::unwrap).collect())
-}
-
 fn timestamps(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
     let c = df.column(name).unwrap();
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that read teardown's tables back (Parquet, Arrow, CSV).
 
+use crate::common::run;
 use polars::prelude::*;
+use std::path::Path;
 
 /// A CSV column by name.
 pub fn csv_col<'a>(
@@ -33,4 +35,19 @@ pub fn strings(df: &DataFrame, name: &str) -> Vec<Option<String>> {
 pub fn ints(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
     let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
     c.i64().unwrap().iter().collect()
+}
+
+/// `teardown sessions --format csv` as records with a header lookup.
+pub fn sessions_csv(capture: &Path) -> (csv::StringRecord, Vec<csv::StringRecord>) {
+    let (code, out, err) = run(&[
+        "sessions",
+        "--format",
+        "csv",
+        "--csv-raw",
+        capture.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut r = csv::Reader::from_reader(out.as_bytes());
+    let h = r.headers().unwrap().clone();
+    (h, r.records().map(Result::unwrap).collect())
 }
