@@ -450,17 +450,8 @@ fn stun_transactions(flows: &[FlowRef<'_>]) -> PolarsResult<DataFrame> {
     );
     c.i64("unanswered", rows.iter().map(|r| n(r.1.stun.unanswered)));
     c.i64("rtt_count", rows.iter().map(|r| n(r.1.stun.rtt_count)));
-    c.opt_f64(
-        "rtt_mean_ms",
-        rows.iter().map(|r| {
-            (r.1.stun.rtt_count > 0).then(|| r.1.stun.rtt_sum_ms / r.1.stun.rtt_count as f64)
-        }),
-    );
-    c.opt_f64(
-        "rtt_max_ms",
-        rows.iter()
-            .map(|r| (r.1.stun.rtt_count > 0).then_some(r.1.stun.rtt_max_ms)),
-    );
+    c.opt_f64("rtt_mean_ms", rows.iter().map(|r| r.1.stun.rtt_mean_ms()));
+    c.opt_f64("rtt_max_ms", rows.iter().map(|r| r.1.stun.rtt_max()));
     c.opt_str(
         "relayed_address",
         rows.iter()

@@ -162,8 +162,8 @@ fn stun_row<'a>(session: SessionRef, flow: &MediaFlow, usernames: &'a str) -> Me
         stun_errors: (!errors.is_empty()).then(|| errors.join(" ")),
         stun_unanswered: Some(st.unanswered),
         stun_retransmissions: Some(st.retransmissions),
-        stun_rtt_mean_ms: (st.rtt_count > 0).then(|| round3(st.rtt_sum_ms / st.rtt_count as f64)),
-        stun_rtt_max_ms: (st.rtt_count > 0).then(|| round3(st.rtt_max_ms)),
+        stun_rtt_mean_ms: st.rtt_mean_ms().map(round3),
+        stun_rtt_max_ms: st.rtt_max().map(round3),
         stun_usernames: (!usernames.is_empty()).then_some(usernames),
         dtls_handshake_done: flow.dtls.handshake_done,
         dtls_alerts: (flow.dtls.records > 0).then_some(flow.dtls.alerts.len()),
@@ -245,11 +245,10 @@ pub fn write_media_table(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             .unwrap_or_else(|| "orphan".into());
         if !flow.stun.by_type.is_empty() || !flow.stun.relayed_by_type.is_empty() {
             let st = &flow.stun;
-            let rtt = if st.rtt_count > 0 {
-                format!("{:.3}", st.rtt_sum_ms / st.rtt_count as f64)
-            } else {
-                String::new()
-            };
+            let rtt = st
+                .rtt_mean_ms()
+                .map(|m| format!("{m:.3}"))
+                .unwrap_or_default();
             let errs: Vec<String> = st.errors.iter().map(|(c, n)| format!("{c}x{n}")).collect();
             table.add_row(vec![
                 sid.clone(),
