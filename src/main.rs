@@ -30,10 +30,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
-        /// In CSV, keep text from the capture exactly as it was. By default a cell starting
-        /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula.
-        #[arg(long)]
-        csv_raw: bool,
+        #[command(flatten)]
+        csv: CsvText,
     },
     /// The events of one session in time order, with the teardown start marked.
     Timeline {
@@ -53,6 +51,8 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
+        #[command(flatten)]
+        csv: CsvText,
     },
     /// Counts by verdict and by client-observed close code, and the first abnormal teardown.
     Summary {
@@ -94,7 +94,18 @@ enum Command {
         /// Partition name of this capture [default: the input's file or folder name].
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        #[command(flatten)]
+        csv: CsvText,
     },
+}
+
+/// How CSV writes text read from the capture.
+#[derive(Args)]
+struct CsvText {
+    /// In CSV, keep text from the capture exactly as it was. By default a cell starting
+    /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula.
+    #[arg(long)]
+    csv_raw: bool,
 }
 
 #[derive(Args)]
@@ -201,11 +212,11 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         ExitCode::SUCCESS
     };
     match cli.command {
-        Command::Sessions {
-            format, csv_raw, ..
-        } => match format {
+        Command::Sessions { format, csv, .. } => match format {
             TableFormat::Table => output::write_sessions_table(&analysis.sessions, &mut out)?,
-            TableFormat::Csv => output::write_sessions_csv(&analysis.sessions, csv_raw, &mut out)?,
+            TableFormat::Csv => {
+                output::write_sessions_csv(&analysis.sessions, csv.csv_raw, &mut out)?
+            }
             TableFormat::Json => output::write_sessions_json(&analysis.sessions, &mut out)?,
         },
         Command::Timeline {
@@ -229,9 +240,9 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                 }
             }
         },
-        Command::Media { format, .. } => match format {
+        Command::Media { format, csv, .. } => match format {
             TableFormat::Table => output::write_media_table(&analysis, &mut out)?,
-            TableFormat::Csv => output::write_media_csv(&analysis, &mut out)?,
+            TableFormat::Csv => output::write_media_csv(&analysis, csv.csv_raw, &mut out)?,
             TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
         },
         Command::Summary { format, .. } => match format {
@@ -276,6 +287,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             format,
             frames,
             name,
+            csv,
         } => {
             if analysis.stats.files == 0 {
                 writeln!(err, "teardown: nothing to export: no capture could be read")?;
@@ -320,6 +332,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
                     ExportFormat::Arrow => teardown::export::Format::Arrow,
                 },
                 frames,
+                csv_raw: csv.csv_raw,
                 progress: !quiet,
             };
             let written = teardown::export::export(&analysis, &run, &opts)

@@ -373,3 +373,65 @@ fn media_tables_equal_teardown_media() {
         .collect();
     assert_eq!(ints(&stun, "requests"), want);
 }
+
+/// `samples/scenarios.pcap` with the server's close reason "going away" (unmasked on the
+/// wire) replaced by a spreadsheet formula of the same length.
+fn capture_with_formula(dir: &Path) -> PathBuf {
+    let bytes = std::fs::read(samples().join("scenarios.pcap")).unwrap();
+    let (from, to) = (b"going away", b"=1+2+3+4+5");
+    let mut out = bytes.clone();
+    let mut hits = 0;
+    for i in 0..bytes.len() - from.len() {
+        if &bytes[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            hits += 1;
+        }
+    }
+    assert!(hits > 0, "no close reason to replace");
+    let path = dir.join("formula.pcap");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Cells of `column` in a CSV text that hold the formula, neutralised or not.
+fn formula_cells(csv_text: &str, column: &str) -> (usize, usize) {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let rows: Vec<_> = r.records().map(Result::unwrap).collect();
+    let cells = csv_col(&h, &rows, column);
+    let safe = cells.iter().filter(|c| **c == "'=1+2+3+4+5").count();
+    let raw = cells.iter().filter(|c| **c == "=1+2+3+4+5").count();
+    (safe, raw)
+}
+
+#[test]
+fn every_csv_neutralises_formulas_unless_raw() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = capture_with_formula(tmp.path());
+    let capture = capture.to_str().unwrap();
+    let (code, out, err) = run(&["sessions", "--format", "csv", capture]);
+    assert_eq!(code, 0, "{err}");
+    let (safe, raw) = formula_cells(&out, "close_reason");
+    assert!(safe > 0, "{out}");
+    assert_eq!(raw, 0);
+    let (code, out, _) = run(&["sessions", "--format", "csv", "--csv-raw", capture]);
+    assert_eq!(code, 0);
+    assert_eq!(formula_cells(&out, "close_reason"), (0, safe));
+
+    for raw_flag in [false, true] {
+        let mut args = vec!["--format", "csv", "--frames", capture];
+        if raw_flag {
+            args.push("--csv-raw");
+        }
+        let (dir, _) = export(&args);
+        for table in ["sessions", "events", "ws_frames"] {
+            let text = std::fs::read_to_string(part(dir.path(), table, "formula", "csv")).unwrap();
+            let (s, r) = formula_cells(&text, "close_reason");
+            if raw_flag {
+                assert_eq!((s, r.min(1)), (0, 1), "{table} --csv-raw");
+            } else {
+                assert_eq!((s.min(1), r), (1, 0), "{table}");
+            }
+        }
+    }
+}

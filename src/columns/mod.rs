@@ -3,9 +3,20 @@
 //! export and the README's column tables all come from these lists, so a column cannot
 //! exist in one output and be missing from another (`ARCHITECTURE.md`, "add a column").
 
+mod concurrency;
+mod events;
+mod media;
 mod sessions;
+mod tcp;
 
-pub use sessions::SESSIONS;
+pub use concurrency::{Steps, CONCURRENCY};
+pub use events::{event_rows, is_frame, EventRow, EventRows, EVENTS, WS_FRAMES};
+pub use media::{
+    media_flows, media_rows, rtp_rows, stun_rows, FlowRow, FlowRows, MediaRow, MediaRows, RtpRow,
+    RtpRows, SessionRef, MEDIA, RTP_STREAMS, STUN_TRANSACTIONS,
+};
+pub use sessions::{Sessions, SESSIONS};
+pub use tcp::TCP_CONNECTIONS;
 
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -84,6 +95,18 @@ impl<'a> From<u16> for Value<'a> {
     }
 }
 
+impl<'a> From<u8> for Value<'a> {
+    fn from(v: u8) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl<'a> From<u32> for Value<'a> {
+    fn from(v: u32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
 impl<'a> From<f64> for Value<'a> {
     fn from(v: f64) -> Self {
         Value::Float(v)
@@ -114,8 +137,16 @@ impl<'a> From<String> for Value<'a> {
     }
 }
 
-/// One column of a table over rows of type `R`.
-pub struct Column<R: 'static> {
+/// The row type of a table. Rows usually borrow the analysis (an event with its session,
+/// an RTP stream with its flow), so a table is defined once over a row *family* and read
+/// over rows of any lifetime.
+pub trait Rows: 'static {
+    /// One row, borrowing data that lives for `'a`.
+    type Row<'a>;
+}
+
+/// One column of a table whose rows are `F::Row`.
+pub struct Column<F: Rows> {
     /// The column name (CSV header, JSON key, Parquet field).
     pub name: &'static str,
     /// Its type.
@@ -125,18 +156,27 @@ pub struct Column<R: 'static> {
     /// What it holds, in one line (the README's column table).
     pub doc: &'static str,
     /// Reads the cell of one row.
-    pub get: fn(&R) -> Value<'_>,
+    pub get: for<'r, 'a> fn(&'r F::Row<'a>) -> Value<'r>,
 }
 
+// Not derived: a derive would ask `F: Clone`, and `F` is only a marker.
+impl<F: Rows> Clone for Column<F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F: Rows> Copy for Column<F> {}
+
 /// A table: its name and its columns, in output order.
-pub struct Table<R: 'static> {
+pub struct Table<F: Rows> {
     /// The table's name (the export's folder).
     pub name: &'static str,
     /// Its columns.
-    pub columns: &'static [Column<R>],
+    pub columns: &'static [Column<F>],
 }
 
-impl<R> Table<R> {
+impl<F: Rows> Table<F> {
     /// The column names, in order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().map(|c| c.name)
@@ -145,9 +185,9 @@ impl<R> Table<R> {
     /// Writes the rows as CSV with a header row. Floats are rounded to three decimals (a
     /// microsecond on the `_ms` columns); `raw` keeps capture text as it was, otherwise
     /// every text cell is made [`spreadsheet_safe`].
-    pub fn write_csv<'r>(
+    pub fn write_csv<'r, 'a: 'r>(
         &self,
-        rows: impl IntoIterator<Item = &'r R>,
+        rows: impl IntoIterator<Item = &'r F::Row<'a>>,
         raw: bool,
         out: impl Write,
     ) -> io::Result<()> {
@@ -165,7 +205,7 @@ impl<R> Table<R> {
     }
 
     /// One row as a JSON object (column name → value).
-    pub fn json_row<'r>(&'r self, row: &'r R) -> JsonRow<'r, R> {
+    pub fn json_row<'r, 'a>(&'r self, row: &'r F::Row<'a>) -> JsonRow<'r, 'a, F> {
         JsonRow { table: self, row }
     }
 
@@ -234,12 +274,12 @@ impl Serialize for Value<'_> {
 }
 
 /// A row as a JSON object, columns in table order.
-pub struct JsonRow<'r, R: 'static> {
-    table: &'r Table<R>,
-    row: &'r R,
+pub struct JsonRow<'r, 'a, F: Rows> {
+    table: &'r Table<F>,
+    row: &'r F::Row<'a>,
 }
 
-impl<R> JsonRow<'_, R> {
+impl<F: Rows> JsonRow<'_, '_, F> {
     /// Serializes the row's columns into an open map (so callers can add entries).
     pub fn serialize_entries<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
         for c in self.table.columns {
@@ -249,7 +289,7 @@ impl<R> JsonRow<'_, R> {
     }
 }
 
-impl<R> Serialize for JsonRow<'_, R> {
+impl<F: Rows> Serialize for JsonRow<'_, '_, F> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.table.columns.len()))?;
         self.serialize_entries(&mut map)?;
@@ -261,19 +301,41 @@ impl<R> Serialize for JsonRow<'_, R> {
 mod tests {
     use super::*;
 
+    /// Every table: its name, its column names and its README table.
+    fn tables() -> Vec<(&'static str, Vec<&'static str>, String)> {
+        fn one<F: Rows>(t: &Table<F>) -> (&'static str, Vec<&'static str>, String) {
+            (t.name, t.names().collect(), t.markdown())
+        }
+        vec![
+            one(&SESSIONS),
+            one(&EVENTS),
+            one(&TCP_CONNECTIONS),
+            one(&WS_FRAMES),
+            one(&RTP_STREAMS),
+            one(&STUN_TRANSACTIONS),
+            one(&CONCURRENCY),
+            one(&MEDIA),
+        ]
+    }
+
     #[test]
     fn column_names_are_unique_snake_case() {
-        let names: Vec<_> = SESSIONS.names().collect();
-        let mut sorted = names.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted.len(), names.len(), "a column name is used twice");
-        for n in names {
-            assert!(
-                n.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-                "{n}"
+        for (table, names, _) in tables() {
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                names.len(),
+                "{table}: a column name is used twice"
             );
+            for n in names {
+                assert!(
+                    n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "{table}: {n}"
+                );
+            }
         }
     }
 
@@ -289,11 +351,13 @@ mod tests {
 
     #[test]
     fn readme_column_tables_match_the_registry() {
-        let want = SESSIONS.markdown();
-        assert!(
-            readme_section(SESSIONS.name) == want,
-            "README's sessions table differs from src/columns; paste this between the markers:\n{want}"
-        );
+        for (table, _, want) in tables() {
+            assert!(
+                readme_section(table) == want,
+                "README's {table} table differs from src/columns; paste this between the \
+                 <!-- columns:{table} --> markers:\n{want}"
+            );
+        }
     }
 
     #[test]

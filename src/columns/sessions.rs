@@ -2,48 +2,75 @@
 //!
 //! The first fifteen columns are the documented interface; new columns go after them.
 
-use super::{Column, ColumnType::*, Table, Value};
+use super::{Column, ColumnType::*, Rows, Table, Value};
 use crate::session::Session;
 
+/// The sessions table's rows: the [`Session`]s themselves.
+pub struct Sessions;
+
+impl Rows for Sessions {
+    type Row<'a> = Session;
+}
+
+// Columns the tcp_connections table shares.
+
+pub(super) const SESSION_ID: Column<Sessions> = Column {
+    name: "session_id",
+    ty: Int64,
+    unit: "",
+    doc: "1-based, in order of start time",
+    get: |s| Value::count(s.id),
+};
+
+pub(super) const CLIENT_IP: Column<Sessions> = Column {
+    name: "client_ip",
+    ty: Text,
+    unit: "",
+    doc: "client address",
+    get: |s| Value::from(s.client.ip().to_string()),
+};
+
+pub(super) const CLIENT_PORT: Column<Sessions> = Column {
+    name: "client_port",
+    ty: Int32,
+    unit: "",
+    doc: "client port",
+    get: |s| Value::from(s.client.port()),
+};
+
+pub(super) const SERVER_IP: Column<Sessions> = Column {
+    name: "server_ip",
+    ty: Text,
+    unit: "",
+    doc: "server address",
+    get: |s| Value::from(s.server.ip().to_string()),
+};
+
+pub(super) const SERVER_PORT: Column<Sessions> = Column {
+    name: "server_port",
+    ty: Int32,
+    unit: "",
+    doc: "server port",
+    get: |s| Value::from(s.server.port()),
+};
+
+pub(super) const TEARDOWN_START_TS: Column<Sessions> = Column {
+    name: "teardown_start_ts",
+    ty: Timestamp,
+    unit: "",
+    doc: "the first teardown event (empty while open)",
+    get: |s| Value::opt(s.teardown_start_ts),
+};
+
 /// One row per session, in id order.
-pub static SESSIONS: Table<Session> = Table {
+pub static SESSIONS: Table<Sessions> = Table {
     name: "sessions",
     columns: &[
-        Column {
-            name: "session_id",
-            ty: Int64,
-            unit: "",
-            doc: "1-based, in order of start time",
-            get: |s| Value::count(s.id),
-        },
-        Column {
-            name: "client_ip",
-            ty: Text,
-            unit: "",
-            doc: "client address",
-            get: |s| Value::from(s.client.ip().to_string()),
-        },
-        Column {
-            name: "client_port",
-            ty: Int32,
-            unit: "",
-            doc: "client port",
-            get: |s| Value::from(s.client.port()),
-        },
-        Column {
-            name: "server_ip",
-            ty: Text,
-            unit: "",
-            doc: "server address",
-            get: |s| Value::from(s.server.ip().to_string()),
-        },
-        Column {
-            name: "server_port",
-            ty: Int32,
-            unit: "",
-            doc: "server port",
-            get: |s| Value::from(s.server.port()),
-        },
+        SESSION_ID,
+        CLIENT_IP,
+        CLIENT_PORT,
+        SERVER_IP,
+        SERVER_PORT,
         Column {
             name: "start_ts",
             ty: Timestamp,
@@ -79,13 +106,7 @@ pub static SESSIONS: Table<Session> = Table {
             doc: "`client`, `server` or `none`",
             get: |s| Value::text(s.teardown_initiator.as_str()),
         },
-        Column {
-            name: "teardown_start_ts",
-            ty: Timestamp,
-            unit: "",
-            doc: "the first teardown event (empty while open)",
-            get: |s| Value::opt(s.teardown_start_ts),
-        },
+        TEARDOWN_START_TS,
         Column {
             name: "close_code",
             ty: Int32,

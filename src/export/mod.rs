@@ -60,6 +60,8 @@ pub struct ExportOptions {
     pub format: Format,
     /// Also write `ws_frames`.
     pub frames: bool,
+    /// In CSV, keep capture text as it was (no [`spreadsheet_safe`](crate::columns::spreadsheet_safe)).
+    pub csv_raw: bool,
     /// Show a progress bar on stderr (when it is a terminal).
     pub progress: bool,
 }
@@ -157,7 +159,7 @@ pub fn write_arrow_streams(
     w: &mut impl Write,
 ) -> Result<Vec<(&'static str, usize)>, ExportError> {
     let mut written = Vec::new();
-    for (table, df) in tables(a, run, frames) {
+    for (table, df) in tables(a, run, frames, false) {
         let mut df = df.map_err(|source| ExportError::Polars { table, source })?;
         write_table(table, &mut df, Format::Arrow, w)
             .map_err(|source| ExportError::Polars { table, source })?;
@@ -177,7 +179,8 @@ pub fn export(
     opts: &ExportOptions,
 ) -> Result<Vec<Written>, ExportError> {
     let name = partition_name(&opts.name);
-    let frames = tables(a, run, opts.frames);
+    let csv_safe = opts.format == Format::Csv && !opts.csv_raw;
+    let frames = tables(a, run, opts.frames, csv_safe);
     let bar = (opts.progress && io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(frames.len() as u64);
         if let Ok(style) =

@@ -6,9 +6,7 @@ mod file;
 mod media;
 
 pub use file::write_atomic;
-pub use media::{
-    media_flows, write_media_csv, write_media_json, write_media_table, MediaRow, SessionRef,
-};
+pub use media::{write_media_csv, write_media_json, write_media_table};
 
 use crate::analysis::{Analysis, Progress, ProgressSink};
 use crate::columns::SESSIONS;

@@ -158,6 +158,21 @@ pub struct StunStats {
 }
 
 impl StunStats {
+    /// STUN messages on the wire.
+    pub fn messages(&self) -> u64 {
+        self.by_type.values().sum()
+    }
+
+    /// STUN messages carried inside TURN (Send/Data indications, ChannelData).
+    pub fn relayed_messages(&self) -> u64 {
+        self.relayed_by_type.values().sum()
+    }
+
+    /// True when the flow carried STUN, on the wire or inside TURN.
+    pub fn seen(&self) -> bool {
+        !self.by_type.is_empty() || !self.relayed_by_type.is_empty()
+    }
+
     /// Mean round trip of the matched transactions, ms.
     pub fn rtt_mean_ms(&self) -> Option<f64> {
         (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64)

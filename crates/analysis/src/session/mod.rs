@@ -32,6 +32,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Its name in tables and JSON: `c2s` or `s2c`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::ClientToServer => "c2s",
+            Direction::ServerToClient => "s2c",
+        }
+    }
+
     /// The side that sent an event going this way.
     pub fn sender(self) -> Initiator {
         match self {
