@@ -323,8 +323,10 @@ fn csv_format_writes_the_same_rows() {
 #[test]
 fn media_tables_equal_teardown_media() {
     let Some(shared) = shared_captures() else {
-        eprintln!("SKIPPED media_tables_equal_teardown_media: ../shared/captures is not here");
-        return;
+        return skip(
+            "media_tables_equal_teardown_media",
+            "../shared/captures is not here",
+        );
     };
     let capture = shared.join("srtp_decoder__webrtc_opus_p2p.pcap");
     let (code, media, err) = run(&["media", "--format", "csv", capture.to_str().unwrap()]);

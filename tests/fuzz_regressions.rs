@@ -19,19 +19,19 @@ use teardown::tls::{KeyLog, TlsConnection};
 use teardown::ws::{StreamDecoder, WsEvent};
 use teardown::{analyze_bytes, output, Options};
 
-/// The files of `fuzz/regressions/<target>/`, sorted by name (none when it does not exist).
+/// The files of `fuzz/regressions/<target>/`, sorted by name. Every target replayed here
+/// has at least one: a missing or empty folder fails rather than passing on nothing.
 fn regressions(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/regressions")
         .join(target);
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
+    let rd = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .collect();
     files.sort();
+    assert!(!files.is_empty(), "{}: no regression inputs", dir.display());
     files
         .into_iter()
         .map(|p| {

@@ -203,13 +203,12 @@ fn compare(file: &Path) -> usize {
 
 #[test]
 fn rtp_and_stun_agree_with_tshark_on_public_captures() {
+    let test = "rtp_and_stun_agree_with_tshark_on_public_captures";
     let Some(dir) = shared_captures() else {
-        eprintln!("SKIPPED: ../shared/captures is not here");
-        return;
+        return skip(test, "../shared/captures is not here");
     };
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed");
-        return;
+        return skip(test, "tshark is not installed (apt-get install tshark)");
     }
     let mut streams = 0;
     for name in [
@@ -223,9 +222,12 @@ fn rtp_and_stun_agree_with_tshark_on_public_captures() {
         "zeek__webrtc-stun.pcap",
     ] {
         let p = dir.join(name);
-        if p.exists() {
-            streams += compare(&p);
-        }
+        assert!(
+            p.exists(),
+            "{}: missing from ../shared/captures",
+            p.display()
+        );
+        streams += compare(&p);
     }
     assert!(streams >= 10, "only {streams} streams compared");
 }
@@ -233,8 +235,10 @@ fn rtp_and_stun_agree_with_tshark_on_public_captures() {
 #[test]
 fn media_samples_agree_with_tshark() {
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed");
-        return;
+        return skip(
+            "media_samples_agree_with_tshark",
+            "tshark is not installed (apt-get install tshark)",
+        );
     }
     let dir = samples().join("media");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -61,8 +61,10 @@ fn compare(name: &str, paths: &[PathBuf]) {
 #[test]
 fn samples_agree_with_tshark() {
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark); .ci/run installs it");
-        return;
+        return skip(
+            "samples_agree_with_tshark",
+            "tshark is not installed (apt-get install tshark)",
+        );
     }
     let mut checked = 0;
     for entry in std::fs::read_dir(samples()).unwrap() {
@@ -85,13 +87,12 @@ fn samples_agree_with_tshark() {
 
 #[test]
 fn shared_websocket_captures_agree_with_tshark() {
+    let test = "shared_websocket_captures_agree_with_tshark";
     let Some(dir) = shared_captures() else {
-        eprintln!("SKIPPED: ../shared/captures is not here");
-        return;
+        return skip(test, "../shared/captures is not here");
     };
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed");
-        return;
+        return skip(test, "tshark is not installed (apt-get install tshark)");
     }
     for name in [
         "zeek__websocket.pcap",
@@ -107,8 +108,11 @@ fn shared_websocket_captures_agree_with_tshark() {
         "suricata-verify__websocket-control-frag__input.pcap",
     ] {
         let p = dir.join(name);
-        if p.exists() {
-            compare(name, &[p]);
-        }
+        assert!(
+            p.exists(),
+            "{}: missing from ../shared/captures",
+            p.display()
+        );
+        compare(name, &[p]);
     }
 }

@@ -425,8 +425,10 @@ fn cli_names_missing_inputs_and_unwritable_outputs() {
 #[test]
 fn report_renders_in_headless_chromium() {
     if Command::new("chromium").arg("--version").output().is_err() {
-        eprintln!("SKIPPED report_renders_in_headless_chromium: chromium is not installed (apt-get install chromium)");
-        return;
+        return skip(
+            "report_renders_in_headless_chromium",
+            "chromium is not installed (apt-get install chromium)",
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render_report.sh");

@@ -3,6 +3,9 @@
 //! counts; the output must be deterministic; and Wireshark's tshark must agree with the
 //! generator's RTP streams, close frames and TCP sequence numbers.
 
+mod common;
+
+use common::{have_tshark, skip};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufWriter;
 use std::net::SocketAddr;
@@ -272,13 +275,6 @@ fn same_seed_same_bytes() {
     assert!(a != c, "another seed gave the same bytes");
 }
 
-fn have_tshark() -> bool {
-    Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn tshark(args: &[&str]) -> String {
     let out = Command::new("tshark")
         .args(args)
@@ -295,8 +291,10 @@ fn tshark(args: &[&str]) -> String {
 #[test]
 fn tshark_agrees_with_the_generator() {
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
-        return;
+        return skip(
+            "tshark_agrees_with_the_generator",
+            "tshark is not installed (apt-get install tshark)",
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = write(&small(), dir.path(), "run.pcap");

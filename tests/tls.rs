@@ -431,8 +431,10 @@ fn tshark_closes(pcap: &Path, keylog: &Path) -> BTreeMap<(SocketAddr, SocketAddr
 #[test]
 fn close_codes_agree_with_tshark_decrypting_with_the_key_log() {
     if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed (apt-get install tshark); .ci/run installs it");
-        return;
+        return skip(
+            "close_codes_agree_with_tshark_decrypting_with_the_key_log",
+            "tshark is not installed (apt-get install tshark)",
+        );
     }
     for name in CAPTURES {
         let pcap = tls_dir().join(format!("{name}.pcap"));
