@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use teardown::session::Initiator;
 
 /// Server ports of sessions that never reached the upgrade (refused, unanswered): the
 /// user of the tool names them with `--ws-port`, as the test does here.
@@ -40,19 +41,24 @@ fn check(name: &str, paths: &[PathBuf], truth_file: &str) {
             // A plain connection that sent nothing looks, on the wire, like a WebSocket
             // attempt that never sent its request: a session only when its port is named.
             let expect_session = ws_ports.contains(&t.server.port());
+            // The truth says whether the client closed it ("then FIN"): then the client
+            // started the teardown of an attempt the server never answered, and a
+            // WebSocket client reports 1006 for a connection that never opened (as the
+            // client library did for the refused and unanswered attempts); else it is
+            // still open when the capture ends.
+            let (verdict, initiator, code) = if t.detail.ends_with("then FIN") {
+                ("handshake_no_response", Initiator::Client, Some(1006))
+            } else {
+                ("open_at_capture_end", Initiator::None, None)
+            };
             let ok = match found.as_slice() {
                 [] => !expect_session,
-                // It sent nothing: still open at the end, or closed by its client first.
                 [s] => {
                     expect_session
                         && s.c2s.payload_bytes == 0
-                        && match s.verdict.as_str() {
-                            "open_at_capture_end" => s.client_observed_code.is_none(),
-                            "handshake_no_response" => {
-                                s.teardown_initiator == teardown::session::Initiator::Client
-                            }
-                            _ => false,
-                        }
+                        && s.verdict.as_str() == verdict
+                        && s.teardown_initiator == initiator
+                        && s.client_observed_code == code
                 }
                 _ => false,
             };
@@ -174,13 +180,37 @@ fn sll2_capture_matches_truth() {
 
 #[test]
 fn every_verdict_of_the_scenarios_is_covered() {
-    let verdicts: BTreeMap<String, usize> =
-        truth("scenarios.truth.tsv")
+    // The recording covers every teardown kind, and teardown finds each as often as the
+    // truth says (the per-session check is `scenarios_pcap_matches_truth`).
+    let truth = truth("scenarios.truth.tsv");
+    let count = |verdicts: &mut dyn Iterator<Item = String>| {
+        verdicts.fold(BTreeMap::new(), |mut m: BTreeMap<String, usize>, v| {
+            *m.entry(v).or_default() += 1;
+            m
+        })
+    };
+    let want = count(
+        &mut truth
             .iter()
-            .fold(BTreeMap::new(), |mut m, t| {
-                *m.entry(t.verdict.clone()).or_default() += 1;
-                m
-            });
+            .filter(|t| t.verdict != "not_websocket")
+            .map(|t| t.verdict.clone()),
+    );
+    let a = analyze(
+        &[samples().join("scenarios.pcap")],
+        &ports_without_upgrade(&truth),
+    );
+    let got = count(
+        &mut a
+            .sessions
+            .iter()
+            .filter(|s| {
+                !truth
+                    .iter()
+                    .any(|t| t.verdict == "not_websocket" && t.client == s.client)
+            })
+            .map(|s| s.verdict.as_str().to_string()),
+    );
+    assert_eq!(got, want);
     for v in [
         "clean_close_client",
         "clean_close_server",
@@ -192,9 +222,6 @@ fn every_verdict_of_the_scenarios_is_covered() {
         "handshake_rejected",
         "connect_refused",
     ] {
-        assert!(
-            verdicts.contains_key(v),
-            "no scenario for {v}: {verdicts:?}"
-        );
+        assert!(want.contains_key(v), "no scenario for {v}: {want:?}");
     }
 }

@@ -50,6 +50,8 @@ pub struct Truth {
     pub server: SocketAddr,
     pub verdict: String,
     pub observed: Option<u16>,
+    /// What the recording client or server noted (free text).
+    pub detail: String,
 }
 
 /// Reads a truth file written by `samples/ws_lab.py`.
@@ -68,6 +70,7 @@ pub fn truth(name: &str) -> Vec<Truth> {
                 server: SocketAddr::new(ip(f[3]), f[4].trim().parse().unwrap()),
                 verdict: f[5].trim().to_string(),
                 observed: f[6].trim().parse().ok(),
+                detail: f.get(7).map_or("", |d| d.trim()).to_string(),
             }
         })
         .collect()
