@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use teardown::flow::MediaEventKind;
 use teardown::session::EventKind;
 
@@ -26,6 +26,30 @@ fn truth_rows() -> Vec<HashMap<String, String>> {
                 .cloned()
                 .zip(l.split('\t').map(String::from))
                 .collect()
+        })
+        .collect()
+}
+
+/// The RTP legs of `file` in `samples/media/stats.txt` (written by the recording, with
+/// its own RTP parser): (sender, SSRC) → (packets, lost).
+fn recorded_legs(file: &str) -> BTreeMap<(String, u32), (u64, i64)> {
+    let text = std::fs::read_to_string(samples().join("media/stats.txt")).unwrap();
+    let section = text
+        .split("=== ")
+        .find(|s| s.starts_with(&format!("{file}:")))
+        .unwrap_or_else(|| panic!("stats.txt has no {file}"));
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("-- RTP legs"))
+        .skip(2)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let ssrc = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
+            (
+                (f[0].to_string(), ssrc),
+                (f[3].parse().unwrap(), f[4].parse().unwrap()),
+            )
         })
         .collect()
 }
@@ -119,14 +143,24 @@ fn every_call_matches_its_truth() {
             }
             checked += 1;
         }
-        let lost: i64 = a
+        // Every RTP leg: packets and loss as the recording's own parser counted them.
+        let ours: BTreeMap<(String, u32), (u64, i64)> = a
             .sessions
             .iter()
             .flat_map(|s| &s.media)
-            .flat_map(|f| &f.rtp)
-            .map(|(_, st)| st.lost)
-            .sum();
-        assert!(lost > 0, "{file}: the impaired path lost packets");
+            .chain(&a.orphan_media)
+            .flat_map(|f| f.rtp.iter().map(move |(from_a, st)| (f, from_a, st)))
+            .map(|(f, from_a, st)| {
+                let src = if *from_a { f.a } else { f.b };
+                ((src.to_string(), st.ssrc), (st.packets, st.lost))
+            })
+            .collect();
+        let legs = recorded_legs(file);
+        assert!(
+            legs.values().map(|l| l.1).sum::<i64>() > 0,
+            "{file}: no loss"
+        );
+        assert_eq!(ours, legs, "{file}");
     }
     assert_eq!(checked, 6);
 }
