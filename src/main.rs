@@ -54,6 +54,17 @@ enum Command {
         #[command(flatten)]
         csv: CsvText,
     },
+    /// One row per TCP connection, sessions and the others (plain HTTP, HTTPS, other
+    /// protocols): what it carried, who ended it and how, bytes, retransmissions, gaps.
+    Connections {
+        #[command(flatten)]
+        input: Input,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+        format: TableFormat,
+        #[command(flatten)]
+        csv: CsvText,
+    },
     /// Counts by verdict and by client-observed close code, and the first abnormal teardown.
     Summary {
         #[command(flatten)]
@@ -114,7 +125,9 @@ struct Input {
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
     /// Treat connections to this server port as WebSocket sessions even when no upgrade
-    /// was captured on it (e.g. refused connections). Repeat or separate with commas.
+    /// was captured on it (e.g. refused connections); a connection that shows another
+    /// protocol (an HTTP request without upgrade, payload that is not WebSocket framing)
+    /// stays out, listed by `teardown connections`. Repeat or separate with commas.
     #[arg(long = "ws-port", value_delimiter = ',', value_name = "PORT")]
     ws_ports: Vec<u16>,
     /// Worker threads (default: one per core).
@@ -171,6 +184,7 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         Command::Sessions { input, .. }
         | Command::Timeline { input, .. }
         | Command::Media { input, .. }
+        | Command::Connections { input, .. }
         | Command::Summary { input, .. }
         | Command::Report { input, .. }
         | Command::Export { input, .. } => input,
@@ -244,6 +258,11 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             TableFormat::Table => output::write_media_table(&analysis, &mut out)?,
             TableFormat::Csv => output::write_media_csv(&analysis, csv.csv_raw, &mut out)?,
             TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
+        },
+        Command::Connections { format, csv, .. } => match format {
+            TableFormat::Table => output::write_connections_table(&analysis, &mut out)?,
+            TableFormat::Csv => output::write_connections_csv(&analysis, csv.csv_raw, &mut out)?,
+            TableFormat::Json => output::write_connections_json(&analysis, &mut out)?,
         },
         Command::Summary { format, .. } => match format {
             TextFormat::Text => output::write_summary_text(&analysis, &mut out)?,

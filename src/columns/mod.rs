@@ -16,7 +16,7 @@ pub use media::{
     RtpRows, SessionRef, MEDIA, RTP_STREAMS, STUN_TRANSACTIONS,
 };
 pub use sessions::{Sessions, SESSIONS};
-pub use tcp::TCP_CONNECTIONS;
+pub use tcp::{connection_rows, ConnRow, ConnRows, TCP_CONNECTIONS};
 
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeMap, Serializer};

@@ -12,9 +12,7 @@ impl Rows for Sessions {
     type Row<'a> = Session;
 }
 
-// Columns the tcp_connections table shares.
-
-pub(super) const SESSION_ID: Column<Sessions> = Column {
+const SESSION_ID: Column<Sessions> = Column {
     name: "session_id",
     ty: Int64,
     unit: "",
@@ -22,55 +20,62 @@ pub(super) const SESSION_ID: Column<Sessions> = Column {
     get: |s| Value::count(s.id),
 };
 
-pub(super) const CLIENT_IP: Column<Sessions> = Column {
-    name: "client_ip",
-    ty: Text,
-    unit: "",
-    doc: "client address",
-    get: |s| Value::from(s.client.ip().to_string()),
-};
+/// The columns the `tcp_connections` table shares (its rows dereference to a [`Session`]):
+/// the four address columns, then `teardown_start_ts`.
+macro_rules! shared_columns {
+    ($rows:ty) => {
+        [
+            Column::<$rows> {
+                name: "client_ip",
+                ty: Text,
+                unit: "",
+                doc: "client address",
+                get: |s| Value::from(s.client.ip().to_string()),
+            },
+            Column::<$rows> {
+                name: "client_port",
+                ty: Int32,
+                unit: "",
+                doc: "client port",
+                get: |s| Value::from(s.client.port()),
+            },
+            Column::<$rows> {
+                name: "server_ip",
+                ty: Text,
+                unit: "",
+                doc: "server address",
+                get: |s| Value::from(s.server.ip().to_string()),
+            },
+            Column::<$rows> {
+                name: "server_port",
+                ty: Int32,
+                unit: "",
+                doc: "server port",
+                get: |s| Value::from(s.server.port()),
+            },
+            Column::<$rows> {
+                name: "teardown_start_ts",
+                ty: Timestamp,
+                unit: "",
+                doc: "the first teardown event (empty while open)",
+                get: |s| Value::opt(s.teardown_start_ts),
+            },
+        ]
+    };
+}
+pub(super) use shared_columns;
 
-pub(super) const CLIENT_PORT: Column<Sessions> = Column {
-    name: "client_port",
-    ty: Int32,
-    unit: "",
-    doc: "client port",
-    get: |s| Value::from(s.client.port()),
-};
-
-pub(super) const SERVER_IP: Column<Sessions> = Column {
-    name: "server_ip",
-    ty: Text,
-    unit: "",
-    doc: "server address",
-    get: |s| Value::from(s.server.ip().to_string()),
-};
-
-pub(super) const SERVER_PORT: Column<Sessions> = Column {
-    name: "server_port",
-    ty: Int32,
-    unit: "",
-    doc: "server port",
-    get: |s| Value::from(s.server.port()),
-};
-
-pub(super) const TEARDOWN_START_TS: Column<Sessions> = Column {
-    name: "teardown_start_ts",
-    ty: Timestamp,
-    unit: "",
-    doc: "the first teardown event (empty while open)",
-    get: |s| Value::opt(s.teardown_start_ts),
-};
+const SHARED: [Column<Sessions>; 5] = shared_columns!(Sessions);
 
 /// One row per session, in id order.
 pub static SESSIONS: Table<Sessions> = Table {
     name: "sessions",
     columns: &[
         SESSION_ID,
-        CLIENT_IP,
-        CLIENT_PORT,
-        SERVER_IP,
-        SERVER_PORT,
+        SHARED[0],
+        SHARED[1],
+        SHARED[2],
+        SHARED[3],
         Column {
             name: "start_ts",
             ty: Timestamp,
@@ -106,7 +111,7 @@ pub static SESSIONS: Table<Sessions> = Table {
             doc: "`client`, `server` or `none`",
             get: |s| Value::text(s.teardown_initiator.as_str()),
         },
-        TEARDOWN_START_TS,
+        SHARED[4],
         Column {
             name: "close_code",
             ty: Int32,

@@ -1,11 +1,50 @@
-//! The `tcp_connections` table: one row per session's TCP connection.
+//! The `tcp_connections` table (`teardown connections`, and the export's
+//! `tcp_connections`): one row per TCP connection, sessions and the others.
 
-use super::sessions::{
-    Sessions, CLIENT_IP, CLIENT_PORT, SERVER_IP, SERVER_PORT, SESSION_ID, TEARDOWN_START_TS,
-};
-use super::{Column, ColumnType::*, Table, Value};
+use super::sessions::shared_columns;
+use super::{Column, ColumnType::*, Rows, Table, Value};
+use crate::analysis::Analysis;
 use crate::session::{Direction, EventKind, Session};
 use crate::time::Timestamp as Ts;
+use std::ops::Deref;
+
+/// A TCP connection: a session's, or one that is not a session.
+#[derive(Copy, Clone)]
+pub struct ConnRow<'a> {
+    /// Its facts (for a connection that is not a session, TCP only).
+    pub conn: &'a Session,
+    /// True when it is a WebSocket session.
+    pub is_session: bool,
+}
+
+impl Deref for ConnRow<'_> {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        self.conn
+    }
+}
+
+/// The rows of the TCP connections table.
+pub struct ConnRows;
+
+impl Rows for ConnRows {
+    type Row<'a> = ConnRow<'a>;
+}
+
+/// Every TCP connection, sessions and the others, by start time.
+pub fn connection_rows(a: &Analysis) -> Vec<ConnRow<'_>> {
+    let sessions = a.sessions.iter().map(|conn| ConnRow {
+        conn,
+        is_session: true,
+    });
+    let others = a.other_tcp.iter().map(|conn| ConnRow {
+        conn,
+        is_session: false,
+    });
+    let mut rows: Vec<_> = sessions.chain(others).collect();
+    rows.sort_by_key(|r| (r.start_ts, r.client, r.server));
+    rows
+}
 
 /// The first event of a session's timeline that `pred` accepts, going `dir` (any way when
 /// `None`).
@@ -56,7 +95,7 @@ const C2S: Option<Direction> = Some(Direction::ClientToServer);
 const S2C: Option<Direction> = Some(Direction::ServerToClient);
 
 /// The counters of each direction, in output order.
-const COUNTERS: [[Column<Sessions>; 2]; 11] = [
+const COUNTERS: [[Column<ConnRows>; 2]; 11] = [
     counters!(
         "c2s_packets",
         "s2c_packets",
@@ -125,7 +164,7 @@ const COUNTERS: [[Column<Sessions>; 2]; 11] = [
 ];
 
 /// The client-to-server counters, then the server-to-client ones.
-const fn by_direction(d: usize) -> [Column<Sessions>; 11] {
+const fn by_direction(d: usize) -> [Column<ConnRows>; 11] {
     let mut i = 0;
     let mut out = [COUNTERS[0][0]; 11];
     while i < 11 {
@@ -135,24 +174,73 @@ const fn by_direction(d: usize) -> [Column<Sessions>; 11] {
     out
 }
 
-const C2S_COUNTERS: [Column<Sessions>; 11] = by_direction(0);
-const S2C_COUNTERS: [Column<Sessions>; 11] = by_direction(1);
+const C2S_COUNTERS: [Column<ConnRows>; 11] = by_direction(0);
+const S2C_COUNTERS: [Column<ConnRows>; 11] = by_direction(1);
 
-/// One row per session's TCP connection: handshake and teardown instants, and the
+const SHARED: [Column<ConnRows>; 5] = shared_columns!(ConnRows);
+
+/// One row per TCP connection: what it carried, handshake and teardown instants, and the
 /// segment counters of each direction.
-pub static TCP_CONNECTIONS: Table<Sessions> = Table {
+pub static TCP_CONNECTIONS: Table<ConnRows> = Table {
     name: "tcp_connections",
     columns: &concat_columns(),
 };
 
 /// The identity, instants and counters, as one array.
-const fn concat_columns() -> [Column<Sessions>; 36] {
-    let head = [
-        SESSION_ID,
-        CLIENT_IP,
-        CLIENT_PORT,
-        SERVER_IP,
-        SERVER_PORT,
+const fn concat_columns() -> [Column<ConnRows>; 41] {
+    let head: [Column<ConnRows>; 17] = [
+        Column {
+            name: "session_id",
+            ty: Int64,
+            unit: "",
+            doc: "the session (empty: not a WebSocket session)",
+            get: |r| Value::opt(r.is_session.then(|| Value::count(r.id))),
+        },
+        SHARED[0],
+        SHARED[1],
+        SHARED[2],
+        SHARED[3],
+        Column {
+            name: "protocol",
+            ty: Text,
+            unit: "",
+            doc: "`tls`, `websocket`, `http` (a request without upgrade), `none` (no payload) \
+                  or `other`",
+            get: |r| Value::text(r.protocol().as_str()),
+        },
+        Column {
+            name: "start_ts",
+            ty: Timestamp,
+            unit: "",
+            doc: "first packet",
+            get: |r| Value::from(r.start_ts),
+        },
+        Column {
+            name: "end_ts",
+            ty: Timestamp,
+            unit: "",
+            doc: "last packet",
+            get: |r| Value::from(r.end_ts),
+        },
+        Column {
+            name: "tcp_closed_by",
+            ty: Text,
+            unit: "",
+            doc: "who sent the first FIN or RST: `client` or `server` (empty: neither)",
+            get: |r| Value::opt(r.first_tcp_close().map(|e| e.direction.sender().as_str())),
+        },
+        Column {
+            name: "tcp_close",
+            ty: Text,
+            unit: "",
+            doc: "`fin` or `rst`: the first of them, either way",
+            get: |r| {
+                Value::opt(r.first_tcp_close().map(|e| match e.kind {
+                    EventKind::Rst => "rst",
+                    _ => "fin",
+                }))
+            },
+        },
         first!("syn_ts", None, EventKind::Syn { .. }, "first SYN"),
         Column {
             name: "syn_attempts",
@@ -192,8 +280,8 @@ const fn concat_columns() -> [Column<Sessions>; 36] {
             "first RST server to client"
         ),
     ];
-    let tail = [
-        TEARDOWN_START_TS,
+    let tail: [Column<ConnRows>; 2] = [
+        SHARED[4],
         Column {
             name: "open_until_ts",
             ty: Timestamp,
@@ -203,7 +291,7 @@ const fn concat_columns() -> [Column<Sessions>; 36] {
             get: |s| Value::from(s.closed_at()),
         },
     ];
-    let mut out = [SESSION_ID; 36];
+    let mut out = [SHARED[0]; 41];
     let mut i = 0;
     while i < head.len() {
         out[i] = head[i];

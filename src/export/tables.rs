@@ -3,9 +3,9 @@
 
 use crate::analysis::Analysis;
 use crate::columns::{
-    event_rows, is_frame, media_flows, rtp_rows, spreadsheet_safe, stun_rows, ColumnType, Rows,
-    Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS, STUN_TRANSACTIONS,
-    TCP_CONNECTIONS, WS_FRAMES,
+    connection_rows, event_rows, is_frame, media_flows, rtp_rows, spreadsheet_safe, stun_rows,
+    ColumnType, Rows, Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS,
+    STUN_TRANSACTIONS, TCP_CONNECTIONS, WS_FRAMES,
 };
 use crate::loadrun::LoadRun;
 use polars::prelude::*;
@@ -104,7 +104,7 @@ pub fn tables(
         (EVENTS.name, frame(&EVENTS, &event_rows(a, |_| true), safe)),
         (
             TCP_CONNECTIONS.name,
-            frame(&TCP_CONNECTIONS, &a.sessions, safe),
+            frame(&TCP_CONNECTIONS, &connection_rows(a), safe),
         ),
     ];
     if frames {

@@ -2,9 +2,11 @@
 //! the progress bar. Everything here writes to a `Write` given by the caller and returns
 //! I/O errors; nothing here decides anything about the capture.
 
+mod connections;
 mod file;
 mod media;
 
+pub use connections::{write_connections_csv, write_connections_json, write_connections_table};
 pub use file::write_atomic;
 pub use media::{write_media_csv, write_media_json, write_media_table};
 

@@ -43,6 +43,9 @@ pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
 /// Empty connections (attempts that carried nothing) kept as full sessions, over all
 /// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
 pub const MAX_EMPTY_SESSIONS: usize = 1 << 16;
+/// TCP connections that are not sessions listed in [`Analysis::other_tcp`] (each without
+/// its application events); beyond, only counted in [`RunStats::other_connections`].
+pub const MAX_OTHER_LISTED: usize = 1 << 15;
 
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
@@ -130,7 +133,8 @@ pub struct RunStats {
     pub filtered_out: u64,
     /// TCP connections tracked.
     pub connections: u64,
-    /// Connections that were not WebSocket sessions.
+    /// Connections that were not WebSocket sessions (listed in [`Analysis::other_tcp`] up
+    /// to [`MAX_OTHER_LISTED`]).
     pub other_connections: u64,
     /// Connections that carried nothing and were finished after going idle.
     pub evicted_idle: u64,
@@ -150,6 +154,10 @@ pub struct Analysis {
     pub sessions: Vec<Session>,
     /// Media flows no session could be joined to.
     pub orphan_media: Vec<MediaFlow>,
+    /// TCP connections that are not sessions (plain HTTP, TLS without WebSocket, other
+    /// protocols), by start time, up to [`MAX_OTHER_LISTED`]; their `id` is 0 and their
+    /// timeline keeps only the TCP events ([`Session::keep_tcp_only`]).
+    pub other_tcp: Vec<Session>,
     /// Run counters.
     pub stats: RunStats,
     /// Warnings about the input.
@@ -194,6 +202,9 @@ struct Shard {
     empty_kept: usize,
     max_empty_kept: usize,
     other_connections: u64,
+    /// Connections that are not sessions, up to its share of [`MAX_OTHER_LISTED`].
+    other: Vec<Session>,
+    max_other_kept: usize,
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -203,13 +214,15 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(max_empty_kept: usize, keys: Option<Arc<KeyLog>>) -> Shard {
+    fn new(shard_count: usize, keys: Option<Arc<KeyLog>>) -> Shard {
         Shard {
+            max_empty_kept: MAX_EMPTY_SESSIONS / shard_count,
+            max_other_kept: MAX_OTHER_LISTED / shard_count,
+            other: Vec::new(),
             keys,
             flows: FxHashMap::default(),
             media: Vec::new(),
             other_udp_flows: 0,
-            max_empty_kept,
             conns: FxHashMap::default(),
             finished: Vec::new(),
             empty_overflow: BTreeMap::new(),
@@ -285,7 +298,14 @@ impl Shard {
         let (session, membership, stun) = conn.finish(why, files, &mut self.diags);
         self.media.extend(stun);
         match membership {
-            Membership::Other => self.other_connections += 1,
+            Membership::Other => {
+                self.other_connections += 1;
+                if self.other.len() < self.max_other_kept {
+                    let mut session = session;
+                    session.keep_tcp_only();
+                    self.other.push(session);
+                }
+            }
             Membership::IfWebSocketPort if empty && self.empty_kept >= self.max_empty_kept => {
                 *self
                     .empty_overflow
@@ -587,7 +607,7 @@ fn analyze_in_pool(
     };
     let shard_count = (rayon::current_num_threads() * 16).max(1);
     let mut shards: Vec<Shard> = (0..shard_count)
-        .map(|_| Shard::new(MAX_EMPTY_SESSIONS / shard_count, keys.clone()))
+        .map(|_| Shard::new(shard_count, keys.clone()))
         .collect();
     let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let progress = opts.progress.as_ref().map(|p| &p.0);
@@ -647,6 +667,7 @@ fn analyze_in_pool(
     }
 
     let mut finished = Vec::new();
+    let mut other_tcp = Vec::new();
     let mut media = Vec::new();
     let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
     for s in shards {
@@ -657,6 +678,7 @@ fn analyze_in_pool(
         stats.evicted_idle += s.evicted;
         diags.merge(s.diags);
         finished.extend(s.finished);
+        other_tcp.extend(s.other);
         for (k, n) in s.empty_overflow {
             *overflow.entry(k).or_default() += n;
         }
@@ -679,6 +701,9 @@ fn analyze_in_pool(
             sessions.push(s);
         } else {
             stats.other_connections += 1;
+            let mut s = s;
+            s.keep_tcp_only();
+            other_tcp.push(s);
         }
     }
     for ((port, verdict), n) in overflow {
@@ -689,6 +714,8 @@ fn analyze_in_pool(
         }
     }
     sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
+    other_tcp.sort_by_key(|s| (s.start_ts, s.client, s.server));
+    other_tcp.truncate(MAX_OTHER_LISTED);
     for (i, s) in sessions.iter_mut().enumerate() {
         s.id = i as u64 + 1;
     }
@@ -719,6 +746,7 @@ fn analyze_in_pool(
     Ok(Analysis {
         sessions,
         orphan_media,
+        other_tcp,
         stats,
         diagnostics: diags,
         unusable_input,

@@ -184,12 +184,18 @@ impl Connection {
 
     /// True when `seg` opens a new connection on the same addresses rather than belonging
     /// to this one: a SYN after this one closed, or with another initial sequence number.
+    /// A first SYN from a side that has sent nothing yet is this connection's own,
+    /// captured after the peer's SYN-ACK (a reordered handshake).
     pub fn is_reused_by(&self, seg: &Segment<'_>) -> bool {
         if !seg.flags.has(TcpFlags::SYN) || seg.flags.has(TcpFlags::ACK) {
             return false;
         }
         let side = &self.sides[usize::from(seg.src != self.a)];
-        self.closed_at.is_some() || side.syn.is_none_or(|(_, isn)| isn != seg.seq)
+        match side.syn {
+            _ if self.closed_at.is_some() => true,
+            Some((_, isn)) => isn != seg.seq,
+            None => side.stats.packets > 0,
+        }
     }
 
     fn event(&mut self, ts: Timestamp, from_a: bool, kind: EventKind) {

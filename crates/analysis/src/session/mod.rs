@@ -434,7 +434,86 @@ pub struct MediaFinding {
     pub detail: String,
 }
 
+/// What a TCP connection carried, as far as teardown can tell.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Protocol {
+    /// TLS records (`wss://`, HTTPS, ...): the session columns say whether it carried a
+    /// WebSocket.
+    Tls,
+    /// A WebSocket upgrade, or WebSocket frames from the middle of a stream.
+    #[serde(rename = "websocket")]
+    #[strum(serialize = "websocket")]
+    WebSocket,
+    /// An HTTP request without a WebSocket upgrade.
+    Http,
+    /// No payload either way.
+    None,
+    /// Payload that is none of the above.
+    Other,
+}
+
+impl Protocol {
+    /// Its name in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 impl Session {
+    /// What the connection carried: TLS first (what is inside is in the other columns),
+    /// then a WebSocket, an HTTP request, nothing, or something else.
+    pub fn protocol(&self) -> Protocol {
+        let not_ws = self
+            .timeline
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::NotWebSocket { .. }));
+        if self.tls.is_some() {
+            Protocol::Tls
+        } else if let Some(r) = &self.request {
+            if r.is_websocket {
+                Protocol::WebSocket
+            } else {
+                Protocol::Http
+            }
+        } else if self.c2s.payload_bytes + self.s2c.payload_bytes == 0 {
+            Protocol::None
+        } else if self.c2s.frames + self.s2c.frames > 0 && !not_ws {
+            Protocol::WebSocket
+        } else {
+            Protocol::Other
+        }
+    }
+
+    /// The first FIN or RST segment, either way: who ended the TCP connection, and how.
+    pub fn first_tcp_close(&self) -> Option<&Event> {
+        self.timeline
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::Fin { .. } | EventKind::Rst))
+    }
+
+    /// Drops what only a session needs (application events, SDP, media), keeping the TCP
+    /// events of the timeline: for connections listed as
+    /// [`Analysis::other_tcp`](crate::analysis::Analysis::other_tcp).
+    pub fn keep_tcp_only(&mut self) {
+        self.timeline.retain(|e| {
+            matches!(
+                e.kind,
+                EventKind::Syn { .. }
+                    | EventKind::SynAck
+                    | EventKind::Fin { .. }
+                    | EventKind::Rst
+                    | EventKind::ZeroWindow
+                    | EventKind::CaptureGap { .. }
+                    | EventKind::NotWebSocket { .. }
+            )
+        });
+        self.timeline.shrink_to_fit();
+        self.sdp = SdpFacts::default();
+        self.media = Vec::new();
+    }
+
     /// The close code column: the first close frame's code, 1005 when it had none
     /// (RFC 6455 §7.1.5), `None` without a close frame.
     pub fn close_code(&self) -> Option<u16> {
