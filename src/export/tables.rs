@@ -478,6 +478,8 @@ fn concurrency(run: &LoadRun) -> PolarsResult<DataFrame> {
     let mut c = Cols::default();
     c.ts("ts", s.iter().map(|s| Some(s.ts)));
     c.i64("open_sessions", s.iter().map(|s| s.open as i64));
+    c.i64("established", s.iter().map(|s| s.established as i64));
+    c.i64("connecting", s.iter().map(|s| s.connecting as i64));
     c.i64("started", s.iter().map(|s| s.started as i64));
     c.i64("torn_down", s.iter().map(|s| s.ended as i64));
     c.i64(
