@@ -116,13 +116,12 @@ fn of_cause<'a>(a: &'a Analysis, c: &'a Cause) -> impl Iterator<Item = &'a Sessi
 /// A cause as a noun phrase naming its code: `server close frames with an error code
 /// (close 1013 "try again later")`, `rejected upgrades (...) (HTTP 503)`.
 fn cause_label(a: &Analysis, c: &Cause) -> String {
-    let code = match c.verdict {
-        Verdict::HandshakeRejected => c.code.map(|s| format!("HTTP {s}")),
-        _ => common_close(of_cause(a, c)),
-    };
-    match code {
-        Some(code) => format!("{} ({code})", describe(c.verdict)),
-        None => describe(c.verdict).to_string(),
+    match (c.verdict, c.code) {
+        (Verdict::HandshakeRejected, Some(status)) => format!("rejected upgrades (HTTP {status})"),
+        _ => match common_close(of_cause(a, c)) {
+            Some(close) => format!("{} ({close})", describe(c.verdict)),
+            None => describe(c.verdict).to_string(),
+        },
     }
 }
 
