@@ -256,6 +256,30 @@ fn concurrency_peak_matches_an_independent_count() {
 }
 
 #[test]
+fn readme_lists_the_sample_findings() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, run) = analysis_and_run();
+    let want: Vec<String> = run
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{}. {f}", i + 1))
+        .collect();
+    let start = readme
+        .find(&want[0])
+        .expect("README lacks the sample's first finding; paste the list from `teardown report samples/loadrun/ --markdown -o -`");
+    let listed: Vec<&str> = readme[start..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        listed, want,
+        "README's sample findings differ from the report's"
+    );
+}
+
+#[test]
 fn server_load_columns_match_a_brute_force_count() {
     let rows = sessions_csv(&loadrun());
     let on = |server: &str, pred: &dyn Fn(&Row) -> bool| {

@@ -248,7 +248,8 @@ impl Session {
         mut rng: Rng,
         sh: &mut Shared<W>,
     ) -> Session {
-        let v6 = rng.chance(sh.cfg.ipv6_share);
+        // Load mode: one IPv4 server, IPv4 clients.
+        let v6 = sh.cfg.load.is_none() && rng.chance(sh.cfg.ipv6_share);
         let cip = client_ip(index, v6);
         let sip = if sh.cfg.load.is_some() {
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))
