@@ -459,7 +459,7 @@ fn load_run_concurrency_matches_the_servers_own_count() {
     let dir = tempfile::tempdir().unwrap();
     let (path, truth) = write(&load_run(), dir.path(), "loadrun.pcap");
     assert_teardown_agrees(&path, &truth);
-    let a = teardown::analyze(&[path.clone()], &teardown::Options::default()).unwrap();
+    let a = teardown::analyze(std::slice::from_ref(&path), &teardown::Options::default()).unwrap();
     assert!(truth
         .sessions
         .iter()
