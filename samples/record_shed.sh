@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Records samples/shed/: a real load run against a server that sheds load (issue 14), and
 # samples/shed.truth.tsv, the server's own log of every drop and rejection with the
-# number of sessions established on it at that moment.
+# number of sessions established on it at that moment; then the same run over wss://
+# (samples/shed_wss/: the capture and the client's key log; samples/shed_wss.truth.tsv).
 #
 #   sudo bash samples/record_shed.sh
 #
@@ -25,7 +26,7 @@ log() { printf '[record_shed] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root"
-for t in ip tcpdump "$PY"; do command -v "$t" >/dev/null || die "$t is not installed"; done
+for t in ip tcpdump openssl "$PY"; do command -v "$t" >/dev/null || die "$t is not installed"; done
 
 stop_pid() { # pid signal
   local pid=$1 sig=$2 i
@@ -66,23 +67,40 @@ for i in $(seq 1 50); do
   sleep 0.1
 done
 
-mkdir -p "$HERE/shed"
-rm -f "$HERE/shed/shed.pcap"
-ip netns exec "$SRV" tcpdump -i lr-s -n -s 0 -U -w "$TMP/shed.pcap" 2>"$TMP/tcpdump.log" &
-TCPDUMP_PID=$!
-sleep 1
-ip netns exec "$SRV" "$PY" "$LAB" server --log "$TMP/shed.truth.tsv" --max-seconds 90 \
-  2>"$TMP/server.log" &
-SERVER_PID=$!
-sleep 1
-timeout 80 ip netns exec "$CLI" "$PY" "$LAB" client 2>"$TMP/client.log" \
-  || die "client failed (see /tmp/lr-record-logs/client.log)"
-tail -1 "$TMP/client.log" >&2
-sleep 1
-stop_pid "$TCPDUMP_PID" INT
-TCPDUMP_PID=""
-stop_pid "$SERVER_PID" TERM
-SERVER_PID=""
-cp "$TMP/shed.pcap" "$HERE/shed/shed.pcap"
-cp "$TMP/shed.truth.tsv" "$HERE/shed.truth.tsv"
-log "wrote samples/shed/shed.pcap ($(stat -c %s "$HERE/shed/shed.pcap") bytes) and samples/shed.truth.tsv ($(($(wc -l <"$HERE/shed.truth.tsv") - 1)) rows)"
+# A throwaway self-signed certificate for the wss:// run.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=shed.teardown.test" \
+  -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>"$TMP/openssl.log"
+
+record() { # name port [server and client TLS options...]
+  local name=$1 port=$2
+  shift 2
+  local srv_tls=() cli_tls=()
+  if [ $# -gt 0 ]; then
+    srv_tls=(--cert "$TMP/cert.pem" --key "$TMP/key.pem")
+    cli_tls=(--ca "$TMP/cert.pem" --keylog "$TMP/$name.keylog")
+  fi
+  ip netns exec "$SRV" tcpdump -i lr-s -n -s 0 -U -w "$TMP/$name.pcap" 2>"$TMP/tcpdump-$name.log" &
+  TCPDUMP_PID=$!
+  sleep 1
+  ip netns exec "$SRV" "$PY" "$LAB" server --port "$port" --log "$TMP/$name.truth.tsv" \
+    --max-seconds 90 "${srv_tls[@]}" 2>"$TMP/server-$name.log" &
+  SERVER_PID=$!
+  sleep 1
+  timeout 80 ip netns exec "$CLI" "$PY" "$LAB" client --port "$port" "${cli_tls[@]}" \
+    2>"$TMP/client-$name.log" || die "$name: client failed (see /tmp/lr-record-logs/)"
+  tail -1 "$TMP/client-$name.log" >&2
+  sleep 1
+  stop_pid "$TCPDUMP_PID" INT
+  TCPDUMP_PID=""
+  stop_pid "$SERVER_PID" TERM
+  SERVER_PID=""
+  rm -rf "${HERE:?}/$name"
+  mkdir -p "$HERE/$name"
+  cp "$TMP/$name.pcap" "$HERE/$name/"
+  if [ -f "$TMP/$name.keylog" ]; then cp "$TMP/$name.keylog" "$HERE/$name/"; fi
+  cp "$TMP/$name.truth.tsv" "$HERE/$name.truth.tsv"
+  log "wrote samples/$name/ and samples/$name.truth.tsv ($(($(wc -l <"$HERE/$name.truth.tsv") - 1)) drops)"
+}
+
+record shed 8080
+record shed_wss 8443 tls

@@ -13,12 +13,16 @@ test checks `established_at_teardown` against.
 
 client: --sessions calls in steps of --step every --every seconds, each lasting
 --life-min..--life-max seconds (a message every 1.5 s, echoed), then a close 1000.
+
+With --cert/--key (server) and --ca/--keylog (client) the same run goes over wss://, the
+client writing its TLS secrets to the key log (NSS format).
 """
 
 import argparse
 import asyncio
 import random
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -101,17 +105,31 @@ class Shedder:
 
 async def run_server(args) -> None:
     s = Shedder(args)
+    tls = None
+    if args.cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
     async with serve(s.handler, args.host, args.port, process_request=s.process_request,
-                     ping_interval=None, max_queue=None, backlog=1024):
+                     ping_interval=None, max_queue=None, backlog=1024, ssl=tls):
         log(f"server: shedding above {args.cap} on {args.host}:{args.port}")
         await asyncio.sleep(args.max_seconds)
 
 
+def client_tls(args):
+    if not args.ca:
+        return None
+    tls = ssl.create_default_context(cafile=args.ca)
+    tls.check_hostname = False
+    tls.keylog_filename = args.keylog
+    return tls
+
+
 async def call(n: int, args, stats: dict) -> None:
     life = random.uniform(args.life_min, args.life_max)
+    scheme = "wss" if args.tls else "ws"
     try:
-        async with connect(f"ws://{args.host}:{args.port}/call/{n}", open_timeout=20,
-                           ping_interval=None, close_timeout=5) as ws:
+        async with connect(f"{scheme}://{args.host}:{args.port}/call/{n}", open_timeout=20,
+                           ping_interval=None, close_timeout=5, ssl=args.tls) as ws:
             end = time.monotonic() + life
             while time.monotonic() < end:
                 await ws.send(f"call {n} at {time.time():.3f}")
@@ -128,6 +146,7 @@ async def call(n: int, args, stats: dict) -> None:
 
 async def run_client(args) -> None:
     random.seed(args.seed)
+    args.tls = client_tls(args)
     stats = {"clean": 0, "rejected": 0, "dropped": 0}
     tasks = []
     for n in range(args.sessions):
@@ -156,6 +175,10 @@ def main() -> None:
     p.add_argument("--life-min", type=float, default=15.0)
     p.add_argument("--life-max", type=float, default=30.0)
     p.add_argument("--seed", type=int, default=14)
+    p.add_argument("--cert", help="server: certificate (PEM) for wss://")
+    p.add_argument("--key", help="server: its private key (PEM)")
+    p.add_argument("--ca", help="client: the certificate to trust, for wss://")
+    p.add_argument("--keylog", help="client: write the TLS secrets here")
     args = p.parse_args()
     args.t0 = time.monotonic()
     asyncio.run(run_server(args) if args.role == "server" else run_client(args))

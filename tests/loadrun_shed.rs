@@ -1,7 +1,7 @@
-//! A real load run against a server that sheds load (`samples/record_shed.sh`): the
-//! sessions established on the server at each drop, as teardown counts them from the
-//! capture, against the server's own log of its count at that moment
-//! (`samples/shed.truth.tsv`).
+//! Real load runs against a server that sheds load (`samples/record_shed.sh`), over ws://
+//! and over wss:// with the client's key log: the sessions established on the server at
+//! each drop, as teardown counts them from the capture, against the server's own log of
+//! its count at that moment (`samples/shed.truth.tsv`, `samples/shed_wss.truth.tsv`).
 
 mod common;
 
@@ -17,8 +17,8 @@ struct Logged {
     established: usize,
 }
 
-fn server_log() -> Vec<Logged> {
-    let text = std::fs::read_to_string(samples().join("shed.truth.tsv")).unwrap();
+fn server_log(name: &str) -> Vec<Logged> {
+    let text = std::fs::read_to_string(samples().join(format!("{name}.truth.tsv"))).unwrap();
     text.lines()
         .skip(1)
         .map(|l| {
@@ -39,9 +39,31 @@ fn close_to(ours: usize, server: usize) -> bool {
 
 #[test]
 fn established_at_each_drop_matches_the_servers_log() {
-    let log = server_log();
+    check("shed", false);
+}
+
+#[test]
+fn over_wss_with_the_key_log_too() {
+    check("shed_wss", true);
+}
+
+/// Checks the recording `samples/NAME/NAME.pcap` (with `NAME.keylog` when `tls`).
+fn check(name: &str, tls: bool) {
+    let log = server_log(name);
     assert!(log.len() >= 50, "{} drops in the log", log.len());
-    let a = analyze(&[samples().join("shed")], &[]);
+    let capture = samples().join(name).join(format!("{name}.pcap"));
+    let keylog = tls.then(|| samples().join(name).join(format!("{name}.keylog")));
+    let opts = teardown::Options {
+        keylog: keylog.clone(),
+        ..teardown::Options::default()
+    };
+    let a = teardown::analyze(std::slice::from_ref(&capture), &opts).unwrap();
+    if tls {
+        assert!(a
+            .sessions
+            .iter()
+            .all(|s| s.tls.as_ref().is_some_and(|t| t.decrypted)));
+    }
     let by_port: HashMap<u16, &teardown::Session> =
         a.sessions.iter().map(|s| (s.client.port(), s)).collect();
     let mut within = 0;
@@ -76,7 +98,7 @@ fn established_at_each_drop_matches_the_servers_log() {
     let sentence = load
         .findings
         .iter()
-        .find(|f| f.starts_with("Server drops on 10.99.0.2:8080"))
+        .find(|f| f.starts_with("Server drops on 10.99.0.2:"))
         .unwrap();
     assert!(
         sentence.contains(&format!(
@@ -88,8 +110,12 @@ fn established_at_each_drop_matches_the_servers_log() {
         "{sentence}"
     );
     assert!(load.findings.iter().all(|f| !f.contains("every load")));
-    let (code, text, _) = run(&["summary", samples().join("shed").to_str().unwrap()]);
-    assert_eq!(code, 0);
+    let mut args = vec!["summary".to_string(), capture.display().to_string()];
+    if let Some(k) = &keylog {
+        args.extend(["--keylog".to_string(), k.display().to_string()]);
+    }
+    let (code, text, err) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
     assert!(text.contains(&format!(
         "with {} to {} established on it",
         d.established_min, d.established_max
