@@ -1,12 +1,16 @@
-//! The load-run view of an analysis: concurrency over time, where abnormal teardowns
-//! begin, failure rate by concurrency band and by server, age of sessions at teardown,
-//! handshake and STUN latency against load, verdicts and close codes over time, and the
-//! findings in plain sentences with their numbers.
+//! The load-run view of an analysis: concurrency over time as the servers see it
+//! (established and connecting), where abnormal teardowns begin, the range of established
+//! concurrency at which each server dropped sessions, drops per session-minute at risk by
+//! band of established concurrency, age of sessions at teardown, handshake and STUN
+//! latency against established load, verdicts and close codes over time, and the findings
+//! in plain sentences with their numbers.
 //!
 //! A session counts as open from its first packet up to the start of its teardown (its
-//! last packet when it had none): the half-open interval `[start_ts, teardown)`. The
-//! "load" of a session is the number of sessions open just after it began, itself
-//! included.
+//! last packet when it had none): the half-open interval `[start_ts, teardown)`; of that,
+//! it is established from its 101 ([`Session::established_at`]) and connecting before.
+//! The "load" of a session is the number of sessions open just after it began, itself
+//! included; the per-server counts at its start and teardown are set by
+//! [`set_server_load`].
 
 mod findings;
 mod server_load;
@@ -306,18 +310,8 @@ pub fn open_at(steps: &[Step], t: Timestamp) -> usize {
 }
 
 /// The step in force at `t` (`steps` sorted by time), if any.
-pub fn step_at(steps: &[Step], t: Timestamp) -> Option<&Step> {
+fn step_at(steps: &[Step], t: Timestamp) -> Option<&Step> {
     steps[..steps.partition_point(|s| s.ts <= t)].last()
-}
-
-/// Sessions open at `t` counting those whose teardown starts exactly at `t`, as
-/// `teardown summary` counts the concurrency of the first abnormal teardown.
-pub fn open_including(steps: &[Step], t: Timestamp) -> usize {
-    match steps.partition_point(|s| s.ts <= t) {
-        0 => 0,
-        i if steps[i - 1].ts == t => steps[i - 1].open + steps[i - 1].ended,
-        i => steps[i - 1].open,
-    }
 }
 
 /// The largest value of `count` over the steps, and the first instant it is reached.
