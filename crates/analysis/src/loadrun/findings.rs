@@ -338,6 +338,15 @@ fn kinds(by_kind: &[(String, usize)]) -> String {
 fn drop_range(run: &LoadRun) -> Vec<String> {
     let mut out = Vec::new();
     for d in &run.summary.server_drops {
+        if d.established_max == 0 {
+            out.push(format!(
+                "Server drops on {} ({}): {} in all; no session was seen established on it, so the concurrency at which it dropped them is not known.",
+                d.server,
+                kinds(&d.by_kind),
+                d.drops
+            ));
+            continue;
+        }
         let all = if d.drops == 1 {
             "its 1 server drop".to_string()
         } else {
@@ -525,6 +534,23 @@ fn last_abnormal(a: &Analysis, run: &LoadRun) -> Option<String> {
     ))
 }
 
+/// TLS sessions whose frames were not decrypted hide their upgrade: they count as
+/// connecting until their teardown, and not in the established counts. Said when any.
+fn hidden_upgrades(a: &Analysis) -> Option<String> {
+    let hidden = a
+        .sessions
+        .iter()
+        .filter(|s| s.established_at().is_none())
+        .filter(|s| s.tls.as_ref().is_some_and(|t| !t.decrypted))
+        .count();
+    (hidden > 0).then(|| {
+        format!(
+            "{} TLS sessions were not decrypted (no key for them in a key log): their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them.",
+            hidden
+        )
+    })
+}
+
 fn still_open(a: &Analysis) -> Option<String> {
     let n = a
         .sessions
@@ -562,6 +588,7 @@ pub fn write(a: &Analysis, run: &LoadRun) -> Vec<String> {
     out.extend(latency(run, "STUN round trip", |b| &b.stun_rtt_ms));
     out.extend(close_codes(run));
     out.extend(still_open(a));
+    out.extend(hidden_upgrades(a));
     // Age of every torn-down session, when one age dominates the whole run.
     let ages: Vec<f64> = a
         .sessions
