@@ -217,7 +217,10 @@ fn other_causes(a: &Analysis, run: &LoadRun) -> Option<String> {
     }
     let more = run.causes.len().saturating_sub(4);
     let tail = if more > 0 {
-        format!(" and {more} smaller groups")
+        format!(
+            " and {more} smaller group{}",
+            if more == 1 { "" } else { "s" }
+        )
     } else {
         String::new()
     };
