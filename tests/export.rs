@@ -266,6 +266,15 @@ fn loadrun_tables_agree_with_each_other_and_the_truth() {
         ints(&conc, "started").iter().flatten().sum::<i64>(),
         sessions.height() as i64
     );
+    // Open is established plus connecting, at every step.
+    let (open, established, connecting) = (
+        ints(&conc, "open_sessions"),
+        ints(&conc, "established"),
+        ints(&conc, "connecting"),
+    );
+    for ((o, e), c) in open.iter().zip(&established).zip(&connecting) {
+        assert_eq!(*o, Some(e.unwrap() + c.unwrap()));
+    }
 
     // No temporary files are left anywhere.
     for entry in walk(dir.path()) {

@@ -140,6 +140,18 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
         write!(out, ", client observed {code}")?;
     }
     writeln!(out)?;
+    write!(
+        out,
+        "on its server: {} established when it began",
+        s.established_at_start
+    )?;
+    if let (Some(e), Some(c)) = (s.established_at_teardown, s.connecting_at_teardown) {
+        write!(
+            out,
+            "; {e} established and {c} connecting when its teardown started (itself included)"
+        )?;
+    }
+    writeln!(out)?;
     for e in &s.timeline {
         let mark = if e.teardown_start { ">>" } else { "  " };
         let rel = e.ts.millis_since(s.start_ts) / 1000.0;
@@ -233,15 +245,31 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
     match &sum.first_abnormal {
         Some(f) => writeln!(
             out,
-            "first abnormal teardown: {} UTC, session {} ({}, {} -> {}), with {} sessions open",
+            "first abnormal teardown: {} UTC, session {} ({}, {} -> {}), with {} sessions open: {} established on its server, {} connecting",
             f.ts.clock(),
             f.session_id,
             f.verdict,
             f.client,
             f.server,
-            f.open_sessions
+            f.open_sessions,
+            f.established.unwrap_or_default(),
+            f.connecting.unwrap_or_default()
         )?,
         None => writeln!(out, "first abnormal teardown: none")?,
+    }
+    for d in &sum.server_drops {
+        let kinds: Vec<String> = d.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        writeln!(
+            out,
+            "server drops on {}: {} ({}) with {} to {} established on it; {} teardowns below {} established, none a drop",
+            d.server,
+            d.drops,
+            kinds.join(", "),
+            d.established_min,
+            d.established_max,
+            d.teardowns_below,
+            d.established_min
+        )?;
     }
     if !st.unlisted_attempts.is_empty() {
         let parts: Vec<String> = st

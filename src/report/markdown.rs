@@ -78,7 +78,7 @@ pub fn write(a: &Analysis, run: &LoadRun, meta: &Meta, mut out: impl Write) -> i
     table(&tables::bands(run), &mut out)?;
     table(&tables::servers(run), &mut out)?;
     if run.abnormal > 0 {
-        table(&tables::first_failing(a, run, 20), &mut out)?;
+        table(&tables::first_failing(a, 20), &mut out)?;
     }
     table(&tables::per_second(run), &mut out)?;
     writeln!(

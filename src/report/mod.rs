@@ -100,9 +100,16 @@ pub fn summary(run: &LoadRun, path: &Path) -> String {
     );
     if let Some(f) = &run.summary.first_abnormal {
         s.push_str(&format!(
-            "; first abnormal teardown at {} UTC with {} open",
+            "; first abnormal teardown at {} UTC with {} established on {}",
             crate::loadrun::clock_ms(f.ts),
-            f.open_sessions
+            f.established.unwrap_or_default(),
+            f.server
+        ));
+    }
+    for d in &run.summary.server_drops {
+        s.push_str(&format!(
+            "; {} server drops with {}–{} established on {}",
+            d.drops, d.established_min, d.established_max, d.server
         ));
     }
     if let Some(c) = run.causes.first() {

@@ -224,7 +224,7 @@ def test_queries_give_the_same_answers_in_spark_and_duckdb(spark, campaign):
         return v
 
     queries = tc.read_queries()
-    assert len(queries) == 4
+    assert len(queries) == 5
     for title, sql in queries:
         got = [[norm(v) for v in r] for r in spark.sql(sql).collect()]
         want = [[norm(v) for v in r] for r in con.sql(sql).fetchall()]
@@ -233,6 +233,9 @@ def test_queries_give_the_same_answers_in_spark_and_duckdb(spark, campaign):
     first = spark.sql(queries[1][1]).where("capture = 'loadrun'").first()
     # The report's finding: abnormal teardowns begin with 60 sessions open, session 60.
     assert (first.session_id, first.open_sessions) == (60, 60)
+    drops = spark.sql(queries[2][1]).where("capture = 'loadrun'").first()
+    # The report's finding: all 9 drops with 25 to 30 established on 10.99.0.3:8080.
+    assert (drops.server_ip, drops.drops, drops.threshold, drops.most) == ("10.99.0.3", 9, 25, 30)
 
 
 def test_ship_bytes_through_the_command_line(tmp_path):

@@ -723,6 +723,7 @@ fn analyze_in_pool(
     for s in sessions.iter_mut() {
         s.open_at_start = crate::loadrun::open_at(&steps, s.start_ts);
     }
+    crate::loadrun::set_server_load(&mut sessions);
     // Deterministic order before joining (shards finish flows in any order).
     media.sort_by_key(|f| (f.first_ts, f.a, f.b));
     let orphan_media = join(&mut sessions, media);

@@ -829,6 +829,7 @@ impl Connection {
             end_ts: self.last_ts,
             midstream: c_side.syn.is_none(),
             request,
+            response_ts: self.response.as_deref().map(|b| b.1),
             response: self.response.map(|b| b.2),
             handshake_ms,
             verdict: decision.verdict,
@@ -850,6 +851,9 @@ impl Connection {
             media_finding: None,
             tls: tls.map(|(_, summary)| summary),
             open_at_start: 0,
+            established_at_start: 0,
+            established_at_teardown: None,
+            connecting_at_teardown: None,
         };
         let stun = self.stun.take().map(|f| f.finish());
         (session, membership, stun)

@@ -337,6 +337,8 @@ pub struct Session {
     pub request: Option<UpgradeRequest>,
     /// The response, if captured.
     pub response: Option<UpgradeResponse>,
+    /// When the response was captured (its first byte).
+    pub response_ts: Option<Timestamp>,
     /// SYN to upgrade response, in milliseconds.
     pub handshake_ms: Option<f64>,
     /// The verdict.
@@ -379,6 +381,24 @@ pub struct Session {
     /// Sessions open just after it began, itself included (set once all sessions are
     /// known; see [`crate::loadrun::concurrency_steps`]).
     pub open_at_start: usize,
+    /// Sessions established on its server 1 ns before it began (set once all sessions
+    /// are known, as the next two; see [`crate::loadrun::set_server_load`]).
+    pub established_at_start: usize,
+    /// Sessions established on its server at the instant its teardown started, itself
+    /// included when it was established; `None` without a teardown.
+    pub established_at_teardown: Option<usize>,
+    /// Sessions connecting to its server at the instant its teardown started, itself
+    /// included when it was still connecting; `None` without a teardown.
+    pub connecting_at_teardown: Option<usize>,
+}
+
+/// How a session's connecting phase ended (see [`Session::connecting_until`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectingEnd {
+    /// The server established it at this instant (no longer connecting then).
+    Established(Timestamp),
+    /// It was torn down at this instant without being established (still connecting then).
+    TornDown(Timestamp),
 }
 
 /// How a media flow was joined to a session (`session/join.rs`), most trusted first.
@@ -538,6 +558,42 @@ impl Session {
         self.teardown_start_ts
             .unwrap_or(self.end_ts)
             .max(self.start_ts)
+    }
+
+    /// When the server established it: the capture time of its `101 Switching Protocols`;
+    /// for a session whose start the capture missed (no SYN, no upgrade seen), its first
+    /// packet (inferred: it was already established). `None` when it never was.
+    pub fn established_at(&self) -> Option<Timestamp> {
+        match (self.handshake_status(), self.response_ts) {
+            (Some(101), Some(t)) => Some(t),
+            (None, _) if self.midstream && self.request.is_none() => Some(self.start_ts),
+            _ => None,
+        }
+    }
+
+    /// The instants it was established: from [`Session::established_at`] until its
+    /// teardown started (`closed_at`, inclusive); `None` when it never was, or only after
+    /// its teardown had started.
+    pub fn established_span(&self) -> Option<(Timestamp, Timestamp)> {
+        let (from, to) = (self.established_at()?, self.closed_at());
+        (from <= to).then_some((from, to))
+    }
+
+    /// The end of its connecting phase, which starts at its first packet: the instant it
+    /// was established (excluded: then it counts as established), else its teardown
+    /// (included, as an established session's teardown instant is).
+    pub fn connecting_until(&self) -> ConnectingEnd {
+        match self.established_span() {
+            Some((t, _)) => ConnectingEnd::Established(t),
+            None => ConnectingEnd::TornDown(self.closed_at()),
+        }
+    }
+
+    /// True when the server started its teardown and the verdict is abnormal: a server
+    /// drop (reset, FIN or error close of an established session, a refused connection or
+    /// a rejected upgrade).
+    pub fn server_dropped(&self) -> bool {
+        self.teardown_initiator == Initiator::Server && self.verdict.is_abnormal()
     }
 
     /// True while open at `t`, its teardown starting at `t` included.
