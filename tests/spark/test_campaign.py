@@ -87,18 +87,16 @@ def campaign(spark, tmp_path_factory):
     empty.write_bytes(tc.empty_pcap())
     caps = sample_captures()
     listing = tmp / "captures.txt"
+    # A glob per folder and extension of samples/ (so a new sample folder is in the job by
+    # itself), the rotated load run by its folder.
+    globs = sorted({
+        os.path.join(os.path.dirname(p), "*" + os.path.splitext(p)[1])
+        for p in caps.values()
+        if p != caps["loadrun"]
+    })
     listing.write_text(
         "# every sample, by glob and by folder\n"
-        + "\n".join([
-            os.path.join(SAMPLES, "*.pcap"),
-            os.path.join(SAMPLES, "*.pcapng"),
-            os.path.join(SAMPLES, "loadrun"),
-            os.path.join(SAMPLES, "media", "*.pcap"),
-            os.path.join(SAMPLES, "tls", "*.pcap"),
-            os.path.join(SAMPLES, "browser", "*.pcap"),
-            str(damaged),
-            f"empty\t{empty}",
-        ])
+        + "\n".join(globs + [caps["loadrun"], str(damaged), f"empty\t{empty}"])
         + "\n"
     )
     out = tmp / "out"
