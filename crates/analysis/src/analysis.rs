@@ -12,7 +12,7 @@
 use crate::flow::{MediaFlow, UdpFlow};
 use crate::session::connection::WarningSink;
 use crate::session::join::join;
-use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
+use crate::session::{Connection, ConnectionEnd, Evidence, Membership, Session, Verdict};
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
@@ -661,10 +661,14 @@ fn analyze_in_pool(
             *overflow.entry(k).or_default() += n;
         }
     }
-    // Server ports where an upgrade was seen, plus the ones the user named.
+    // Server ports where an upgrade was seen (decrypted, or inferred from TLS record
+    // lengths), plus the ones the user named.
     let ws_ports: BTreeSet<u16> = finished
         .iter()
-        .filter(|(s, m)| *m == Membership::WebSocket && s.request.is_some())
+        .filter(|(s, m)| {
+            *m == Membership::WebSocket
+                && (s.request.is_some() || s.evidence == Evidence::RecordLengths)
+        })
         .map(|(s, _)| s.server.port())
         .chain(opts.ws_ports.iter().copied())
         .collect();

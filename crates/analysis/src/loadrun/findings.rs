@@ -28,6 +28,8 @@ pub fn describe(v: Verdict) -> &'static str {
         Verdict::ClientRstEncrypted => "client resets of TLS sessions without keys",
         Verdict::ClientFinEncrypted => "client closes of TLS sessions without keys",
         Verdict::TlsHandshakeFailed => "failed TLS handshakes",
+        Verdict::ClientCloseEncrypted => "client close frames inferred without keys (code unread)",
+        Verdict::ServerCloseEncrypted => "server close frames inferred without keys (code unread)",
     }
 }
 

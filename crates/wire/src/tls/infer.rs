@@ -180,6 +180,9 @@ pub struct Inferred {
     /// The records have the upgrade-then-frames shape of a WebSocket (an HTTPS
     /// request/response connection does not).
     pub websocket: bool,
+    /// Not [`Inferred::websocket`], and every client record after the first is as long as
+    /// an HTTP request: more requests on a keep-alive HTTPS connection.
+    pub http_like: bool,
     /// Frame-carrying records after the upgrade, per side index.
     pub data_records: [u64; 2],
     /// TLS 1.3 NewSessionTicket records recognised (and not counted as data).
@@ -259,9 +262,7 @@ pub fn infer(p: &Params, log: &RecordLog) -> Result<Inferred, NotInferred> {
     let frames: Vec<Seen> = data
         .iter()
         .enumerate()
-        .filter(|&(i, s)| {
-            (s.side == client && i > req_i) || (s.side == server && i > resp_i)
-        })
+        .filter(|&(i, s)| (s.side == client && i > req_i) || (s.side == server && i > resp_i))
         .map(|(_, s)| *s)
         .collect();
     for side in 0..2 {
@@ -297,12 +298,21 @@ pub fn infer(p: &Params, log: &RecordLog) -> Result<Inferred, NotInferred> {
         .iter()
         .any(|s| s.side == client && s.plaintext_len < MIN_HTTP_REQUEST);
     out.websocket = upgrade_shaped && (out.close.is_some() || small_client_frame);
+    let mut client_frames = frames.iter().filter(|s| s.side == client).peekable();
+    out.http_like = !out.websocket
+        && client_frames.peek().is_some()
+        && client_frames.all(|s| s.plaintext_len >= MIN_HTTP);
     Ok(out)
 }
 
 /// TLS 1.3 padding per side: the Finished's plaintext (4 + hash length) against its record
 /// (the client's first encrypted record, the server's last before it).
-fn measured_padding(log: &RecordLog, client: usize, finished: usize, overhead: usize) -> [usize; 2] {
+fn measured_padding(
+    log: &RecordLog,
+    client: usize,
+    finished: usize,
+    overhead: usize,
+) -> [usize; 2] {
     let mut pad = [0; 2];
     let handshake = || log.records().filter(|r| r.kind == RecordKind::Handshake);
     let client_fin = handshake().find(|r| r.side == client);
@@ -489,7 +499,11 @@ mod tests {
     #[test]
     fn client_close_with_code_only_answered_by_the_server() {
         let mut s = Script::new(0x0303, GCM12);
-        s.upgrade().data(3, C, 15).data(4, S, 11).data(5, C, 8).data(6, S, 4);
+        s.upgrade()
+            .data(3, C, 15)
+            .data(4, S, 11)
+            .data(5, C, 8)
+            .data(6, S, 4);
         s.alert(7, S).alert(8, C);
         let r = s.infer([Some(9), Some(9)]).unwrap();
         assert!(r.websocket);
@@ -504,7 +518,11 @@ mod tests {
     fn server_close_with_a_reason_echoed_with_the_mask() {
         // 1011 "internal error": payload 16, server frame 18, client echo 22.
         let mut s = Script::new(0x0303, CHACHA12);
-        s.upgrade().data(3, C, 18).data(4, S, 18).data(5, S, 18).data(6, C, 22);
+        s.upgrade()
+            .data(3, C, 18)
+            .data(4, S, 18)
+            .data(5, S, 18)
+            .data(6, C, 22);
         s.alert(7, S);
         let r = s.infer([Some(8), Some(8)]).unwrap();
         assert_eq!(close_of(&r), Some((S, 18, Some(22))));
@@ -514,7 +532,11 @@ mod tests {
     fn server_close_answered_with_a_bare_code() {
         // The JDK answers a server close with its code only (8 bytes), and may FIN first.
         let mut s = Script::new(0x0303, GCM12);
-        s.upgrade().data(3, C, 18).data(4, S, 18).data(5, S, 14).data(6, C, 8);
+        s.upgrade()
+            .data(3, C, 18)
+            .data(4, S, 18)
+            .data(5, S, 14)
+            .data(6, C, 8);
         s.alert(8, S);
         let r = s.infer([Some(7), None]).unwrap();
         assert_eq!(close_of(&r), Some((S, 14, Some(8))));
@@ -565,7 +587,15 @@ mod tests {
     fn fragmented_messages_then_close() {
         let mut s = Script::new(0x0303, GCM12);
         s.upgrade();
-        for (t, len) in [(3, 10), (3, 13), (3, 11), (3, 6), (4, 1408), (4, 1408), (4, 106)] {
+        for (t, len) in [
+            (3, 10),
+            (3, 13),
+            (3, 11),
+            (3, 6),
+            (4, 1408),
+            (4, 1408),
+            (4, 106),
+        ] {
             s.data(t, C, len);
         }
         for len in [9, 13, 7, 2] {
@@ -590,7 +620,11 @@ mod tests {
     fn tls13_tickets_and_close_notify() {
         let mut s = Script::new(0x0304, AES256_13);
         s.data(1, S, 233).data(1, S, 233); // NewSessionTickets
-        s.upgrade().data(3, C, 15).data(4, S, 11).data(5, C, 8).data(5, S, 4);
+        s.upgrade()
+            .data(3, C, 15)
+            .data(4, S, 11)
+            .data(5, C, 8)
+            .data(5, S, 4);
         s.alert(6, S).alert(6, C);
         let r = s.infer([Some(7), Some(7)]).unwrap();
         assert_eq!(r.tickets, 2);
@@ -606,8 +640,15 @@ mod tests {
         // Chromium sends its Finished and the request together: the ticket follows the
         // request and precedes the response.
         let mut s = Script::new(0x0304, AES256_13);
-        s.data(1, C, 532).data(2, S, 249).data(2, S, 249).data(3, S, 303);
-        s.data(4, C, 20).data(5, S, 20).data(6, S, 18).data(7, C, 22).alert(8, S);
+        s.data(1, C, 532)
+            .data(2, S, 249)
+            .data(2, S, 249)
+            .data(3, S, 303);
+        s.data(4, C, 20)
+            .data(5, S, 20)
+            .data(6, S, 18)
+            .data(7, C, 22)
+            .alert(8, S);
         let r = s.infer([Some(9), Some(9)]).unwrap();
         assert_eq!(r.tickets, 2);
         assert_eq!(r.response.unwrap().plaintext_len, 303);
@@ -619,7 +660,11 @@ mod tests {
         // The JDK pads its records by 16 bytes; the server does not.
         let mut s = Script::padded(0x0304, AES256_13, [16, 0]);
         s.data(1, S, 233).data(2, C, 254).data(3, S, 203);
-        s.data(4, C, 13).data(5, S, 9).data(6, C, 8).data(6, S, 4).alert(7, S);
+        s.data(4, C, 13)
+            .data(5, S, 9)
+            .data(6, C, 8)
+            .data(6, S, 4)
+            .alert(7, S);
         let r = s.infer([Some(8), Some(8)]).unwrap();
         assert_eq!(close_of(&r), Some((C, 8, Some(4))));
         assert_eq!(r.request.unwrap().plaintext_len, 254);
@@ -628,7 +673,10 @@ mod tests {
     #[test]
     fn rejected_upgrade_ends_right_after_the_response() {
         let mut s = Script::new(0x0304, AES256_13);
-        s.data(1, C, 249).data(1, S, 233).data(2, S, 212).alert(2, S);
+        s.data(1, C, 249)
+            .data(1, S, 233)
+            .data(2, S, 212)
+            .alert(2, S);
         let r = s.infer([Some(3), Some(3)]).unwrap();
         assert_eq!(r.accepted, Some(false));
         assert_eq!(r.response.unwrap().plaintext_len, 212);
@@ -643,11 +691,13 @@ mod tests {
     fn https_requests_are_not_websocket() {
         let mut s = Script::new(0x0303, GCM12);
         for t in 0..5 {
-            s.data(t * 10, C, 1000 + t as usize).data(t * 10 + 1, S, 116);
+            s.data(t * 10, C, 1000 + t as usize)
+                .data(t * 10 + 1, S, 116);
         }
         s.alert(60, S);
         let r = s.infer([Some(61), Some(62)]).unwrap();
         assert!(!r.websocket);
+        assert!(r.http_like);
         assert_eq!(r.close, None);
     }
 
