@@ -423,6 +423,46 @@ fn inferred_events_are_marked_on_the_timeline() {
 }
 
 #[test]
+fn the_summary_names_the_tls_connections_left_out_and_unknown_codes() {
+    let truth = rows_at(&browser_dir().join("chromium12.truth.tsv"));
+    let https: Vec<&Row> = truth
+        .iter()
+        .filter(|r| r.get("expected_verdict") == "not_websocket")
+        .collect();
+    let port = https[0].server().port();
+    let p = browser_dir().join("chromium12.pcap");
+    let (code, out, _) = common::run(&["summary", "-q", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let line = format!(
+        "TLS connections not counted as WebSocket sessions: {n} ({n} to port {port}):",
+        n = https.len()
+    );
+    assert!(out.contains(&line), "{out}");
+    assert!(
+        out.contains("--ws-port") && out.contains("--keylog"),
+        "{out}"
+    );
+    // Closes inferred without keys have no readable code: not "still open".
+    assert!(!out.contains("still open"), "{out}");
+    assert!(out.contains("(unknown: encrypted)"), "{out}");
+    // The first server-initiated teardown is the first abnormal one.
+    let first_server = truth
+        .iter()
+        .filter(|r| {
+            let v = r.get("expected_verdict");
+            v.starts_with("server") || v.ends_with("close_server") || v == "handshake_rejected"
+        })
+        .map(|r| r.client())
+        .next()
+        .expect("a server-initiated teardown");
+    assert!(
+        out.lines().any(|l| l.starts_with("first abnormal teardown")
+            && l.contains(&format!("{first_server} ->"))),
+        "{out}"
+    );
+}
+
+#[test]
 fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
     // large_messages over TLS 1.3 without keys loses one segment inside a record: record
     // lengths no longer add up, so nothing is inferred and the first end decides.

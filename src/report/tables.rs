@@ -230,6 +230,13 @@ pub fn close_codes(run: &LoadRun) -> Table {
             observed.get(&c).copied().unwrap_or(0).to_string(),
         ]);
     }
+    if run.summary.observed_code_unknown > 0 {
+        t.rows.push(vec![
+            "(unknown: encrypted, no key)".into(),
+            String::new(),
+            run.summary.observed_code_unknown.to_string(),
+        ]);
+    }
     t
 }
 

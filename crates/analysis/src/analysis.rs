@@ -132,6 +132,10 @@ pub struct RunStats {
     pub connections: u64,
     /// Connections that were not WebSocket sessions.
     pub other_connections: u64,
+    /// Of those, the TLS connections not decrypted, by server port: neither an upgrade
+    /// seen on their port, nor `--ws-port`, nor the WebSocket shape of their records made
+    /// them sessions.
+    pub tls_left_out: Vec<(u16, u64)>,
     /// Connections that carried nothing and were finished after going idle.
     pub evicted_idle: u64,
     /// Empty connection attempts to WebSocket ports counted but not listed as sessions
@@ -194,6 +198,7 @@ struct Shard {
     empty_kept: usize,
     max_empty_kept: usize,
     other_connections: u64,
+    tls_left_out: BTreeMap<u16, u64>,
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -215,6 +220,7 @@ impl Shard {
             empty_overflow: BTreeMap::new(),
             empty_kept: 0,
             other_connections: 0,
+            tls_left_out: BTreeMap::new(),
             diags: Diagnostics::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
@@ -285,7 +291,12 @@ impl Shard {
         let (session, membership, stun) = conn.finish(why, files, &mut self.diags);
         self.media.extend(stun);
         match membership {
-            Membership::Other => self.other_connections += 1,
+            Membership::Other => {
+                self.other_connections += 1;
+                if session.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                    *self.tls_left_out.entry(session.server.port()).or_default() += 1;
+                }
+            }
             Membership::IfWebSocketPort if empty && self.empty_kept >= self.max_empty_kept => {
                 *self
                     .empty_overflow
@@ -649,7 +660,11 @@ fn analyze_in_pool(
     let mut finished = Vec::new();
     let mut media = Vec::new();
     let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
+    let mut tls_left_out: BTreeMap<u16, u64> = BTreeMap::new();
     for s in shards {
+        for (port, n) in s.tls_left_out {
+            *tls_left_out.entry(port).or_default() += n;
+        }
         stats.other_udp_flows += s.other_udp_flows;
         media.extend(s.media);
         stats.connections += s.connections;
@@ -683,8 +698,12 @@ fn analyze_in_pool(
             sessions.push(s);
         } else {
             stats.other_connections += 1;
+            if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                *tls_left_out.entry(s.server.port()).or_default() += 1;
+            }
         }
     }
+    stats.tls_left_out = tls_left_out.into_iter().collect();
     for ((port, verdict), n) in overflow {
         if ws_ports.contains(&port) {
             stats.unlisted_attempts.push((port, verdict, n));
