@@ -481,6 +481,12 @@ fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
     assert_eq!(s.verdict.as_str(), r.get("encrypted_verdict"));
     assert_eq!(s.evidence, Evidence::TcpOnly);
     assert_eq!(s.client_observed_code, None);
+    let why = s
+        .timeline
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::NotInferred { .. }))
+        .expect("the timeline says why nothing was inferred");
+    assert!(why.kind.to_string().contains("capture gap"), "{}", why.kind);
 }
 
 #[test]

@@ -670,14 +670,23 @@ impl Connection {
         }
 
         // Without keys, the WebSocket layer read from the record lengths (by side index).
-        let inferred: Option<Inferred> = match (self.tls.as_deref(), &tls) {
-            (Some(t), Some((o, _))) if !o.decrypted => t
-                .infer([0, 1].map(|i| {
-                    let s = &self.sides[i];
-                    s.first_fin.into_iter().chain(s.first_rst).min()
-                }))
-                .and_then(Result::ok),
+        let inference = match (self.tls.as_deref(), &tls) {
+            (Some(t), Some((o, _))) if !o.decrypted => t.infer([0, 1].map(|i| {
+                let s = &self.sides[i];
+                s.first_fin.into_iter().chain(s.first_rst).min()
+            })),
             _ => None,
+        };
+        let inferred: Option<Inferred> = match inference {
+            Some(Ok(inf)) => Some(inf),
+            Some(Err(why)) => {
+                let kind = EventKind::NotInferred {
+                    reason: why.to_string(),
+                };
+                self.event(self.last_ts, true, kind);
+                None
+            }
+            None => None,
         };
 
         // Who is client: the SYN sender; else the upgrade request's sender; else the side

@@ -151,6 +151,11 @@ pub enum EventKind {
     },
     /// Last TLS application data record in this direction (frames not decrypted).
     TlsLastApplicationData,
+    /// Without keys, why the WebSocket layer was not inferred from the record lengths.
+    NotInferred {
+        /// Why.
+        reason: String,
+    },
     /// Something read from an encrypted record's length, not its content (no keys).
     Inferred {
         /// What the record was taken for.
@@ -282,6 +287,12 @@ impl fmt::Display for EventKind {
             EventKind::TlsAlert { .. } => write!(f, "TLS alert (encrypted)"),
             EventKind::TlsLastApplicationData => {
                 write!(f, "last TLS application data (encrypted)")
+            }
+            EventKind::NotInferred { reason } => {
+                write!(
+                    f,
+                    "WebSocket layer not inferred from record lengths: {reason}"
+                )
             }
             EventKind::Inferred { what, record_len } => {
                 write!(f, "{what} (inferred from a {record_len}-byte record)")

@@ -14,7 +14,7 @@
 //!   record of 2 plaintext bytes is its close_notify alert.
 //! - The upgrade: the client's first application record is the HTTP request, the server's
 //!   answer follows. Nothing after it but the end of the connection, within
-//!   [`REJECT_WINDOW`], is a rejected upgrade.
+//!   [`REJECT_WINDOW_NS`], is a rejected upgrade.
 //! - A WebSocket frame's header is 2 bytes (+4 mask from the client, RFC 6455 §5.2), a
 //!   close frame's payload 0 or 2..=125 bytes (§5.5.1). A close is the *last* frame of its
 //!   sender; the peer's answer is its own last frame, echoing the payload (so ±4 with the
@@ -27,7 +27,7 @@
 //!
 //! Known limits (README, "Secure WebSockets"): close codes and reasons stay unreadable; a
 //! ping/pong or a 2-byte message as the last exchange before a drop reads as a close; an
-//! upgrade accepted and closed without frames within [`REJECT_WINDOW`] reads as rejected.
+//! upgrade accepted and closed without frames within [`REJECT_WINDOW_NS`] reads as rejected.
 
 use super::crypto::Suite;
 use crate::time::Timestamp;
@@ -37,10 +37,8 @@ use std::collections::VecDeque;
 pub const HEAD_RECORDS: usize = 16;
 /// Records kept from the end of a connection (the close handshake).
 pub const TAIL_RECORDS: usize = 48;
-/// A rejected upgrade ends the connection within this time after the response, ns.
+/// A rejected upgrade ends the connection within this time after the response, ns (1 s).
 pub const REJECT_WINDOW_NS: i64 = 1_000_000_000;
-/// The same, for the documentation.
-pub const REJECT_WINDOW: &str = "1 s";
 /// After a close handshake, the connection ends within this time, ns (a longer silence
 /// means the last records were not a close handshake).
 pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
@@ -143,6 +141,17 @@ pub enum NotInferred {
     Cipher,
     /// Records were lost in a capture gap.
     RecordsLost,
+}
+
+impl std::fmt::Display for NotInferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NotInferred::Cipher => {
+                "not an AEAD cipher suite, record lengths do not give plaintext lengths"
+            }
+            NotInferred::RecordsLost => "TLS records were lost in a capture gap",
+        })
+    }
 }
 
 /// One inferred fact's record: when, and its lengths.
@@ -410,18 +419,10 @@ mod tests {
 
     impl Script {
         fn new(version: u16, cipher: u16) -> Script {
-            let mut s = Script {
-                version,
-                cipher,
-                pad: [0, 0],
-                log: RecordLog::default(),
-            };
-            if version == 0x0304 {
-                s.handshake13(0);
-            }
-            s
+            Script::padded(version, cipher, [0, 0])
         }
 
+        /// TLS 1.3 starts with the server's flight and the client's Finished.
         fn padded(version: u16, cipher: u16, pad: [usize; 2]) -> Script {
             let mut s = Script {
                 version,
@@ -429,7 +430,9 @@ mod tests {
                 pad,
                 log: RecordLog::default(),
             };
-            s.handshake13(0);
+            if version == 0x0304 {
+                s.handshake13(0);
+            }
             s
         }
 
