@@ -256,28 +256,34 @@ fn websocket_ports(truth: &[Row]) -> Vec<u16> {
         .collect()
 }
 
-/// Every capture with truth: (path, truth path).
+/// The wss load runs (`record_tls.sh`, step 4), recorded after the inference was written.
+const LOAD_RUNS: [&str; 2] = ["wssload12", "wssload13"];
+
+/// The browser and JVM captures of `samples/browser/`.
+const BROWSER: [&str; 5] = [
+    "chromium12",
+    "chromium13",
+    "chromium_close_timeout",
+    "jvm12",
+    "jvm13",
+];
+
+/// A capture and its truth file.
+fn capture_and_truth(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{name}.pcap")),
+        dir.join(format!("{name}.truth.tsv")),
+    )
+}
+
+/// Every wss capture with truth.
 fn wss_captures() -> Vec<(PathBuf, PathBuf)> {
-    let tls = CAPTURES.map(|n| {
-        (
-            tls_dir().join(format!("{n}.pcap")),
-            tls_dir().join(format!("{n}.truth.tsv")),
-        )
-    });
-    let browser = [
-        "chromium12",
-        "chromium13",
-        "chromium_close_timeout",
-        "jvm12",
-        "jvm13",
-    ]
-    .map(|n| {
-        (
-            browser_dir().join(format!("{n}.pcap")),
-            browser_dir().join(format!("{n}.truth.tsv")),
-        )
-    });
-    tls.into_iter().chain(browser).collect()
+    let tls = CAPTURES
+        .iter()
+        .chain(&LOAD_RUNS)
+        .map(|n| capture_and_truth(&tls_dir(), n));
+    let browser = BROWSER.iter().map(|n| capture_and_truth(&browser_dir(), n));
+    tls.chain(browser).collect()
 }
 
 #[test]
@@ -356,7 +362,7 @@ fn without_keys_the_websocket_layer_is_inferred_from_record_lengths() {
 
 #[test]
 fn with_keys_browser_and_jvm_sessions_are_exact() {
-    for (pcap, truth_path) in wss_captures().into_iter().skip(CAPTURES.len()) {
+    for (pcap, truth_path) in BROWSER.map(|n| capture_and_truth(&browser_dir(), n)) {
         let truth = rows_at(&truth_path);
         let ws_ports = websocket_ports(&truth);
         let a = run_at(&pcap, Some(pcap.with_extension("keylog")), &[]);
@@ -380,6 +386,44 @@ fn with_keys_browser_and_jvm_sessions_are_exact() {
             }
         }
         assert_eq!(a.sessions.len(), expected_sessions, "{name}");
+    }
+}
+
+#[test]
+fn a_load_run_without_keys_names_the_first_server_initiated_teardown_as_with_keys() {
+    for name in LOAD_RUNS {
+        let (pcap, truth_path) = capture_and_truth(&tls_dir(), name);
+        let truth = rows_at(&truth_path);
+        let keyed = run_at(&pcap, Some(pcap.with_extension("keylog")), &[]);
+        let keyless = run_at(&pcap, None, &[]);
+        assert_eq!(keyed.sessions.len(), truth.len(), "{name}");
+        assert_eq!(keyless.sessions.len(), truth.len(), "{name}");
+        // With keys, every session as the client library saw it.
+        for r in &truth {
+            let s = session(&keyed, r);
+            let what = format!("{name} {}", r.client());
+            assert_eq!(s.verdict.as_str(), r.get("expected_verdict"), "{what}");
+        }
+        let first = |a: &Analysis| {
+            let f = teardown::summary::summarize(a)
+                .first_abnormal
+                .expect("a first abnormal teardown");
+            let s = a.sessions.iter().find(|s| s.id == f.session_id).unwrap();
+            (
+                f.ts,
+                f.client,
+                f.server,
+                f.open_sessions,
+                s.teardown_initiator,
+            )
+        };
+        let (with, without) = (first(&keyed), first(&keyless));
+        assert_eq!(with, without, "{name}: the first abnormal teardown");
+        assert_eq!(with.4, teardown::session::Initiator::Server, "{name}");
+        eprintln!(
+            "{name}: first server-initiated teardown {} -> {} with {} open, with or without keys",
+            with.1, with.2, with.3
+        );
     }
 }
 
