@@ -175,7 +175,10 @@ fn fields(kind: &EventKind) -> EventFields {
         },
         close_reason: if close { text("reason") } else { None },
         rtt_ms: v.get("rtt_ms").and_then(Value::as_f64),
-        bytes: int("payload_len").or(int("bytes")).or(int("skipped")),
+        bytes: int("payload_len")
+            .or(int("bytes"))
+            .or(int("skipped"))
+            .or(int("record_len")),
         event,
     }
 }
