@@ -21,6 +21,7 @@ use teardown_wire::tls::infer::{
 #[derive(Arbitrary, Debug)]
 struct Input {
     tls13: bool,
+    http2: bool,
     cipher: u16,
     client: bool,
     ends: [Option<i32>; 2],
@@ -55,6 +56,7 @@ fuzz_target!(|input: Input| {
         cipher: input.cipher,
         client: usize::from(input.client),
         tcp_end: input.ends.map(|e| e.map(|t| Timestamp(i64::from(t)))),
+        http2: input.http2,
     };
     let kept: Vec<Record> = log.records().copied().collect();
     match infer(&params, &log) {
@@ -83,6 +85,7 @@ fuzz_target!(|input: Input| {
             }
             assert!(!r.websocket || (r.request.is_some() && r.response.is_some()));
             assert!(!(r.websocket && r.http_like));
+            assert!(!(r.websocket && input.http2));
             assert!(r.data_records.iter().sum::<u64>() + r.tickets <= pushed);
         }
     }

@@ -132,6 +132,10 @@ pub struct Params {
     pub client: usize,
     /// Per side index, its first FIN or RST.
     pub tcp_end: [Option<Timestamp>; 2],
+    /// The client offered HTTP/2 first in its ALPN, or the server chose it: HTTP/2 has
+    /// no RFC 6455 upgrade (browsers offer only `http/1.1` for `wss://`), so the records
+    /// are HTTPS requests, whatever their lengths.
+    pub http2: bool,
 }
 
 /// Why nothing was inferred.
@@ -293,6 +297,7 @@ pub fn infer(p: &Params, log: &RecordLog) -> Result<Inferred, NotInferred> {
     };
     let first_end = [end(0), end(1)].into_iter().flatten().min();
     if frames.is_empty() {
+        out.http_like = p.http2;
         let response_ts = data[resp_i].ts;
         out.accepted = first_end
             .filter(|e| e.0 - response_ts.0 <= REJECT_WINDOW_NS)
@@ -306,11 +311,12 @@ pub fn infer(p: &Params, log: &RecordLog) -> Result<Inferred, NotInferred> {
     let small_client_frame = frames
         .iter()
         .any(|s| s.side == client && s.plaintext_len < MIN_HTTP_REQUEST);
-    out.websocket = upgrade_shaped && (out.close.is_some() || small_client_frame);
+    out.websocket = !p.http2 && upgrade_shaped && (out.close.is_some() || small_client_frame);
     let mut client_frames = frames.iter().filter(|s| s.side == client).peekable();
-    out.http_like = !out.websocket
-        && client_frames.peek().is_some()
-        && client_frames.all(|s| s.plaintext_len >= MIN_HTTP);
+    out.http_like = p.http2
+        || (!out.websocket
+            && client_frames.peek().is_some()
+            && client_frames.all(|s| s.plaintext_len >= MIN_HTTP));
     Ok(out)
 }
 
@@ -477,12 +483,21 @@ mod tests {
         }
 
         fn infer(&self, tcp_end: [Option<i64>; 2]) -> Result<Inferred, NotInferred> {
+            self.infer_with(tcp_end, false)
+        }
+
+        fn infer_with(
+            &self,
+            tcp_end: [Option<i64>; 2],
+            http2: bool,
+        ) -> Result<Inferred, NotInferred> {
             infer(
                 &Params {
                     version: self.version,
                     cipher: self.cipher,
                     client: C,
                     tcp_end: tcp_end.map(|t| t.map(ms)),
+                    http2,
                 },
                 &self.log,
             )
@@ -702,6 +717,16 @@ mod tests {
         assert!(!r.websocket);
         assert!(r.http_like);
         assert_eq!(r.close, None);
+        // HTTP/2 offered or chosen: small records are HTTP/2 frames, not WebSocket ones.
+        let mut s = Script::new(0x0304, AES256_13);
+        s.upgrade()
+            .data(3, C, 15)
+            .data(4, S, 11)
+            .data(5, C, 8)
+            .data(6, S, 4);
+        assert!(s.infer([Some(7), Some(7)]).unwrap().websocket);
+        let r = s.infer_with([Some(7), Some(7)], true).unwrap();
+        assert!(!r.websocket && r.http_like);
     }
 
     #[test]

@@ -547,6 +547,11 @@ impl TlsConnection {
             cipher: sh.cipher,
             client: self.client?,
             tcp_end,
+            http2: [
+                self.client_hello.as_ref().and_then(|c| c.alpn.as_deref()),
+                self.alpn.as_deref(),
+            ]
+            .contains(&Some("h2")),
         };
         Some(infer(&params, &self.records))
     }
