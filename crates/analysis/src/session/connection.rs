@@ -677,16 +677,10 @@ impl Connection {
             })),
             _ => None,
         };
-        let inferred: Option<Inferred> = match inference {
-            Some(Ok(inf)) => Some(inf),
-            Some(Err(why)) => {
-                let kind = EventKind::NotInferred {
-                    reason: why.to_string(),
-                };
-                self.event(self.last_ts, true, kind);
-                None
-            }
-            None => None,
+        let (inferred, not_inferred): (Option<Inferred>, _) = match inference {
+            Some(Ok(inf)) => (Some(inf), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
         };
 
         // Who is client: the SYN sender; else the upgrade request's sender; else the side
@@ -795,6 +789,15 @@ impl Connection {
         }
         if let Some(inf) = &inferred {
             raw.extend(inferred_events(inf));
+        }
+        if let Some(why) = not_inferred {
+            raw.push(RawEvent {
+                ts: self.last_ts,
+                from_a: client_is_a,
+                kind: EventKind::NotInferred {
+                    reason: why.to_string(),
+                },
+            });
         }
         raw.extend(self.control_events.drain(..));
         let mut timeline: Vec<Event> = raw
