@@ -453,5 +453,14 @@ pub static SESSIONS: Table<Sessions> = Table {
             doc: "events left out once the timeline held its maximum",
             get: |s| Value::count(s.timeline_events_dropped),
         },
+        Column {
+            name: "evidence",
+            ty: Text,
+            unit: "",
+            doc: "how its WebSocket facts are known: `plaintext`, `decrypted` (key log), \
+                  `record_lengths` (inferred from TLS record lengths without keys: close codes \
+                  unread) or `tcp_only` (TCP and visible TLS alerts only)",
+            get: |s| Value::text(s.evidence.as_str()),
+        },
     ],
 };

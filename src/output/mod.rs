@@ -218,8 +218,23 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
     if sum.tls_sessions > 0 {
         writeln!(
             out,
-            "TLS: {} sessions over TLS, {} decrypted with the key log",
-            sum.tls_sessions, sum.tls_decrypted
+            "TLS: {} sessions over TLS, {} decrypted with the key log, {} inferred from record lengths",
+            sum.tls_sessions, sum.tls_decrypted, sum.tls_inferred
+        )?;
+    }
+    if !st.tls_left_out.is_empty() {
+        let n: u64 = st.tls_left_out.iter().map(|(_, n)| n).sum();
+        let ports: Vec<String> = st
+            .tls_left_out
+            .iter()
+            .map(|(port, n)| format!("{n} to port {port}"))
+            .collect();
+        writeln!(
+            out,
+            "TLS connections not counted as WebSocket sessions: {n} ({}): not decrypted, and \
+             their records do not show an upgrade followed by frames; if they carry wss://, \
+             name the port with --ws-port or give the key log with --keylog",
+            ports.join(", ")
         )?;
     }
     let mut table = new_table();
@@ -239,6 +254,12 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             code.map(|c| c.to_string())
                 .unwrap_or_else(|| "(still open)".into()),
             n.to_string(),
+        ]);
+    }
+    if sum.observed_code_unknown > 0 {
+        table.add_row(vec![
+            "(unknown: encrypted)".to_string(),
+            sum.observed_code_unknown.to_string(),
         ]);
     }
     writeln!(out, "{table}")?;

@@ -6,7 +6,7 @@ use super::tables::{self, Table};
 use super::{esc, Meta};
 use crate::analysis::Analysis;
 use crate::loadrun::{clock_ms, duration, percent, LoadRun, ServerRow, Step};
-use crate::session::{Direction, EventKind, Session, Verdict};
+use crate::session::{Direction, EventKind, InferredEvent, Session, Verdict};
 use crate::time::Timestamp;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -32,6 +32,8 @@ pub fn verdict_color(v: Verdict) -> &'static str {
         Verdict::ClientRstEncrypted => "#5c3a7d",
         Verdict::ClientFinEncrypted => "#9c86b5",
         Verdict::TlsHandshakeFailed => "#6b4a2f",
+        Verdict::ClientCloseEncrypted => "#76b08a",
+        Verdict::ServerCloseEncrypted => "#d98a5a",
     }
 }
 
@@ -436,7 +438,11 @@ fn event_mark(kind: &EventKind, dir: Direction) -> Option<(&'static str, &'stati
     match kind {
         EventKind::HandshakeResponse { status: 101, .. } => Some(("tick", "#2f7ebc")),
         EventKind::HandshakeResponse { .. } => Some(("tick", "#8d5b3a")),
-        EventKind::Close { .. } => Some(("diamond", if server { "#e8793a" } else { "#4e9a6b" })),
+        EventKind::Close { .. }
+        | EventKind::Inferred {
+            what: InferredEvent::CloseFrame,
+            ..
+        } => Some(("diamond", if server { "#e8793a" } else { "#4e9a6b" })),
         EventKind::Fin { .. } => Some(("bar", "#36506b")),
         EventKind::Rst => Some(("cross", "#c62f2f")),
         EventKind::ZeroWindow => Some(("dot", "#7b4ea3")),

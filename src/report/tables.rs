@@ -98,7 +98,8 @@ pub fn verdicts(a: &Analysis, run: &LoadRun) -> Table {
                 .iter()
                 .map(|(c, n)| match c {
                     Some(c) => format!("{c} ×{n}"),
-                    None => format!("(open) ×{n}"),
+                    None if *v == Verdict::OpenAtCaptureEnd => format!("(open) ×{n}"),
+                    None => format!("(unknown) ×{n}"),
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -247,6 +248,13 @@ pub fn close_codes(run: &LoadRun) -> Table {
             observed.get(&c).copied().unwrap_or(0).to_string(),
         ]);
     }
+    if run.summary.observed_code_unknown + run.close_code_unknown > 0 {
+        t.rows.push(vec![
+            "(unknown: encrypted, no key)".into(),
+            run.close_code_unknown.to_string(),
+            run.summary.observed_code_unknown.to_string(),
+        ]);
+    }
     t
 }
 
@@ -345,7 +353,8 @@ pub fn codes_over_time(run: &LoadRun) -> Table {
     codes.dedup();
     let headers: Vec<String> = codes
         .iter()
-        .map(|c| c.map_or("(open)".to_string(), |c| c.to_string()))
+        // Buckets hold teardowns only: no code there is one unreadable without keys.
+        .map(|c| c.map_or("(unknown)".to_string(), |c| c.to_string()))
         .collect();
     let mut cols: Vec<(&str, Col)> = vec![("from (UTC)", Col::Text)];
     cols.extend(headers.iter().map(|h| (h.as_str(), Col::Num)));

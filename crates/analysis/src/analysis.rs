@@ -12,7 +12,7 @@
 use crate::flow::{MediaFlow, UdpFlow};
 use crate::session::connection::WarningSink;
 use crate::session::join::join;
-use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
+use crate::session::{Connection, ConnectionEnd, Evidence, Membership, Session, Verdict};
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
@@ -136,6 +136,10 @@ pub struct RunStats {
     /// Connections that were not WebSocket sessions (listed in [`Analysis::other_tcp`] up
     /// to [`MAX_OTHER_LISTED`]).
     pub other_connections: u64,
+    /// Of those, the TLS connections not decrypted, by server port: neither an upgrade
+    /// seen on their port, nor `--ws-port`, nor the WebSocket shape of their records made
+    /// them sessions.
+    pub tls_left_out: Vec<(u16, u64)>,
     /// Connections that carried nothing and were finished after going idle.
     pub evicted_idle: u64,
     /// Empty connection attempts to WebSocket ports counted but not listed as sessions
@@ -205,6 +209,7 @@ struct Shard {
     /// Connections that are not sessions, up to its share of [`MAX_OTHER_LISTED`].
     other: Vec<Session>,
     max_other_kept: usize,
+    tls_left_out: BTreeMap<u16, u64>,
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
@@ -228,6 +233,7 @@ impl Shard {
             empty_overflow: BTreeMap::new(),
             empty_kept: 0,
             other_connections: 0,
+            tls_left_out: BTreeMap::new(),
             diags: Diagnostics::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
@@ -300,6 +306,9 @@ impl Shard {
         match membership {
             Membership::Other => {
                 self.other_connections += 1;
+                if session.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                    *self.tls_left_out.entry(session.server.port()).or_default() += 1;
+                }
                 if self.other.len() < self.max_other_kept {
                     let mut session = session;
                     session.keep_tcp_only();
@@ -670,7 +679,11 @@ fn analyze_in_pool(
     let mut other_tcp = Vec::new();
     let mut media = Vec::new();
     let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
+    let mut tls_left_out: BTreeMap<u16, u64> = BTreeMap::new();
     for s in shards {
+        for (port, n) in s.tls_left_out {
+            *tls_left_out.entry(port).or_default() += n;
+        }
         stats.other_udp_flows += s.other_udp_flows;
         media.extend(s.media);
         stats.connections += s.connections;
@@ -683,10 +696,14 @@ fn analyze_in_pool(
             *overflow.entry(k).or_default() += n;
         }
     }
-    // Server ports where an upgrade was seen, plus the ones the user named.
+    // Server ports where an upgrade was seen (decrypted, or inferred from TLS record
+    // lengths), plus the ones the user named.
     let ws_ports: BTreeSet<u16> = finished
         .iter()
-        .filter(|(s, m)| *m == Membership::WebSocket && s.request.is_some())
+        .filter(|(s, m)| {
+            *m == Membership::WebSocket
+                && (s.request.is_some() || s.evidence == Evidence::RecordLengths)
+        })
         .map(|(s, _)| s.server.port())
         .chain(opts.ws_ports.iter().copied())
         .collect();
@@ -701,11 +718,15 @@ fn analyze_in_pool(
             sessions.push(s);
         } else {
             stats.other_connections += 1;
+            if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                *tls_left_out.entry(s.server.port()).or_default() += 1;
+            }
             let mut s = s;
             s.keep_tcp_only();
             other_tcp.push(s);
         }
     }
+    stats.tls_left_out = tls_left_out.into_iter().collect();
     for ((port, verdict), n) in overflow {
         if ws_ports.contains(&port) {
             stats.unlisted_attempts.push((port, verdict, n));

@@ -2,7 +2,7 @@
 //! the first abnormal teardown with the concurrency at that moment.
 
 use crate::analysis::Analysis;
-use crate::session::{Session, Verdict};
+use crate::session::{Evidence, Session, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -108,6 +108,9 @@ pub struct Summary {
     pub by_verdict: Vec<(Verdict, usize)>,
     /// Sessions per client-observed code (`None`: still open).
     pub by_observed_code: Vec<(Option<u16>, usize)>,
+    /// Sessions torn down whose client-observed code is unknown: a close frame's code
+    /// unreadable without keys, or TLS that never carried a WebSocket. Never "still open".
+    pub observed_code_unknown: usize,
     /// The first abnormal teardown, if any.
     pub first_abnormal: Option<FirstAbnormal>,
     /// Sessions over TLS (`wss://`).
@@ -117,6 +120,8 @@ pub struct Summary {
     /// The drops of each server that dropped sessions, with the established sessions on
     /// it at each.
     pub server_drops: Vec<ServerDrops>,
+    /// TLS sessions whose WebSocket layer was inferred from record lengths (no keys).
+    pub tls_inferred: usize,
 }
 
 /// Sessions open at `t`: started at or before it, and not torn down before it.
@@ -128,9 +133,14 @@ pub fn concurrency_at(sessions: &[Session], t: Timestamp) -> usize {
 pub fn summarize(a: &Analysis) -> Summary {
     let mut by_verdict: BTreeMap<Verdict, usize> = BTreeMap::new();
     let mut by_code: BTreeMap<Option<u16>, usize> = BTreeMap::new();
+    let mut observed_code_unknown = 0;
     for s in &a.sessions {
         *by_verdict.entry(s.verdict).or_default() += 1;
-        *by_code.entry(s.client_observed_code).or_default() += 1;
+        if s.client_observed_code.is_none() && s.verdict != Verdict::OpenAtCaptureEnd {
+            observed_code_unknown += 1;
+        } else {
+            *by_code.entry(s.client_observed_code).or_default() += 1;
+        }
     }
     let first = a
         .sessions
@@ -153,6 +163,7 @@ pub fn summarize(a: &Analysis) -> Summary {
         // Verdict's order is its declaration order, the order summaries list them in.
         by_verdict: by_verdict.into_iter().collect(),
         by_observed_code: by_code.into_iter().collect(),
+        observed_code_unknown,
         first_abnormal,
         tls_sessions: a.sessions.iter().filter(|s| s.tls.is_some()).count(),
         tls_decrypted: a
@@ -161,5 +172,10 @@ pub fn summarize(a: &Analysis) -> Summary {
             .filter(|s| s.tls.as_ref().is_some_and(|t| t.decrypted))
             .count(),
         server_drops: server_drops(&a.sessions),
+        tls_inferred: a
+            .sessions
+            .iter()
+            .filter(|s| s.evidence == Evidence::RecordLengths)
+            .count(),
     }
 }

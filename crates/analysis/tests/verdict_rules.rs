@@ -4,7 +4,7 @@
 //! `session::verdict` states it.
 
 use teardown_analysis::session::verdict::StartKind;
-use teardown_analysis::session::{decide, Direction, Facts, Initiator, Verdict};
+use teardown_analysis::session::{decide, Answer, Direction, Facts, Initiator, Verdict};
 use teardown_wire::time::Timestamp;
 
 const C2S: usize = 0;
@@ -20,7 +20,7 @@ fn open_ws(f: impl FnOnce(&mut Facts)) -> Facts {
         syn_seen: true,
         synack_seen: true,
         server_sent_data: true,
-        response: Some((101, t(1))),
+        response: Some(Answer::http(101, t(1))),
         ..Facts::default()
     };
     f(&mut facts);

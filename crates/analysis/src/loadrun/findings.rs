@@ -2,7 +2,7 @@
 
 use super::{Band, Cause, LoadRun, Spread};
 use crate::analysis::Analysis;
-use crate::session::{Session, Verdict};
+use crate::session::{Evidence, Session, Verdict};
 use std::collections::BTreeMap;
 use teardown_wire::time::Timestamp;
 
@@ -27,6 +27,8 @@ pub fn describe(v: Verdict) -> &'static str {
         Verdict::ClientRstEncrypted => "client resets of TLS sessions without keys",
         Verdict::ClientFinEncrypted => "client closes of TLS sessions without keys",
         Verdict::TlsHandshakeFailed => "failed TLS handshakes",
+        Verdict::ClientCloseEncrypted => "client close frames inferred without keys (code unread)",
+        Verdict::ServerCloseEncrypted => "server close frames inferred without keys (code unread)",
     }
 }
 
@@ -543,12 +545,11 @@ fn hidden_upgrades(a: &Analysis) -> Option<String> {
     let hidden = a
         .sessions
         .iter()
-        .filter(|s| s.established_at().is_none())
-        .filter(|s| s.tls.as_ref().is_some_and(|t| !t.decrypted))
+        .filter(|s| s.tls.is_some() && s.evidence == Evidence::TcpOnly)
         .count();
     (hidden > 0).then(|| {
         format!(
-            "{} TLS sessions were not decrypted (no key for them in a key log): their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them.",
+            "{} TLS sessions could be neither decrypted (no key for them in a key log) nor read from their record lengths: their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them.",
             hidden
         )
     })

@@ -236,8 +236,12 @@ pub struct LoadRun {
     pub ages: Vec<AgeBin>,
     /// Abnormal teardowns grouped by verdict, code and server, largest group first.
     pub causes: Vec<Cause>,
-    /// Sessions by the code of the first close frame on the wire (`None`: no close frame).
+    /// Sessions by the code of the first close frame on the wire (`None`: no close frame),
+    /// those whose close frame was inferred without keys left out.
     pub by_close_code: BTreeMap<Option<u16>, usize>,
+    /// Sessions whose first close frame was inferred from a TLS record's length: its code
+    /// is unread.
+    pub close_code_unknown: usize,
     /// The findings, one sentence each, with their numbers.
     pub findings: Vec<String>,
 }
@@ -553,8 +557,16 @@ impl LoadRun {
             _ => (NS, Vec::new()),
         };
         let mut by_close_code = BTreeMap::new();
+        let mut close_code_unknown = 0;
         for s in sessions {
-            *by_close_code.entry(s.close_code()).or_default() += 1;
+            if matches!(
+                s.verdict,
+                Verdict::ClientCloseEncrypted | Verdict::ServerCloseEncrypted
+            ) {
+                close_code_unknown += 1;
+            } else {
+                *by_close_code.entry(s.close_code()).or_default() += 1;
+            }
         }
         let mut run = LoadRun {
             sessions: sessions.len(),
@@ -573,6 +585,7 @@ impl LoadRun {
             ages: age_histogram(sessions),
             causes: causes(sessions),
             by_close_code,
+            close_code_unknown,
             findings: Vec::new(),
         };
         run.findings = findings::write(a, &run);

@@ -5,8 +5,9 @@
 //! upgrade request, else the side whose frames are masked), because a connection joined
 //! mid-stream only reveals it later.
 
-use super::verdict::{decide, Facts, StartKind, TlsFacts};
-use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
+use super::verdict::{decide, Answer, Facts, StartKind, TlsFacts};
+use super::Session;
+use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Evidence, InferredEvent};
 use crate::flow::{MediaFlow, UdpFlow};
 use crate::MAX_TIMELINE_EVENTS;
 use std::collections::VecDeque;
@@ -17,6 +18,7 @@ use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
 use teardown_wire::tcp::{Delivery, Reassembler};
 use teardown_wire::time::Timestamp;
+use teardown_wire::tls::infer::Inferred;
 use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
 use teardown_wire::ws::{
     accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
@@ -673,6 +675,20 @@ impl Connection {
             }
         }
 
+        // Without keys, the WebSocket layer read from the record lengths (by side index).
+        let inference = match (self.tls.as_deref(), &tls) {
+            (Some(t), Some((o, _))) if !o.decrypted => t.infer([0, 1].map(|i| {
+                let s = &self.sides[i];
+                s.first_fin.into_iter().chain(s.first_rst).min()
+            })),
+            _ => None,
+        };
+        let (inferred, not_inferred): (Option<Inferred>, _) = match inference {
+            Some(Ok(inf)) => (Some(inf), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
+
         // Who is client: the SYN sender; else the upgrade request's sender; else the side
         // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
         // first sender.
@@ -699,22 +715,49 @@ impl Connection {
             }
         };
 
+        let mut first_close =
+            [ci, si].map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c)));
+        let mut response = self
+            .response
+            .as_deref()
+            .map(|(_, t, r)| Answer::http(r.status, *t));
+        let mut frames_seen = self.sides[0].stats.frames + self.sides[1].stats.frames > 0;
+        let mut alert_close = tls
+            .as_ref()
+            .map(|(o, _)| [ci, si].map(|i| o.closed[i]))
+            .unwrap_or_default();
+        if let Some(inf) = &inferred {
+            response = response.or(inf.response.map(|r| Answer {
+                ts: r.ts,
+                status: None,
+                accepted: inf.accepted != Some(false),
+            }));
+            frames_seen |= inf.data_records.iter().sum::<u64>() > 0;
+            let closes = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
+            for seen in closes.flatten() {
+                first_close[usize::from(seen.side != ci)].get_or_insert((seen.ts, None));
+            }
+            for (k, i) in [ci, si].into_iter().enumerate() {
+                let notify = inf.close_notify[i].map(|s| s.ts);
+                alert_close[k] = alert_close[k].into_iter().chain(notify).min();
+            }
+        }
         let facts = Facts {
             syn_seen: self.sides[ci].syn.is_some(),
             synack_seen: self.sides[si].synack.is_some(),
             server_sent_data: self.sides[si].stats.payload_bytes > 0,
-            response: self.response.as_deref().map(|(_, t, r)| (r.status, *t)),
-            frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
+            response,
+            frames_seen,
             payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
-            first_close: [ci, si]
-                .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
+            first_close,
             first_fin: [ci, si].map(|i| self.sides[i].first_fin),
             first_rst: [ci, si].map(|i| self.sides[i].first_rst),
             tls: tls.as_ref().map(|(o, _)| TlsFacts {
                 handshake_done: o.handshake_done,
                 decrypted: o.decrypted,
                 failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
-                alert_close: [ci, si].map(|i| o.closed[i]),
+                alert_close,
+                inferred: inferred.is_some(),
             }),
         };
         let decision = decide(&facts);
@@ -750,6 +793,18 @@ impl Connection {
                 }
             }
         }
+        if let Some(inf) = &inferred {
+            raw.extend(inferred_events(inf));
+        }
+        if let Some(why) = not_inferred {
+            raw.push(RawEvent {
+                ts: self.last_ts,
+                from_a: client_is_a,
+                kind: EventKind::NotInferred {
+                    reason: why.to_string(),
+                },
+            });
+        }
         raw.extend(self.control_events.drain(..));
         let mut timeline: Vec<Event> = raw
             .into_iter()
@@ -766,13 +821,32 @@ impl Connection {
                 e.ts == ts
                     && e.direction == dir
                     && match kind {
-                        StartKind::Close => matches!(e.kind, EventKind::Close { .. }),
+                        StartKind::Close => matches!(
+                            e.kind,
+                            EventKind::Close { .. }
+                                | EventKind::Inferred {
+                                    what: InferredEvent::CloseFrame,
+                                    ..
+                                }
+                        ),
                         StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
                         StartKind::Rst => matches!(e.kind, EventKind::Rst),
-                        StartKind::Response => {
-                            matches!(e.kind, EventKind::HandshakeResponse { .. })
-                        }
-                        StartKind::Alert => matches!(e.kind, EventKind::TlsAlert { .. }),
+                        StartKind::Response => matches!(
+                            e.kind,
+                            EventKind::HandshakeResponse { .. }
+                                | EventKind::Inferred {
+                                    what: InferredEvent::UpgradeRejected,
+                                    ..
+                                }
+                        ),
+                        StartKind::Alert => matches!(
+                            e.kind,
+                            EventKind::TlsAlert { .. }
+                                | EventKind::Inferred {
+                                    what: InferredEvent::CloseNotify,
+                                    ..
+                                }
+                        ),
                     }
             });
             if let Some(e) = hit {
@@ -805,6 +879,10 @@ impl Connection {
                 .any(|s| s.not_websocket && s.stats.frames == 0)
         {
             Membership::Other
+        } else if inferred.as_ref().is_some_and(|i| i.websocket) {
+            Membership::WebSocket
+        } else if inferred.as_ref().is_some_and(|i| i.http_like) {
+            Membership::Other
         } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
             Membership::WebSocket
         } else {
@@ -813,6 +891,13 @@ impl Connection {
         let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
             (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
             _ => None,
+        };
+        let evidence = match &tls {
+            Some((o, _)) if o.decrypted => Evidence::Decrypted,
+            Some(_) if inferred.is_some() => Evidence::RecordLengths,
+            Some(_) => Evidence::TcpOnly,
+            None if self.is_empty() => Evidence::TcpOnly,
+            None => Evidence::Plaintext,
         };
         let [sa, sb] = self.sides;
         let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
@@ -829,7 +914,11 @@ impl Connection {
             end_ts: self.last_ts,
             midstream: c_side.syn.is_none(),
             request,
-            response_ts: self.response.as_deref().map(|b| b.1),
+            // The 101 read from the wire, else an upgrade answer inferred as accepted.
+            response_ts: self.response.as_deref().map(|b| b.1).or_else(|| {
+                let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
+                inf.response.map(|r| r.ts)
+            }),
             response: self.response.map(|b| b.2),
             handshake_ms,
             verdict: decision.verdict,
@@ -850,6 +939,7 @@ impl Connection {
             join_rule: None,
             media_finding: None,
             tls: tls.map(|(_, summary)| summary),
+            evidence,
             open_at_start: 0,
             established_at_start: 0,
             established_at_teardown: None,
@@ -858,6 +948,36 @@ impl Connection {
         let stun = self.stun.take().map(|f| f.finish());
         (session, membership, stun)
     }
+}
+
+/// The timeline events of an inferred WebSocket layer (by side index: `from_a` is side 0).
+fn inferred_events(inf: &Inferred) -> impl Iterator<Item = RawEvent> + '_ {
+    let answer = match inf.accepted {
+        Some(true) => InferredEvent::UpgradeAccepted,
+        Some(false) => InferredEvent::UpgradeRejected,
+        None => InferredEvent::UpgradeAnswer,
+    };
+    let close = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
+    [
+        inf.request.map(|s| (InferredEvent::UpgradeRequest, s)),
+        inf.response.map(|s| (answer, s)),
+    ]
+    .into_iter()
+    .chain(close.map(|s| s.map(|s| (InferredEvent::CloseFrame, s))))
+    .chain(
+        inf.close_notify
+            .iter()
+            .map(|s| s.map(|s| (InferredEvent::CloseNotify, s))),
+    )
+    .flatten()
+    .map(|(what, s)| RawEvent {
+        ts: s.ts,
+        from_a: s.side == 0,
+        kind: EventKind::Inferred {
+            what,
+            record_len: s.record_len,
+        },
+    })
 }
 
 fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEvent>) {

@@ -9,7 +9,7 @@ pub mod join;
 pub mod verdict;
 
 pub use connection::{Connection, ConnectionEnd, Membership};
-pub use verdict::{decide, Decision, Facts, Initiator, TlsFacts, Verdict};
+pub use verdict::{decide, Answer, Decision, Facts, Initiator, TlsFacts, Verdict};
 
 use crate::flow::{MediaEventKind, MediaFlow};
 use serde::Serialize;
@@ -159,6 +159,72 @@ pub enum EventKind {
     },
     /// Last TLS application data record in this direction (frames not decrypted).
     TlsLastApplicationData,
+    /// Without keys, why the WebSocket layer was not inferred from the record lengths.
+    NotInferred {
+        /// Why.
+        reason: String,
+    },
+    /// Something read from an encrypted record's length, not its content (no keys).
+    Inferred {
+        /// What the record was taken for.
+        what: InferredEvent,
+        /// The record's body length on the wire.
+        record_len: usize,
+    },
+}
+
+/// What an encrypted record was inferred to be (`teardown_wire::tls::infer`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InferredEvent {
+    /// The HTTP upgrade request.
+    UpgradeRequest,
+    /// The answer to it, followed by frames.
+    UpgradeAccepted,
+    /// The answer to it, followed only by the end of the connection.
+    UpgradeRejected,
+    /// The answer to it; what followed does not tell whether it was accepted.
+    UpgradeAnswer,
+    /// A close frame.
+    CloseFrame,
+    /// A TLS close_notify alert (TLS 1.3 hides the record type).
+    CloseNotify,
+}
+
+impl fmt::Display for InferredEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InferredEvent::UpgradeRequest => "upgrade request",
+            InferredEvent::UpgradeAccepted => "upgrade accepted",
+            InferredEvent::UpgradeRejected => "upgrade rejected",
+            InferredEvent::UpgradeAnswer => "upgrade answer",
+            InferredEvent::CloseFrame => "close frame",
+            InferredEvent::CloseNotify => "TLS alert close_notify",
+        })
+    }
+}
+
+/// How a session's WebSocket facts are known.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Evidence {
+    /// Read from a plain `ws://` stream.
+    Plaintext,
+    /// Read from TLS decrypted with the key log.
+    Decrypted,
+    /// Inferred from TLS record lengths, order and timing (no keys): close codes unknown.
+    RecordLengths,
+    /// Only TCP (and visible TLS alerts) tell: no keys and nothing inferred (a CBC suite,
+    /// records lost in a capture gap, a TLS handshake that did not finish).
+    TcpOnly,
+}
+
+impl Evidence {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl fmt::Display for EventKind {
@@ -229,6 +295,15 @@ impl fmt::Display for EventKind {
             EventKind::TlsAlert { .. } => write!(f, "TLS alert (encrypted)"),
             EventKind::TlsLastApplicationData => {
                 write!(f, "last TLS application data (encrypted)")
+            }
+            EventKind::NotInferred { reason } => {
+                write!(
+                    f,
+                    "WebSocket layer not inferred from record lengths: {reason}"
+                )
+            }
+            EventKind::Inferred { what, record_len } => {
+                write!(f, "{what} (inferred from a {record_len}-byte record)")
             }
         }
     }
@@ -378,6 +453,8 @@ pub struct Session {
     pub media_finding: Option<MediaFinding>,
     /// The TLS facts of a `wss://` session.
     pub tls: Option<TlsSummary>,
+    /// How its WebSocket facts are known.
+    pub evidence: Evidence,
     /// Sessions open just after it began, itself included (set once all sessions are
     /// known; see [`crate::loadrun::concurrency_steps`]).
     pub open_at_start: usize,
@@ -560,12 +637,14 @@ impl Session {
             .max(self.start_ts)
     }
 
-    /// When the server established it: the capture time of its `101 Switching Protocols`;
-    /// for a session whose start the capture missed (no SYN, no upgrade seen), its first
-    /// packet (inferred: it was already established). `None` when it never was.
+    /// When the server established it: the capture time of its `101 Switching Protocols`,
+    /// or over TLS without keys of the answer inferred as an accepted upgrade; for a
+    /// session whose start the capture missed (no SYN, no upgrade seen), its first packet
+    /// (inferred: it was already established). `None` when it never was.
     pub fn established_at(&self) -> Option<Timestamp> {
         match (self.handshake_status(), self.response_ts) {
             (Some(101), Some(t)) => Some(t),
+            (None, Some(t)) if self.evidence == Evidence::RecordLengths => Some(t),
             (None, _) if self.midstream && self.request.is_none() => Some(self.start_ts),
             _ => None,
         }
