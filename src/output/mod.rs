@@ -243,6 +243,19 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         )?,
         None => writeln!(out, "first abnormal teardown: none")?,
     }
+    if !sum.violations.is_empty() {
+        let parts: Vec<String> = sum
+            .violations
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "protocol violations (RFC 6455) in {} sessions: {}",
+            sum.sessions_with_violations,
+            parts.join(", ")
+        )?;
+    }
     if !st.unlisted_attempts.is_empty() {
         let parts: Vec<String> = st
             .unlisted_attempts

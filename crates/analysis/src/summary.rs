@@ -2,10 +2,11 @@
 //! the first abnormal teardown with the concurrency at that moment.
 
 use crate::analysis::Analysis;
-use crate::session::{Session, Verdict};
+use crate::session::{EventKind, Session, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use teardown_wire::diag::WarningKind;
 use teardown_wire::time::Timestamp;
 
 /// The first abnormal teardown of the run.
@@ -40,6 +41,10 @@ pub struct Summary {
     pub tls_sessions: usize,
     /// TLS sessions whose frames were decrypted with the key log.
     pub tls_decrypted: usize,
+    /// RFC 6455 violations by kind (every one, from the warnings).
+    pub violations: Vec<(WarningKind, u64)>,
+    /// Sessions with a violation on their timeline.
+    pub sessions_with_violations: usize,
 }
 
 /// Sessions open at `t`: started at or before it, and not torn down before it.
@@ -80,6 +85,22 @@ pub fn summarize(a: &Analysis) -> Summary {
             .sessions
             .iter()
             .filter(|s| s.tls.as_ref().is_some_and(|t| t.decrypted))
+            .count(),
+        violations: a
+            .diagnostics
+            .counts()
+            .iter()
+            .filter(|(k, _)| k.is_protocol_violation())
+            .map(|(k, n)| (*k, *n))
+            .collect(),
+        sessions_with_violations: a
+            .sessions
+            .iter()
+            .filter(|s| {
+                s.timeline
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Violation { .. }))
+            })
             .count(),
     }
 }

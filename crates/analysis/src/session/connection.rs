@@ -19,8 +19,8 @@ use teardown_wire::tcp::{Delivery, Reassembler};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
 use teardown_wire::ws::{
-    accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
-    UpgradeRequest, UpgradeResponse, WsEvent,
+    accept_key, keeps_context, parse_close, violations, FrameContext, FrameEvent, Inflater, Opcode,
+    StreamDecoder, TextMessage, UpgradeRequest, UpgradeResponse, WsEvent,
 };
 
 /// Ping and pong events kept for the timeline (the most recent; all are counted).
@@ -29,6 +29,8 @@ const CONTROL_EVENTS_KEPT: usize = 64;
 const PINGS_PENDING: usize = 32;
 /// FIN, RST and gap events kept per direction (all are counted).
 const REPEATS_KEPT: u64 = 8;
+/// Protocol violation events kept on the timeline per direction (all are warnings).
+const VIOLATIONS_KEPT: u64 = 16;
 
 /// Why a connection's tracking ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,10 @@ struct Side {
     first_data_frame: Option<Timestamp>,
     last_data_frame: Option<Timestamp>,
     first_close: Option<(Timestamp, Option<u16>, String)>,
+    /// A fragmented data message is open; `None` while unknown (see [`FrameContext`]).
+    message_open: Option<bool>,
+    /// RFC 6455 violations seen in this direction.
+    violations: u64,
     not_websocket: bool,
     /// The first byte of this direction was delivered (and checked for TLS).
     started: bool,
@@ -410,9 +416,15 @@ impl Connection {
                     self.response
                         .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
                 }
-                WsEvent::Frame(f) => self.on_frame(d, f),
+                WsEvent::Frame(f) => {
+                    self.check_frame(d, f, loc, sink);
+                    self.on_frame(d, f);
+                }
                 WsEvent::Gap { ts, len, lost_sync } => {
                     let s = &mut self.sides[d];
+                    if *lost_sync {
+                        s.message_open = None;
+                    }
                     s.stats.capture_gaps += 1;
                     s.stats.capture_gap_bytes += len;
                     if s.stats.capture_gaps <= REPEATS_KEPT {
@@ -530,7 +542,56 @@ impl Connection {
         }
     }
 
-    fn on_frame(&mut self, d: usize, f: &teardown_wire::ws::FrameEvent) {
+    /// Reports the RFC 6455 violations of a frame (before [`Self::on_frame`] counts it) as
+    /// warnings and timeline events.
+    fn check_frame(
+        &mut self,
+        d: usize,
+        f: &FrameEvent,
+        loc: (u32, u64),
+        sink: &mut WarningSink<'_>,
+    ) {
+        let from_a = d == 0;
+        // The client sent the upgrade request, the server the response.
+        let from_client = match (self.request.as_deref(), self.response.as_deref()) {
+            (Some((req_a, ..)), _) => Some(*req_a == from_a),
+            (None, Some((resp_a, ..))) => Some(*resp_a != from_a),
+            (None, None) => None,
+        };
+        let side = &self.sides[d];
+        let ctx = FrameContext {
+            from_client,
+            deflate: self.response.as_deref().map(|r| r.2.permessage_deflate()),
+            closed: side.first_close.is_some(),
+            // After a handshake the first frame starts with no message open.
+            message_open: if side.stats.frames == 0 && self.response.is_some() {
+                Some(false)
+            } else {
+                side.message_open
+            },
+        };
+        self.sides[d].message_open = ctx.message_open_after(f);
+        for (kind, detail) in violations(f, &ctx) {
+            self.sides[d].violations += 1;
+            if self.sides[d].violations <= VIOLATIONS_KEPT {
+                self.event(
+                    f.ts,
+                    from_a,
+                    EventKind::Violation {
+                        kind,
+                        detail: detail.clone(),
+                    },
+                );
+            }
+            sink.warn(
+                loc,
+                kind,
+                format!("{} -> {}: {detail}", self.src(d), self.dst(d)),
+            );
+        }
+    }
+
+    fn on_frame(&mut self, d: usize, f: &FrameEvent) {
         let from_a = d == 0;
         let s = &mut self.sides[d];
         s.stats.frames += 1;
@@ -542,6 +603,10 @@ impl Connection {
             s.stats.compressed_frames += 1;
         }
         let op = f.head.opcode;
+        if op.is_reserved() {
+            // Neither data nor control: counted as a frame, reported as a violation.
+            return;
+        }
         if !op.is_control() {
             match op {
                 Opcode::TEXT => s.stats.text_frames += 1,

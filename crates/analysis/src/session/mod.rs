@@ -15,6 +15,7 @@ use crate::flow::{MediaEventKind, MediaFlow};
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use teardown_wire::diag::WarningKind;
 use teardown_wire::media::{RtpStream, SdpFacts};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::TlsSummary;
@@ -151,6 +152,13 @@ pub enum EventKind {
     },
     /// Last TLS application data record in this direction (frames not decrypted).
     TlsLastApplicationData,
+    /// A frame breaking RFC 6455 (also a warning of the same kind).
+    Violation {
+        /// Which rule, as the warning kind names it.
+        kind: WarningKind,
+        /// What was seen.
+        detail: String,
+    },
 }
 
 impl fmt::Display for EventKind {
@@ -221,6 +229,9 @@ impl fmt::Display for EventKind {
             EventKind::TlsAlert { .. } => write!(f, "TLS alert (encrypted)"),
             EventKind::TlsLastApplicationData => {
                 write!(f, "last TLS application data (encrypted)")
+            }
+            EventKind::Violation { kind, detail } => {
+                write!(f, "protocol violation [{kind}]: {detail}")
             }
         }
     }

@@ -401,14 +401,14 @@ impl StreamDecoder {
                     }
                 }
                 State::Header { buf, ts: head_ts } => {
-                    let parsed = if buf.is_empty() {
+                    let (head, already) = if buf.is_empty() {
                         *head_ts = ts;
                         match parse_head(data) {
                             HeadParse::Incomplete => {
                                 buf.extend_from_slice(data);
                                 return;
                             }
-                            other => (other, 0),
+                            HeadParse::Complete(head) => (head, 0),
                         }
                     } else {
                         let old = buf.len();
@@ -419,29 +419,12 @@ impl StreamDecoder {
                                 data = &data[take..];
                                 continue;
                             }
-                            other => (other, old),
+                            HeadParse::Complete(head) => (head, old),
                         }
                     };
-                    match parsed {
-                        (HeadParse::Complete(head), already) => {
-                            let frame_ts = *head_ts;
-                            data = &data[head.header_len - already..];
-                            self.start_frame(frame_ts, head, out);
-                        }
-                        (_, already) => {
-                            // In sync but not a header: the stream is not what we thought.
-                            let mut rest = std::mem::take(buf);
-                            rest.truncate(already);
-                            rest.extend_from_slice(data);
-                            data = &[];
-                            self.state = State::Resync {
-                                buf: Vec::new(),
-                                skipped: 0,
-                                midstream: false,
-                            };
-                            self.feed(ts, &rest, out);
-                        }
-                    }
+                    let frame_ts = *head_ts;
+                    data = &data[head.header_len - already..];
+                    self.start_frame(frame_ts, head, out);
                 }
                 State::Payload {
                     remaining,
@@ -705,8 +688,7 @@ impl<T> MapHead<T> for HeadResult<T> {
 
 /// Could a frame start at `b[0]`? `masked` is this direction's known masking.
 fn plausible(h: &FrameHead, masked: Option<bool>) -> bool {
-    let known_op = matches!(h.opcode.0, 0 | 1 | 2 | 8 | 9 | 10);
-    known_op
+    !h.opcode.is_reserved()
         && !h.rsv23
         && h.control_is_valid()
         && h.payload_len <= MAX_PLAUSIBLE_RESYNC_LEN
@@ -720,7 +702,6 @@ fn candidate(b: &[u8], masked: Option<bool>) -> Candidate {
     let h = match parse_head(b) {
         HeadParse::Complete(h) => h,
         HeadParse::Incomplete => return Candidate::NeedMore,
-        HeadParse::Invalid => return Candidate::Reject,
     };
     if !plausible(&h, masked)
         || h.opcode == Opcode::CONTINUATION
