@@ -204,8 +204,7 @@ fn compare(file: &Path, with_stun: bool) -> Compared {
         }
         // tshark names a dynamic type it has no SDP for "RTPType-N" (events "rtpevent")
         // and reports no jitter for it.
-        let tshark_knows_clock =
-            !(t.payload.starts_with("RTPType-") || t.payload == "rtpevent");
+        let tshark_knows_clock = !(t.payload.starts_with("RTPType-") || t.payload == "rtpevent");
         if tshark_knows_clock && (!close(mean, t.mean_jitter) || !close(max, t.max_jitter)) {
             errors.push(format!(
                 "{key:?} ({}): jitter mean {mean:.3} / {:.3}, max {max:.3} / {:.3}",
@@ -215,7 +214,10 @@ fn compare(file: &Path, with_stun: bool) -> Compared {
     }
     for (key, (s, on_udp)) in &ours {
         if *on_udp && !theirs.contains_key(key) {
-            errors.push(format!("{key:?}: {} packets here, no stream in tshark", s.packets));
+            errors.push(format!(
+                "{key:?}: {} packets here, no stream in tshark",
+                s.packets
+            ));
         }
     }
     if with_stun {
@@ -262,10 +264,7 @@ fn rtp_and_stun_agree_with_tshark_on_public_captures() {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "pcap" || e == "pcapng")
-        })
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
         .collect();
     files.sort();
     let (mut streams, mut exceptions) = (0, 0);
@@ -284,7 +283,9 @@ fn rtp_and_stun_agree_with_tshark_on_public_captures() {
 
 /// A little deterministic noise (an LCG), ±`amp_us` microseconds.
 fn noise(state: &mut u64, amp_us: i64) -> i64 {
-    *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     ((*state >> 33) as i64 % (2 * amp_us + 1)) - amp_us
 }
 
