@@ -43,6 +43,9 @@ pub enum WarningKind {
     TlsKeys,
     /// TLS records that could not be framed (lost in a capture gap, or not a record).
     TlsRecords,
+    /// A TCP retransmission whose bytes differ from the first copy (Zeek's name); the first
+    /// copy is the one used.
+    RexmitInconsistency,
     /// A WebSocket control frame with a payload over 125 bytes (RFC 6455 §5.5).
     WebsocketControlFrameTooLong,
     /// A WebSocket control frame without the FIN bit (control frames are not fragmented).

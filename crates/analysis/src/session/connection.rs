@@ -15,7 +15,7 @@ use std::sync::Arc;
 use teardown_wire::capture::{Segment, TcpFlags};
 use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
-use teardown_wire::tcp::{Delivery, Reassembler};
+use teardown_wire::tcp::{Delivery, Reassembler, SegmentClass, SeqAnalysis};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
 use teardown_wire::ws::{
@@ -118,6 +118,8 @@ pub struct Connection {
     /// The key log to decrypt TLS with.
     keys: Option<Arc<KeyLog>>,
     tls_events: Vec<TlsEvent>,
+    /// Retransmissions as tshark counts them.
+    seq_analysis: SeqAnalysis,
 }
 
 /// Context for warnings: file names by index.
@@ -169,6 +171,7 @@ impl Connection {
             tls: None,
             keys: keys.cloned(),
             tls_events: Vec::new(),
+            seq_analysis: SeqAnalysis::default(),
         }
     }
 
@@ -216,9 +219,22 @@ impl Connection {
         let loc = (seg.file, seg.number);
         self.last_loc = loc;
         {
+            let class = self.seq_analysis.segment(d, seg);
             let s = &mut self.sides[d];
             s.stats.packets += 1;
             s.stats.payload_bytes += seg.payload.len() as u64;
+            match class {
+                SegmentClass::Retransmission => s.stats.retransmitted += 1,
+                SegmentClass::FastRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.fast_retransmissions += 1;
+                }
+                SegmentClass::SpuriousRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.spurious_retransmissions += 1;
+                }
+                SegmentClass::Normal | SegmentClass::OutOfOrder | SegmentClass::KeepAlive => {}
+            }
         }
         if seg.missing > 0 {
             sink.warn(
@@ -282,9 +298,26 @@ impl Connection {
             {
                 s.stats.keepalives += 1;
             }
+            let inconsistent = self.sides[d].reasm.stats.inconsistent;
             self.stream(d, |reasm, out| {
                 reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
             });
+            let r = &self.sides[d].reasm.stats;
+            if r.inconsistent > inconsistent {
+                let bytes = r.last_inconsistent_len;
+                self.event(ts, from_a, EventKind::InconsistentRetransmission { bytes });
+                sink.warn(
+                    loc,
+                    WarningKind::RexmitInconsistency,
+                    format!(
+                        "{} -> {} ({}): a retransmission of {bytes} bytes differs from the \
+                         first copy; the first copy is used",
+                        self.src(d),
+                        self.dst(d),
+                        self.what(d)
+                    ),
+                );
+            }
             self.process_events(d, loc, sink);
         }
 
@@ -430,16 +463,16 @@ impl Connection {
                     if s.stats.capture_gaps <= REPEATS_KEPT {
                         self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
                     }
-                    let what = if *lost_sync {
-                        "WebSocket framing lost, resynchronising"
-                    } else {
-                        "inside a frame payload, framing kept"
+                    let framing = match (self.what(d), *lost_sync) {
+                        ("WebSocket", true) => "WebSocket framing lost, resynchronising",
+                        ("WebSocket", false) => "inside a frame payload, framing kept",
+                        (other, _) => other,
                     };
                     sink.warn(
                         loc,
                         WarningKind::LostSegments,
                         format!(
-                            "{} -> {}: {len} bytes not in the capture ({what})",
+                            "{} -> {}: {len} bytes not in the capture ({framing})",
                             self.src(d),
                             self.dst(d)
                         ),
@@ -483,6 +516,21 @@ impl Connection {
         }
         self.scratch = events;
         self.scratch.clear();
+    }
+
+    /// What this direction is known to carry so far, for warnings: a connection is named
+    /// WebSocket only once an upgrade or a frame was seen.
+    fn what(&self, d: usize) -> &'static str {
+        let s = &self.sides[d];
+        if s.stats.frames > 0 || self.response.as_deref().is_some_and(|r| r.2.status == 101) {
+            "WebSocket"
+        } else if self.tls.is_some() {
+            "TLS"
+        } else if s.not_websocket || s.decoder.is_opaque() {
+            "not WebSocket"
+        } else {
+            "TCP, not identified yet"
+        }
     }
 
     fn src(&self, d: usize) -> SocketAddr {
@@ -551,20 +599,24 @@ impl Connection {
         loc: (u32, u64),
         sink: &mut WarningSink<'_>,
     ) {
+        // Only where the upgrade was captured: after a mid-stream join the framing is a
+        // guess, and a wrong guess is not the peer's fault.
+        let Some((resp_a, _, response)) = self.response.as_deref() else {
+            return;
+        };
         let from_a = d == 0;
         // The client sent the upgrade request, the server the response.
-        let from_client = match (self.request.as_deref(), self.response.as_deref()) {
-            (Some((req_a, ..)), _) => Some(*req_a == from_a),
-            (None, Some((resp_a, ..))) => Some(*resp_a != from_a),
-            (None, None) => None,
+        let from_client = match self.request.as_deref() {
+            Some((req_a, ..)) => *req_a == from_a,
+            None => *resp_a != from_a,
         };
         let side = &self.sides[d];
         let ctx = FrameContext {
-            from_client,
-            deflate: self.response.as_deref().map(|r| r.2.permessage_deflate()),
+            from_client: Some(from_client),
+            deflate: Some(response.permessage_deflate()),
             closed: side.first_close.is_some(),
-            // After a handshake the first frame starts with no message open.
-            message_open: if side.stats.frames == 0 && self.response.is_some() {
+            // After the handshake the first frame starts with no message open.
+            message_open: if side.stats.frames == 0 {
                 Some(false)
             } else {
                 side.message_open
@@ -713,7 +765,6 @@ impl Connection {
         for d in 0..2 {
             let s = &mut self.sides[d];
             let r = &s.reasm.stats;
-            s.stats.retransmitted = r.retransmitted;
             s.stats.out_of_order = r.out_of_order;
             s.stats.overlapping = r.overlapping;
         }

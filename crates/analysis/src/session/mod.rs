@@ -152,6 +152,12 @@ pub enum EventKind {
     },
     /// Last TLS application data record in this direction (frames not decrypted).
     TlsLastApplicationData,
+    /// A TCP retransmission carrying other bytes than the first copy (Zeek's
+    /// `rexmit_inconsistency`); the first copy is the one decoded.
+    InconsistentRetransmission {
+        /// Bytes compared.
+        bytes: u64,
+    },
     /// A frame breaking RFC 6455 (also a warning of the same kind).
     Violation {
         /// Which rule, as the warning kind names it.
@@ -230,6 +236,10 @@ impl fmt::Display for EventKind {
             EventKind::TlsLastApplicationData => {
                 write!(f, "last TLS application data (encrypted)")
             }
+            EventKind::InconsistentRetransmission { bytes } => write!(
+                f,
+                "retransmission of {bytes} bytes differs from the first copy (the first copy is used)"
+            ),
             EventKind::Violation { kind, detail } => {
                 write!(f, "protocol violation [{kind}]: {detail}")
             }
@@ -282,8 +292,13 @@ pub struct DirectionStats {
     pub compressed_frames: u64,
     /// WebSocket payload bytes declared by frame headers.
     pub ws_payload_bytes: u64,
-    /// Segments retransmitted (all bytes seen before).
+    /// Segments retransmitted, as tshark flags `tcp.analysis.retransmission` (after a
+    /// timeout, fast or spurious; SYNs and FINs sent again included).
     pub retransmitted: u64,
+    /// Of those, fast retransmissions (after duplicate ACKs).
+    pub fast_retransmissions: u64,
+    /// Of those, spurious ones: sent again although the peer had acknowledged them.
+    pub spurious_retransmissions: u64,
     /// Segments that arrived ahead of a hole.
     pub out_of_order: u64,
     /// Segments partly overlapping bytes seen before.

@@ -348,10 +348,16 @@ fn observed_code(f: &Facts) -> Option<u16> {
         .flatten()
         .filter(|&t| f.first_close[0].is_some_and(|(close, _)| close <= t))
         .min();
-    let client_end = [f.first_fin[1], f.first_rst[1], f.first_rst[0], alert(1), gave_up]
-        .into_iter()
-        .flatten()
-        .min();
+    let client_end = [
+        f.first_fin[1],
+        f.first_rst[1],
+        f.first_rst[0],
+        alert(1),
+        gave_up,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     match (f.first_close[1], client_end) {
         (Some((t, code)), end) if end.is_none_or(|e| t <= e) => Some(code.unwrap_or(1005)),
         (_, Some(_)) => Some(1006),

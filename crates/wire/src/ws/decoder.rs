@@ -218,6 +218,10 @@ pub struct StreamDecoder {
     known_start: bool,
     /// The text message being reassembled.
     message: Option<TextMessage>,
+    /// The framing comes from a captured upgrade, not from a guess after a gap or a
+    /// mid-stream join: only then is a header with a reserved opcode taken as a frame (a
+    /// protocol violation) rather than as a sign that the framing was lost.
+    upgraded: bool,
 }
 
 impl Default for StreamDecoder {
@@ -230,6 +234,7 @@ impl Default for StreamDecoder {
             masked: None,
             known_start: false,
             message: None,
+            upgraded: false,
         }
     }
 }
@@ -265,6 +270,7 @@ impl StreamDecoder {
     /// carries frames from its next byte (used for the client side after a 101).
     pub fn expect_frames(&mut self) {
         if self.is_fresh() {
+            self.upgraded = true;
             self.state = State::Header {
                 buf: Vec::new(),
                 ts: Timestamp(0),
@@ -363,6 +369,7 @@ impl StreamDecoder {
                                         request,
                                     });
                                     if upgrade {
+                                        self.upgraded = true;
                                         self.state = State::Header {
                                             buf: Vec::new(),
                                             ts,
@@ -381,6 +388,7 @@ impl StreamDecoder {
                                         ts: head_ts,
                                         response,
                                     });
+                                    self.upgraded |= upgraded;
                                     self.state = if upgraded {
                                         State::Header {
                                             buf: Vec::new(),
@@ -422,6 +430,20 @@ impl StreamDecoder {
                             HeadParse::Complete(head) => (head, old),
                         }
                     };
+                    if head.opcode.is_reserved() && !self.upgraded {
+                        // Framing guessed after a gap or a mid-stream join: not a header.
+                        let mut rest = std::mem::take(buf);
+                        rest.truncate(already);
+                        rest.extend_from_slice(data);
+                        data = &[];
+                        self.state = State::Resync {
+                            buf: Vec::new(),
+                            skipped: 0,
+                            midstream: false,
+                        };
+                        self.feed(ts, &rest, out);
+                        continue;
+                    }
                     let frame_ts = *head_ts;
                     data = &data[head.header_len - already..];
                     self.start_frame(frame_ts, head, out);
