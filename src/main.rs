@@ -234,6 +234,8 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             TableFormat::Csv => output::write_media_csv(&analysis, &mut out)?,
             TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
         },
+        // Nothing could be read: the warning naming the input is all there is to say.
+        Command::Summary { .. } if analysis.stats.files == 0 => return Ok(ExitCode::from(2)),
         Command::Summary { format, .. } => match format {
             TextFormat::Text => output::write_summary_text(&analysis, &mut out)?,
             TextFormat::Json => {

@@ -188,9 +188,17 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         st.packets,
         st.tcp_segments,
         match (st.first_ts, st.last_ts) {
-            (Some(f), Some(l)) => format!(
+            (Some(f), Some(l)) if f.same_day(l) => format!(
                 "{} to {} UTC ({:.3} s)",
                 f.clock(),
+                l.clock(),
+                l.millis_since(f) / 1000.0
+            ),
+            (Some(f), Some(l)) => format!(
+                "{} {} to {} {} UTC ({:.3} s)",
+                f.date(),
+                f.clock(),
+                l.date(),
                 l.clock(),
                 l.millis_since(f) / 1000.0
             ),
