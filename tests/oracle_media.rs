@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use teardown::flow::Transport;
 
 #[derive(Debug)]
 struct TsharkStream {
@@ -157,7 +158,7 @@ fn compare(file: &Path, with_stun: bool) -> Compared {
             } else {
                 (flow.b, flow.a)
             };
-            ours.insert((src, dst, s.ssrc), (s, flow.transport == "udp"));
+            ours.insert((src, dst, s.ssrc), (s, flow.transport == Transport::Udp));
         }
         for (k, n) in &flow.stun.by_type {
             *stun.entry(k.clone()).or_default() += n;
