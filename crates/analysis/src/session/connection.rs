@@ -573,20 +573,8 @@ impl Connection {
         };
         let text = String::from_utf8_lossy(&plain);
         if self.sdp.scan(&text) {
-            let kind = if text.contains("\"offer\"") || text.starts_with("INVITE ") {
-                "offer"
-            } else if text.contains("\"answer\"") || text.starts_with("SIP/2.0 200") {
-                "answer"
-            } else {
-                "sdp"
-            };
-            self.event(
-                m.ts,
-                from_a,
-                EventKind::Sdp {
-                    kind: kind.to_string(),
-                },
-            );
+            let kind = sdp_kind(&text);
+            self.event(m.ts, from_a, EventKind::Sdp { kind });
         }
     }
 
@@ -966,9 +954,56 @@ impl Connection {
     }
 }
 
+/// What an SDP body is, from the message that carried it: `offer` or `answer` (JSON
+/// signalling, a SIP INVITE or 200), else named after its SIP message (`in SIP 183 Session
+/// Progress`, `in SIP UPDATE`), else `in a signalling message`.
+fn sdp_kind(text: &str) -> String {
+    /// A SIP start line is short; a hostile one is cut.
+    const MAX_LINE: usize = 64;
+    let first = text.lines().next().unwrap_or("").trim();
+    let sip_request = first
+        .ends_with(" SIP/2.0")
+        .then(|| first.split(' ').next())
+        .flatten();
+    let sip_status = first.strip_prefix("SIP/2.0 ");
+    if text.contains("\"offer\"") || sip_request == Some("INVITE") {
+        "offer".into()
+    } else if text.contains("\"answer\"") || sip_status.is_some_and(|s| s.starts_with("200")) {
+        "answer".into()
+    } else if let Some(line) = sip_status.or(sip_request) {
+        let line: String = line.chars().take(MAX_LINE).collect();
+        format!("in SIP {line}")
+    } else {
+        "in a signalling message".into()
+    }
+}
+
 fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEvent>) {
     match delivery {
         Delivery::Data { ts, bytes } => decoder.feed(ts, bytes, out),
         Delivery::Gap { ts, len } => decoder.gap(ts, len, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdp_kind;
+
+    #[test]
+    fn sdp_is_named_after_the_message_that_carried_it() {
+        let sdp = "\r\n\r\nv=0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let sip = |start: &str| sdp_kind(&format!("{start}\r\nVia: x{sdp}"));
+        assert_eq!(sip("INVITE sip:bob@example.com SIP/2.0"), "offer");
+        assert_eq!(sip("SIP/2.0 200 OK"), "answer");
+        assert_eq!(
+            sip("SIP/2.0 183 Session Progress"),
+            "in SIP 183 Session Progress"
+        );
+        assert_eq!(sip("UPDATE sip:bob@example.com SIP/2.0"), "in SIP UPDATE");
+        assert_eq!(sdp_kind(r#"{"type":"offer","sdp":"v=0"}"#), "offer");
+        assert_eq!(
+            sdp_kind(r#"{"type":"pranswer","sdp":"v=0"}"#),
+            "in a signalling message"
+        );
     }
 }

@@ -121,7 +121,8 @@ pub enum EventKind {
     },
     /// A signalling message carrying SDP.
     Sdp {
-        /// `offer`, `answer` or `sdp`.
+        /// `offer`, `answer`, or the message that carried it (`in SIP 183 Session
+        /// Progress`, `in a signalling message`).
         kind: String,
     },
     /// Something on a media flow joined to this session.
