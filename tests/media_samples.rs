@@ -167,6 +167,6 @@ fn text_signalling_is_not_taken_for_media() {
         assert_eq!(streams, rtp_streams, "{name}");
         assert!(flows
             .iter()
-            .all(|f| f.kinds.contains_key(&Kind::Rtp) == !f.rtp.is_empty()));
+            .all(|f| f.kinds.contains_key(&Kind::Rtp) != f.rtp.is_empty()));
     }
 }
