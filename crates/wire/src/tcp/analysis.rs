@@ -62,7 +62,7 @@ impl SeqAnalysis {
     /// Classifies a segment sent in direction `d`.
     pub fn segment(&mut self, d: usize, seg: &Segment<'_>) -> SegmentClass {
         let (ts, seq, ack, flags, window) = (seg.ts, seg.seq, seg.ack, seg.flags, seg.window);
-        let len = seg.payload.len() as u32 + seg.missing;
+        let len = (seg.payload.len() as u32).saturating_add(seg.missing);
         let (syn, fin, rst, has_ack) = (
             flags.has(TcpFlags::SYN),
             flags.has(TcpFlags::FIN),
@@ -74,7 +74,7 @@ impl SeqAnalysis {
         }
         if let (Some((syn_d, syn_ts)), None) = (self.syn, self.first_rtt_ns) {
             if syn_d == d && has_ack && !syn {
-                self.first_rtt_ns = Some(ts.0 - syn_ts.0);
+                self.first_rtt_ns = Some(ts.0.saturating_sub(syn_ts.0));
             }
         }
         let seq = SeqNum(seq);
@@ -102,22 +102,24 @@ impl SeqAnalysis {
         } else if let Some((n, n_ts)) = nextseq.filter(|(n, _)| (len > 0 || syn || fin) && seq < *n)
         {
             let fast = rev.dupacks >= 2
-                && rev
-                    .lastack
-                    .is_some_and(|(a, a_ts)| a == seq && ts.0 - a_ts.0 < FAST_WINDOW_NS);
+                && rev.lastack.is_some_and(|(a, a_ts)| {
+                    a == seq && ts.0.saturating_sub(a_ts.0) < FAST_WINDOW_NS
+                });
             let ooo_thres = self.first_rtt_ns.unwrap_or(OOO_DEFAULT_NS);
 
             class = if fast {
                 SegmentClass::FastRetransmission
             } else if len > 0 && rev.lastack.is_some_and(|(a, _)| seq.advance(len) <= a) {
                 SegmentClass::SpuriousRetransmission
-            } else if ts.0 - n_ts.0 < ooo_thres && n != seq.advance(len + u32::from(syn || fin)) {
+            } else if ts.0.saturating_sub(n_ts.0) < ooo_thres
+                && n != seq.advance(len.wrapping_add(u32::from(syn || fin)))
+            {
                 SegmentClass::OutOfOrder
             } else {
                 SegmentClass::Retransmission
             };
         }
-        let end = seq.advance(len + u32::from(syn || fin));
+        let end = seq.advance(len.wrapping_add(u32::from(syn || fin)));
         if nextseq.is_none_or(|(n, _)| end > n) {
             fwd.nextseq = Some((end, ts));
         }
