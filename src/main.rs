@@ -259,6 +259,8 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             TableFormat::Csv => output::write_media_csv(&analysis, csv.csv_raw, &mut out)?,
             TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
         },
+        // Nothing could be read: the warning naming the input is all there is to say.
+        Command::Summary { .. } if analysis.stats.files == 0 => return Ok(ExitCode::from(2)),
         Command::Connections { format, csv, .. } => match format {
             TableFormat::Table => output::write_connections_table(&analysis, &mut out)?,
             TableFormat::Csv => output::write_connections_csv(&analysis, csv.csv_raw, &mut out)?,

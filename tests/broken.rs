@@ -387,3 +387,63 @@ fn timestamps_going_back_are_reported() {
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].location.packet, Some(k as u64 + 2));
 }
+
+#[test]
+fn a_plain_http_connection_with_lost_segments_is_not_called_websocket() {
+    // An HTTP download whose first response segment and two more are not in the capture
+    // (the client acknowledged past them): the lost_segments warnings must not speak of
+    // WebSocket framing, and it is not a session.
+    let c: SocketAddr = "10.3.0.1:42000".parse().unwrap();
+    let s: SocketAddr = "10.3.0.2:80".parse().unwrap();
+    let ack = Flags {
+        ack: true,
+        ..Flags::default()
+    };
+    let mut k = Craft::default();
+    k.tcp(
+        0,
+        c,
+        s,
+        100,
+        0,
+        Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        &[],
+    );
+    k.tcp(1000, s, c, 900, 101, Flags { syn: true, ..ack }, &[]);
+    k.tcp(2000, c, s, 101, 901, ack, &[]);
+    let req = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    k.tcp(3000, c, s, 101, 901, Flags { psh: true, ..ack }, req);
+    let after_req = 101 + req.len() as u32;
+    let body = [b'x'; 1000];
+    for i in 0..8u32 {
+        let seq = 901 + i * 1000;
+        if ![0, 3, 6].contains(&i) {
+            k.tcp(4000 + u64::from(i) * 100, s, c, seq, after_req, ack, &body);
+        }
+        k.tcp(
+            4050 + u64::from(i) * 100,
+            c,
+            s,
+            after_req,
+            seq + 1000,
+            ack,
+            &[],
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = k.write(dir.path(), "http_lossy.pcap");
+    let a = analyze(std::slice::from_ref(&p), &[]);
+    assert!(a.sessions.is_empty());
+    let lost: Vec<&str> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::LostSegments)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    assert!(lost.iter().all(|m| !m.contains("WebSocket")), "{lost:?}");
+}

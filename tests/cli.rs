@@ -238,12 +238,39 @@ fn not_a_capture_is_exit_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("notes.pcap");
     std::fs::write(&f, "this is not a capture\n").unwrap();
-    let (code, _, err) = run(&["summary", f.to_str().unwrap()]);
+    let (code, out, err) = run(&["summary", f.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
         err.contains("notes.pcap") && err.contains("not a pcap or pcapng file"),
         "{err}"
     );
+    assert!(out.is_empty(), "nothing but the error: {out}");
+}
+
+#[test]
+fn a_capture_spanning_days_shows_dates_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = Craft::default();
+    let (a, b) = (
+        "10.4.0.1:5000".parse().unwrap(),
+        "10.4.0.2:5000".parse().unwrap(),
+    );
+    k.udp(0, a, b, b"x");
+    k.udp(2 * 86_400_000_000 + 3_600_000_000, a, b, b"y"); // two days and an hour later
+    let p = k.write(dir.path(), "days.pcap");
+    let (code, out, _) = run(&["summary", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("2025-12-03 12:00:00.000000 to 2025-12-05 13:00:00.000000 UTC (176400.000 s)"),
+        "{out}"
+    );
+    // Within one day, the time of day is enough.
+    let (_, out, _) = run(&[
+        "summary",
+        samples().join("scenarios.pcap").to_str().unwrap(),
+    ]);
+    let line = out.lines().next().unwrap();
+    assert!(!line.contains("2026-"), "{line}");
 }
 
 #[test]

@@ -200,9 +200,17 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         st.packets,
         st.tcp_segments,
         match (st.first_ts, st.last_ts) {
-            (Some(f), Some(l)) => format!(
+            (Some(f), Some(l)) if f.same_day(l) => format!(
                 "{} to {} UTC ({:.3} s)",
                 f.clock(),
+                l.clock(),
+                l.millis_since(f) / 1000.0
+            ),
+            (Some(f), Some(l)) => format!(
+                "{} {} to {} {} UTC ({:.3} s)",
+                f.date(),
+                f.clock(),
+                l.date(),
                 l.clock(),
                 l.millis_since(f) / 1000.0
             ),
@@ -290,6 +298,19 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             d.established_max,
             d.teardowns_below,
             d.established_min
+        )?;
+    }
+    if !sum.violations.is_empty() {
+        let parts: Vec<String> = sum
+            .violations
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "protocol violations (RFC 6455) in {} sessions: {}",
+            sum.sessions_with_violations,
+            parts.join(", ")
         )?;
     }
     if !st.unlisted_attempts.is_empty() {

@@ -274,3 +274,103 @@ impl Pcap {
         sec * 1_000_000_000 + usec * 1000
     }
 }
+
+/// A capture crafted packet by packet (Ethernet, IPv4, checksums right), for the cases no
+/// recorded sample shows: little-endian, microsecond timestamps.
+#[derive(Default)]
+pub struct Craft {
+    records: Vec<(u64, Vec<u8>)>,
+}
+
+/// TCP flags of a crafted segment.
+#[derive(Clone, Copy, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
+}
+
+impl Craft {
+    /// A UDP datagram at `t_us` microseconds.
+    pub fn udp(&mut self, t_us: u64, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("IPv4 only")
+        };
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(s.ip().octets(), d.ip().octets(), 64)
+            .udp(s.port(), d.port())
+            .write(&mut frame, payload)
+            .unwrap();
+        self.records.push((t_us, frame));
+    }
+
+    /// A TCP segment at `t_us` microseconds (window 65535, no options).
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        t_us: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        payload: &[u8],
+    ) {
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("IPv4 only")
+        };
+        let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(s.ip().octets(), d.ip().octets(), 64)
+            .tcp(s.port(), d.port(), seq, 65535);
+        if flags.syn {
+            b = b.syn();
+        }
+        if flags.ack {
+            b = b.ack(ack);
+        }
+        if flags.fin {
+            b = b.fin();
+        }
+        if flags.rst {
+            b = b.rst();
+        }
+        if flags.psh {
+            b = b.psh();
+        }
+        let mut frame = Vec::new();
+        b.write(&mut frame, payload).unwrap();
+        self.records.push((t_us, frame));
+    }
+
+    /// A frame as given (damaged ones included).
+    pub fn raw(&mut self, t_us: u64, frame: Vec<u8>) {
+        self.records.push((t_us, frame));
+    }
+
+    /// Writes the capture into `dir` as `name`, records in the order they were added.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let mut out = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        const EPOCH_US: u64 = 1_764_763_200_000_000; // 2025-12-03 12:00 UTC
+        for (t, frame) in &self.records {
+            let abs = EPOCH_US + t;
+            for v in [
+                (abs / 1_000_000) as u32,
+                (abs % 1_000_000) as u32,
+                frame.len() as u32,
+                frame.len() as u32,
+            ] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(frame);
+        }
+        let p = dir.join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    }
+}

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
 use std::net::SocketAddr;
 use teardown_wire::capture::Datagram;
 use teardown_wire::media::demux::{classify, Kind};
@@ -216,11 +217,30 @@ pub struct DtlsAlert {
     pub alert: Option<(u8, u8)>,
 }
 
+/// What carries a media flow.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP datagrams.
+    Udp,
+    /// STUN, TURN or RTP framed on a TCP connection (ICE-TCP, TURN over TCP).
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
 /// What a finished UDP flow carried.
 #[derive(Clone, Debug, Serialize)]
 pub struct MediaFlow {
-    /// `udp`, or `tcp` for STUN framed on a TCP connection.
-    pub transport: &'static str,
+    /// UDP, or TCP for STUN framed on a TCP connection.
+    pub transport: Transport,
     /// First sender.
     pub a: SocketAddr,
     /// The other endpoint.
@@ -231,8 +251,8 @@ pub struct MediaFlow {
     pub last_ts: Timestamp,
     /// Datagrams a→b and b→a.
     pub packets: [u64; 2],
-    /// Datagrams by kind: stun, dtls, channel_data, rtp, rtcp, other.
-    pub kinds: BTreeMap<String, u64>,
+    /// Datagrams by kind, as the demultiplexer confirmed them (kinds with none left out).
+    pub kinds: BTreeMap<Kind, u64>,
     /// STUN/TURN.
     pub stun: StunStats,
     /// DTLS.
@@ -255,20 +275,20 @@ impl MediaFlow {
 
     /// True when nothing in it was recognised as WebRTC media or ICE.
     pub fn is_media(&self) -> bool {
-        self.kinds.keys().any(|k| k != "other")
+        self.kinds.keys().any(|k| *k != Kind::Unknown)
     }
 }
 
 /// Tracks one UDP flow (or the STUN carried on one TCP connection).
 pub struct UdpFlow {
-    transport: &'static str,
+    transport: Transport,
     a: SocketAddr,
     b: SocketAddr,
     first_ts: Timestamp,
     last_ts: Timestamp,
     packets: [u64; 2],
-    /// Datagrams per kind, in the order of [`KINDS`] (no allocation per packet).
-    kinds: [u64; KINDS.len()],
+    /// Datagrams per kind, in the order of [`Kind::ALL`] (no allocation per packet).
+    kinds: [u64; Kind::ALL.len()],
     stun: StunStats,
     dtls: DtlsStats,
     rtp: Vec<(bool, RtpStream)>,
@@ -280,29 +300,8 @@ pub struct UdpFlow {
     seen_errors: BTreeSet<u16>,
     events: Vec<MediaEvent>,
     last_answered: Option<(Timestamp, bool)>,
-}
-
-/// Every kind the demultiplexer tells apart.
-const KINDS: [Kind; 7] = [
-    Kind::Stun,
-    Kind::Zrtp,
-    Kind::Dtls,
-    Kind::ChannelData,
-    Kind::Rtp,
-    Kind::Rtcp,
-    Kind::Unknown,
-];
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Stun => "stun",
-        Kind::Zrtp => "zrtp",
-        Kind::Dtls => "dtls",
-        Kind::ChannelData => "channel_data",
-        Kind::Rtp => "rtp",
-        Kind::Rtcp => "rtcp",
-        Kind::Unknown => "other",
-    }
+    /// A DTLS handshake record was seen on the flow.
+    dtls_handshake_seen: bool,
 }
 
 fn class_name(c: Class) -> &'static str {
@@ -317,16 +316,16 @@ fn class_name(c: Class) -> &'static str {
 impl UdpFlow {
     /// Starts tracking at the first datagram.
     pub fn new(d: &Datagram<'_>) -> UdpFlow {
-        UdpFlow::with_endpoints("udp", d.src, d.dst, d.ts)
+        UdpFlow::with_endpoints(Transport::Udp, d.src, d.dst, d.ts)
     }
 
     /// Tracks STUN/TURN framed on a TCP connection from `a` to `b` (ICE-TCP, TURN over TCP).
     pub fn on_tcp(a: SocketAddr, b: SocketAddr, ts: Timestamp) -> UdpFlow {
-        UdpFlow::with_endpoints("tcp", a, b, ts)
+        UdpFlow::with_endpoints(Transport::Tcp, a, b, ts)
     }
 
     fn with_endpoints(
-        transport: &'static str,
+        transport: Transport,
         a: SocketAddr,
         b: SocketAddr,
         ts: Timestamp,
@@ -338,7 +337,7 @@ impl UdpFlow {
             first_ts: ts,
             last_ts: ts,
             packets: [0; 2],
-            kinds: [0; KINDS.len()],
+            kinds: [0; Kind::ALL.len()],
             stun: StunStats::default(),
             dtls: DtlsStats::default(),
             rtp: Vec::new(),
@@ -350,6 +349,7 @@ impl UdpFlow {
             seen_errors: BTreeSet::new(),
             events: Vec::new(),
             last_answered: None,
+            dtls_handshake_seen: false,
         }
     }
 
@@ -378,7 +378,7 @@ impl UdpFlow {
 
     fn payload(&mut self, ts: Timestamp, from_a: bool, b: &[u8], depth: u8) {
         let kind = classify(b);
-        if let Some(i) = KINDS.iter().position(|k| *k == kind) {
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == kind) {
             self.kinds[i] += 1;
         }
         let relayed = depth > 0;
@@ -511,10 +511,17 @@ impl UdpFlow {
         for r in dtls::parse_records(b) {
             self.dtls.records += 1;
             match r.content_type {
-                dtls::HANDSHAKE if r.handshake_type == Some(1) => {
-                    self.dtls.client_hello.get_or_insert(ts);
+                dtls::HANDSHAKE => {
+                    self.dtls_handshake_seen = true;
+                    if r.handshake_type == Some(1) {
+                        self.dtls.client_hello.get_or_insert(ts);
+                    }
                 }
-                dtls::APPLICATION_DATA if self.dtls.handshake_done.is_none() => {
+                // Application data ends a handshake only if one was seen: a flow whose first
+                // record is application data began before the capture (or migrated here).
+                dtls::APPLICATION_DATA
+                    if self.dtls.handshake_done.is_none() && self.dtls_handshake_seen =>
+                {
                     self.dtls.handshake_done = Some(ts);
                     self.event(ts, from_a, MediaEventKind::DtlsHandshakeDone);
                 }
@@ -626,11 +633,10 @@ impl UdpFlow {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             packets: self.packets,
-            kinds: KINDS
-                .iter()
+            kinds: Kind::ALL
+                .into_iter()
                 .zip(self.kinds)
                 .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (kind_name(*k).to_string(), n))
                 .collect(),
             stun: self.stun,
             dtls: self.dtls,
@@ -639,5 +645,44 @@ impl UdpFlow {
             rtcp_encrypted: self.rtcp_encrypted,
             events: self.events,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow_of(records: &[&[u8]]) -> MediaFlow {
+        let (a, b) = (
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:6000".parse().unwrap(),
+        );
+        let mut f = UdpFlow::on_tcp(a, b, Timestamp(0));
+        for (i, r) in records.iter().enumerate() {
+            f.on_message(Timestamp(i as i64), i % 2 == 0, r);
+        }
+        f.finish()
+    }
+
+    /// A DTLS 1.2 record of `content_type` with a 2-byte body.
+    fn record(content_type: u8, epoch: u8, body: [u8; 2]) -> Vec<u8> {
+        let mut r = vec![content_type, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 1, 0, 2];
+        r.extend_from_slice(&body);
+        r
+    }
+
+    #[test]
+    fn dtls_application_data_ends_a_handshake_only_after_one() {
+        let app = record(dtls::APPLICATION_DATA, 1, [9, 9]);
+        // An association that began before the capture: application data first.
+        let f = flow_of(&[&app, &app]);
+        assert_eq!(f.dtls.records, 2);
+        assert_eq!(f.dtls.handshake_done, None);
+        assert!(f.events.is_empty());
+        // A ClientHello, then application data: done at the latter.
+        let hello = record(dtls::HANDSHAKE, 0, [1, 0]);
+        let f = flow_of(&[&hello, &app]);
+        assert_eq!(f.dtls.handshake_done, Some(Timestamp(1)));
+        assert_eq!(f.kinds.get(&Kind::Dtls), Some(&2));
     }
 }

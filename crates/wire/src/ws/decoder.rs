@@ -218,6 +218,10 @@ pub struct StreamDecoder {
     known_start: bool,
     /// The text message being reassembled.
     message: Option<TextMessage>,
+    /// The framing comes from a captured upgrade, not from a guess after a gap or a
+    /// mid-stream join: only then is a header with a reserved opcode taken as a frame (a
+    /// protocol violation) rather than as a sign that the framing was lost.
+    upgraded: bool,
 }
 
 impl Default for StreamDecoder {
@@ -230,6 +234,7 @@ impl Default for StreamDecoder {
             masked: None,
             known_start: false,
             message: None,
+            upgraded: false,
         }
     }
 }
@@ -265,6 +270,7 @@ impl StreamDecoder {
     /// carries frames from its next byte (used for the client side after a 101).
     pub fn expect_frames(&mut self) {
         if self.is_fresh() {
+            self.upgraded = true;
             self.state = State::Header {
                 buf: Vec::new(),
                 ts: Timestamp(0),
@@ -363,6 +369,7 @@ impl StreamDecoder {
                                         request,
                                     });
                                     if upgrade {
+                                        self.upgraded = true;
                                         self.state = State::Header {
                                             buf: Vec::new(),
                                             ts,
@@ -381,6 +388,7 @@ impl StreamDecoder {
                                         ts: head_ts,
                                         response,
                                     });
+                                    self.upgraded |= upgraded;
                                     self.state = if upgraded {
                                         State::Header {
                                             buf: Vec::new(),
@@ -401,14 +409,14 @@ impl StreamDecoder {
                     }
                 }
                 State::Header { buf, ts: head_ts } => {
-                    let parsed = if buf.is_empty() {
+                    let (head, already) = if buf.is_empty() {
                         *head_ts = ts;
                         match parse_head(data) {
                             HeadParse::Incomplete => {
                                 buf.extend_from_slice(data);
                                 return;
                             }
-                            other => (other, 0),
+                            HeadParse::Complete(head) => (head, 0),
                         }
                     } else {
                         let old = buf.len();
@@ -419,29 +427,26 @@ impl StreamDecoder {
                                 data = &data[take..];
                                 continue;
                             }
-                            other => (other, old),
+                            HeadParse::Complete(head) => (head, old),
                         }
                     };
-                    match parsed {
-                        (HeadParse::Complete(head), already) => {
-                            let frame_ts = *head_ts;
-                            data = &data[head.header_len - already..];
-                            self.start_frame(frame_ts, head, out);
-                        }
-                        (_, already) => {
-                            // In sync but not a header: the stream is not what we thought.
-                            let mut rest = std::mem::take(buf);
-                            rest.truncate(already);
-                            rest.extend_from_slice(data);
-                            data = &[];
-                            self.state = State::Resync {
-                                buf: Vec::new(),
-                                skipped: 0,
-                                midstream: false,
-                            };
-                            self.feed(ts, &rest, out);
-                        }
+                    if head.opcode.is_reserved() && !self.upgraded {
+                        // Framing guessed after a gap or a mid-stream join: not a header.
+                        let mut rest = std::mem::take(buf);
+                        rest.truncate(already);
+                        rest.extend_from_slice(data);
+                        data = &[];
+                        self.state = State::Resync {
+                            buf: Vec::new(),
+                            skipped: 0,
+                            midstream: false,
+                        };
+                        self.feed(ts, &rest, out);
+                        continue;
                     }
+                    let frame_ts = *head_ts;
+                    data = &data[head.header_len - already..];
+                    self.start_frame(frame_ts, head, out);
                 }
                 State::Payload {
                     remaining,
@@ -705,8 +710,7 @@ impl<T> MapHead<T> for HeadResult<T> {
 
 /// Could a frame start at `b[0]`? `masked` is this direction's known masking.
 fn plausible(h: &FrameHead, masked: Option<bool>) -> bool {
-    let known_op = matches!(h.opcode.0, 0 | 1 | 2 | 8 | 9 | 10);
-    known_op
+    !h.opcode.is_reserved()
         && !h.rsv23
         && h.control_is_valid()
         && h.payload_len <= MAX_PLAUSIBLE_RESYNC_LEN
@@ -720,7 +724,6 @@ fn candidate(b: &[u8], masked: Option<bool>) -> Candidate {
     let h = match parse_head(b) {
         HeadParse::Complete(h) => h,
         HeadParse::Incomplete => return Candidate::NeedMore,
-        HeadParse::Invalid => return Candidate::Reject,
     };
     if !plausible(&h, masked)
         || h.opcode == Opcode::CONTINUATION

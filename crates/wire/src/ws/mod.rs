@@ -5,6 +5,7 @@ mod decoder;
 mod deflate;
 mod frame;
 mod http;
+mod violation;
 
 pub use decoder::{
     FrameEvent, StreamDecoder, TextMessage, WsEvent, MAX_HTTP_HEAD, MAX_RESYNC_WINDOW,
@@ -15,3 +16,4 @@ pub use frame::{parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadPars
 pub use http::{
     accept_key, parse_request, parse_response, HeadResult, UpgradeRequest, UpgradeResponse,
 };
+pub use violation::{close_code_forbidden, violations, FrameContext};
