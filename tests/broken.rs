@@ -387,3 +387,70 @@ fn timestamps_going_back_are_reported() {
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].location.packet, Some(k as u64 + 2));
 }
+
+/// Synthetic one-packet captures: a SYN from a distinct port at second `i`.
+fn syn_capture(i: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut ip = vec![
+        0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let port = 10_000 + (i % 50_000) as u16;
+    ip.extend_from_slice(&port.to_be_bytes());
+    ip.extend_from_slice(&9999u16.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    for x in [1_700_000_000 + i, 0, ip.len() as u32, ip.len() as u32] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.extend_from_slice(&ip);
+    v
+}
+
+/// More files than the kernel allows memory maps (`vm.max_map_count`, 65 530): a long run
+/// rotated with `tcpdump -G`. Every file is read, one at a time.
+#[test]
+fn a_folder_of_more_files_than_the_map_count_limit_is_read_whole() {
+    const FILES: u32 = 70_000;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..FILES {
+        std::fs::write(dir.path().join(format!("run-{i:06}.pcap")), syn_capture(i)).unwrap();
+    }
+    let a = analyze(&[dir.path().to_path_buf()], &[9999]);
+    assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics.warnings());
+    assert_eq!(a.stats.files, FILES as usize);
+    assert_eq!(a.stats.packets, u64::from(FILES));
+    assert_eq!(a.stats.tcp_segments, u64::from(FILES));
+}
+
+/// A file in a folder that cannot be read is a warning (exit status 2 on the command
+/// line), as the same file named directly is; a file that is readable but not a capture
+/// is left out quietly.
+#[test]
+fn an_unreadable_file_in_a_folder_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.pcap"), syn_capture(1)).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a capture").unwrap();
+    let locked = dir.path().join("b.pcap");
+    std::fs::write(&locked, syn_capture(2)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&locked).is_ok() {
+        // Running as root, which reads anything: a file whose read fails instead.
+        std::fs::remove_file(&locked).unwrap();
+        std::os::unix::fs::symlink("/proc/self/mem", &locked).unwrap();
+    }
+    let a = analyze(&[dir.path().to_path_buf()], &[9999]);
+    let unusable: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::UnusableFile)
+        .collect();
+    assert_eq!(unusable.len(), 1, "{unusable:?}");
+    assert!(unusable[0].location.file.ends_with("b.pcap"));
+    assert!(a.unusable_input);
+    assert_eq!(a.stats.files, 1);
+    assert_eq!(a.stats.packets, 1);
+}

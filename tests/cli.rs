@@ -266,3 +266,56 @@ fn json_sessions_carry_timelines() {
         assert_eq!(marks, usize::from(!open), "{}", s["verdict"]);
     }
 }
+
+/// `teardown summary -` and a FIFO read the capture as a stream, as `tcpdump -w - |
+/// teardown summary -` would give it: the same summary as the file.
+#[test]
+fn standard_input_and_fifos_are_read_as_streams() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let file = samples().join("scenarios.pcapng");
+    let (code, want, _) = run(&["summary", "--ws-port", "9999", "-q", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let bytes = std::fs::read(&file).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_teardown"))
+        .args(["summary", "--ws-port", "9999", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = bytes.clone();
+    // Written in small pieces, as a pipe delivers them.
+    let writer = std::thread::spawn(move || {
+        for piece in feed.chunks(1000) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want.replace(file.to_str().unwrap(), "-")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(path, bytes).unwrap());
+    let (code, out, err) = run(&["summary", "--ws-port", "9999", "-q", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        want.replace(file.to_str().unwrap(), fifo.to_str().unwrap())
+    );
+}

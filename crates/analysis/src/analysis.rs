@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use teardown_wire::capture::{
-    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip, MAX_SNAPLEN,
+    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip,
 };
 use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::time::Timestamp;
@@ -425,13 +425,17 @@ struct Batch<'a> {
     filtered_out: u64,
     counts: PacketCounts,
     warnings: Diagnostics,
-    /// Per file, how far it had been read when this batch was complete.
-    ends: Vec<(u32, usize)>,
+    /// The capture set's [`CaptureSet::retired_mark`] when this batch was complete: the
+    /// chunks its packets borrow from are before it or still being read.
+    retired_mark: u64,
+    /// Bytes read over all files when this batch was complete.
+    position: u64,
 }
 
 /// The first stage of the pipeline: reads batches (sequential: records are found one
 /// after the other), decodes them (in parallel) and routes each packet to its shard.
 struct BatchReader<'a, 'f> {
+    set: &'a CaptureSet,
     merged: Merged<'a>,
     #[cfg(feature = "libpcap")]
     filter: Option<teardown_wire::capture::bpf::Filter>,
@@ -453,12 +457,8 @@ impl<'a> BatchReader<'a, '_> {
             bufs.packets.retain(|p| f.matches(p));
         }
         let filtered_out = read - bufs.packets.len() as u64;
-        // The reader holds one packet ahead per file: release only what precedes it.
-        let ends = self
-            .merged
-            .positions()
-            .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
-            .collect();
+        let retired_mark = self.set.retired_mark();
+        let position = self.merged.position();
         bufs.packets
             .par_iter()
             .with_min_len(4096)
@@ -471,7 +471,8 @@ impl<'a> BatchReader<'a, '_> {
             filtered_out,
             counts,
             warnings,
-            ends,
+            retired_mark,
+            position,
         }
     }
 
@@ -596,6 +597,7 @@ fn analyze_in_pool(
     }
 
     let mut reader = BatchReader {
+        set,
         merged: set.packets(),
         #[cfg(feature = "libpcap")]
         filter,
@@ -628,15 +630,21 @@ fn analyze_in_pool(
             || reader.next_batch(std::mem::take(&mut spare)),
             || run_shards(&mut shards, &current, &files, max_open),
         );
-        // Everything before the end of this batch has been analysed.
-        for &(file, pos) in &current.ends {
-            set.release_before(file, pos);
-        }
+        // This batch and the one before it have been analysed: free the chunks only they
+        // borrow from, once this batch's packets are gone.
+        let mark = current.retired_mark;
         if let Some(p) = &progress {
-            p.advance(current.ends.iter().map(|(_, pos)| *pos as u64).sum());
+            p.advance(current.position);
         }
         spare = std::mem::replace(&mut current, next).bufs;
+        spare.packets.clear();
+        spare.decoded.clear();
+        // SAFETY: the packets read before `mark` are in this batch or earlier ones, all
+        // analysed; their buffers were just cleared, and the shards keep no borrowed bytes
+        // (`Shard` has no lifetime).
+        unsafe { set.release_retired(mark) };
     }
+    stats.bytes += reader.merged.stream_bytes();
     #[cfg(feature = "libpcap")]
     let filter = reader.filter;
     // The last read found the end of the input, and what was wrong with it.
