@@ -454,3 +454,63 @@ fn an_unreadable_file_in_a_folder_is_reported() {
     assert_eq!(a.stats.files, 1);
     assert_eq!(a.stats.packets, 1);
 }
+
+/// A client cannot hide its session behind a head a strict HTTP parser refuses: over 64
+/// KiB, control bytes in the User-Agent, ESC and 0xFF in the path. Each is still a
+/// session, with its frames and close, and a `malformed_handshake` warning.
+#[test]
+fn upgrades_with_heads_http_refuses_are_still_sessions() {
+    let mut pad = b"X-Pad: ".to_vec();
+    pad.resize(70_000, b'a');
+    pad.extend_from_slice(b"\r\n");
+    let heads = [
+        upgrade_head(b"/plain", b""),
+        upgrade_head(b"/big", &pad),
+        upgrade_head(b"/ua", b"User-Agent: evil\x1b]0;x\x07\r\n"),
+        upgrade_head(b"/p\x1b[2J\xff", b""),
+    ];
+    let mut bytes = raw_ip_pcap_header();
+    for (i, h) in heads.iter().enumerate() {
+        bytes.extend(ws_session(40_000 + i as u16, 1000 * i as u64, h));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heads.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let a = analyze(std::slice::from_ref(&path), &[]);
+    assert_eq!(a.sessions.len(), 4, "{:?}", a.diagnostics.warnings());
+    for s in &a.sessions {
+        assert_eq!(s.verdict.to_string(), "clean_close_client", "{}", s.client);
+        assert_eq!((s.c2s.frames, s.s2c.frames), (2, 2), "{}", s.client);
+    }
+    let paths: Vec<&str> = a
+        .sessions
+        .iter()
+        .map(|s| s.request.as_ref().unwrap().path.as_str())
+        .collect();
+    assert_eq!(paths, ["/plain", "/big", "/ua", "/p\u{1b}[2J\u{fffd}"]);
+    assert_eq!(
+        a.sessions[2]
+            .request
+            .as_ref()
+            .unwrap()
+            .user_agent
+            .as_deref(),
+        Some("evil\u{1b}]0;x\u{7}")
+    );
+    let malformed: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::MalformedHandshake)
+        .collect();
+    assert_eq!(malformed.len(), 3, "{malformed:?}");
+    for w in malformed {
+        assert!(w.location.file.ends_with("heads.pcap") && w.location.packet.is_some());
+    }
+    assert_eq!(
+        a.diagnostics.counts().len(),
+        1,
+        "{:?}",
+        a.diagnostics.warnings()
+    );
+}

@@ -457,6 +457,15 @@ impl Connection {
                         .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
                     flow.on_message(*ts, from_a, bytes);
                 }
+                WsEvent::MalformedHead { reason, .. } => sink.warn(
+                    loc,
+                    WarningKind::MalformedHandshake,
+                    format!(
+                        "{} -> {}: {reason}; the session is kept",
+                        self.src(d),
+                        self.dst(d)
+                    ),
+                ),
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
