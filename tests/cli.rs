@@ -319,3 +319,24 @@ fn standard_input_and_fifos_are_read_as_streams() {
         want.replace(file.to_str().unwrap(), fifo.to_str().unwrap())
     );
 }
+
+/// `--threads` is bounded: a huge count is refused at once, naming the limit, instead of
+/// starting threads for minutes.
+#[test]
+fn too_many_threads_is_a_clear_error() {
+    let file = samples().join("scenarios.pcap");
+    let start = std::time::Instant::now();
+    let (code, out, err) = run(&["summary", "--threads", "100000", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("at most 256 worker threads"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let opts = teardown::Options {
+        threads: Some(100_000),
+        ..teardown::Options::default()
+    };
+    let e = teardown::analyze(&[file], &opts).unwrap_err();
+    assert!(matches!(
+        e,
+        teardown::AnalysisError::TooManyThreads { requested: 100_000 }
+    ));
+}

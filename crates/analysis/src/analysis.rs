@@ -44,10 +44,13 @@ pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
 /// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
 pub const MAX_EMPTY_SESSIONS: usize = 1 << 16;
 
+/// The most worker threads an analysis runs on ([`Options::threads`]).
+pub const MAX_THREADS: usize = 256;
+
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: one per core); at most [`MAX_THREADS`].
     pub threads: Option<usize>,
     /// Server ports to treat as WebSocket even where no upgrade was captured.
     pub ws_ports: Vec<u16>,
@@ -99,6 +102,12 @@ pub enum AnalysisError {
     /// The key log could not be read.
     #[error(transparent)]
     KeyLog(#[from] teardown_wire::tls::KeyLogError),
+    /// More worker threads were asked for than [`MAX_THREADS`].
+    #[error("--threads {requested}: at most {MAX_THREADS} worker threads")]
+    TooManyThreads {
+        /// The number asked for.
+        requested: usize,
+    },
     /// The BPF filter is invalid.
     #[cfg(feature = "libpcap")]
     #[error(transparent)]
@@ -356,6 +365,7 @@ impl Shard {
 /// option (a `--filter` libpcap cannot compile); damaged input becomes warnings, and an
 /// input that cannot be used at all sets [`Analysis::unusable_input`].
 pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, AnalysisError> {
+    check_threads(opts)?;
     let mut diags = Diagnostics::default();
     let paths = capture::expand_inputs(inputs, &mut diags);
     let set = CaptureSet::open(&paths, &mut diags);
@@ -380,8 +390,19 @@ pub fn analyze_bytes(
     bytes: Vec<u8>,
     opts: &Options,
 ) -> Result<Analysis, AnalysisError> {
+    check_threads(opts)?;
     let set = CaptureSet::from_bytes(name, bytes)?;
     analyze_set(&set, Diagnostics::default(), opts)
+}
+
+/// Refuses a thread count over [`MAX_THREADS`] before anything is read or started.
+fn check_threads(opts: &Options) -> Result<(), AnalysisError> {
+    match opts.threads {
+        Some(requested) if requested > MAX_THREADS => {
+            Err(AnalysisError::TooManyThreads { requested })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn analyze_set(
