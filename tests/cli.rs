@@ -340,3 +340,16 @@ fn too_many_threads_is_a_clear_error() {
         teardown::AnalysisError::TooManyThreads { requested: 100_000 }
     ));
 }
+
+/// `report -o /dev/stdout` writes to standard output (the descriptor, not a file renamed
+/// over `/dev/stdout`), as `-o -` does.
+#[test]
+fn report_to_dev_stdout_is_a_stream() {
+    let file = samples().join("scenarios.pcap");
+    let f = file.to_str().unwrap();
+    let (code, want, err) = run(&["report", "--markdown", "-q", "-o", "-", f]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["report", "--markdown", "-q", "-o", "/dev/stdout", f]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, want);
+}
