@@ -31,7 +31,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TableFormat::Table)]
         format: TableFormat,
         /// In CSV, keep text from the capture exactly as it was. By default a cell starting
-        /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula.
+        /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula, and
+        /// control characters and direction marks are written as \u{..}.
         #[arg(long)]
         csv_raw: bool,
     },

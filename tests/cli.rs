@@ -353,3 +353,57 @@ fn report_to_dev_stdout_is_a_stream() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, want);
 }
+
+/// Text a client put in its upgrade request (ESC sequences, BEL, a C1 CSI, an OSC 8
+/// link, a right-to-left override) reaches no terminal raw: the timeline header and its
+/// "upgrade request" line, the CSV on standard output and the Markdown report write it
+/// escaped; `--csv-raw` alone keeps it.
+#[test]
+fn control_characters_from_the_capture_are_escaped_in_every_text_output() {
+    let hostile = b"/x\x1b[2J\x07\xc2\x9b31m\xe2\x80\xaegpj.exe\x1b]8;;http://e\x1b\\";
+    let mut bytes = raw_ip_pcap_header();
+    bytes.extend(ws_session(
+        40_000,
+        0,
+        &upgrade_head(hostile, b"User-Agent: \x1b[31mred\r\n"),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let p = path.to_str().unwrap();
+    let raw_controls = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}')
+    };
+    for args in [
+        vec!["timeline", "--session", "1", p],
+        vec!["sessions", "--format", "csv", p],
+        vec!["report", "--markdown", "-q", "-o", "-", p],
+        vec!["report", "-q", "-o", "-", p],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!raw_controls(&out), "{args:?}: {out:?}");
+        // The report shows no request text for a clean session; its escaping is
+        // tested on its cells (report::markdown, report).
+        if args[0] != "report" {
+            assert!(
+                out.contains("\\u{1b}") && out.contains("\\u{202e}"),
+                "{args:?}: {out}"
+            );
+        }
+    }
+    let (_, out, _) = run(&["timeline", "--session", "1", p]);
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains("GET /x\\u{1b}[2J\\u{7}\\u{9b}31m"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["sessions", "--format", "csv", "--csv-raw", p]);
+    assert!(
+        out.contains("\u{1b}[2J") && out.contains("\u{1b}[31mred"),
+        "{out}"
+    );
+}

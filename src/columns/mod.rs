@@ -7,6 +7,7 @@ mod sessions;
 
 pub use sessions::SESSIONS;
 
+use crate::text::escape_controls;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
@@ -144,7 +145,8 @@ impl<R> Table<R> {
 
     /// Writes the rows as CSV with a header row. Floats are rounded to three decimals (a
     /// microsecond on the `_ms` columns); `raw` keeps capture text as it was, otherwise
-    /// every text cell is made [`spreadsheet_safe`].
+    /// every text cell has its controls escaped ([`escape_controls`]) and is made
+    /// [`spreadsheet_safe`].
     pub fn write_csv<'r>(
         &self,
         rows: impl IntoIterator<Item = &'r R>,
@@ -214,7 +216,7 @@ impl Serialize for CsvCell<'_> {
             Value::Float(v) => s.serialize_f64(round3(*v)),
             Value::Bool(v) => s.serialize_bool(*v),
             Value::Text(t) if self.raw => s.serialize_str(t),
-            Value::Text(t) => s.serialize_str(&spreadsheet_safe(t)),
+            Value::Text(t) => s.serialize_str(&spreadsheet_safe(&escape_controls(t))),
             Value::Ts(t) => s.collect_str(t),
         }
     }
