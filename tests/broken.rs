@@ -514,3 +514,60 @@ fn upgrades_with_heads_http_refuses_are_still_sessions() {
         a.diagnostics.warnings()
     );
 }
+
+/// A flow with more RTP streams than are tracked (64) says so: a `rtp_stream_cap`
+/// warning naming the file and the first packet left out, and the packets counted.
+#[test]
+fn rtp_streams_beyond_the_cap_are_counted_and_reported() {
+    let mut bytes = Vec::new();
+    for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut n = 0u32;
+    // 100 SSRCs, 3 packets each, round after round.
+    for round in 0..3u16 {
+        for ssrc in 0..100u32 {
+            let mut rtp = vec![0x80, 96];
+            rtp.extend_from_slice(&round.to_be_bytes());
+            rtp.extend_from_slice(&(u32::from(round) * 160).to_be_bytes());
+            rtp.extend_from_slice(&(0x1000 + ssrc).to_be_bytes());
+            rtp.extend_from_slice(&[0; 20]);
+            let len = 28 + rtp.len();
+            let mut ip = vec![0x45, 0, 0, len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0];
+            ip.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+            ip.extend_from_slice(&5004u16.to_be_bytes());
+            ip.extend_from_slice(&5006u16.to_be_bytes());
+            ip.extend_from_slice(&((len - 20) as u16).to_be_bytes());
+            ip.extend_from_slice(&[0, 0]);
+            ip.extend_from_slice(&rtp);
+            for x in [
+                1_700_000_000 + n / 1000,
+                (n % 1000) * 1000,
+                len as u32,
+                len as u32,
+            ] {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            bytes.extend_from_slice(&ip);
+            n += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ssrcs.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let a = analyze(std::slice::from_ref(&path), &[]);
+    let flows: Vec<_> = a.orphan_media.iter().collect();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].rtp.len(), 64);
+    assert_eq!(flows[0].rtp_untracked_packets, 36 * 3);
+    let w: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::RtpStreamCap)
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", a.diagnostics.warnings());
+    assert!(w[0].location.file.ends_with("ssrcs.pcap"));
+    assert_eq!(w[0].location.packet, Some(65));
+    assert!(w[0].message.contains("108 packets"), "{}", w[0].message);
+}

@@ -254,11 +254,12 @@ impl Shard {
         conn.on_segment(seg, &mut sink);
     }
 
-    fn on_datagram(&mut self, d: &Datagram<'_>, max_open: usize) {
+    fn on_datagram(&mut self, d: &Datagram<'_>, files: &[String], max_open: usize) {
         self.now = self.now.max(d.ts);
         let key = ConnKey::of((d.src, d.dst));
         if !self.flows.contains_key(&key) && self.flows.len() >= max_open {
-            self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+            let before = Timestamp(self.now.0.saturating_sub(1_000_000_000));
+            self.finish_idle_flows(files, before);
         }
         self.flows
             .entry(key)
@@ -266,7 +267,24 @@ impl Shard {
             .on_datagram(d);
     }
 
-    fn finish_flow(&mut self, flow: Box<UdpFlow>) {
+    fn finish_flow(&mut self, flow: Box<UdpFlow>, files: &[String]) {
+        if let (n @ 1.., Some((file, packet))) = flow.rtp_untracked() {
+            self.diags.push(Warning {
+                kind: WarningKind::RtpStreamCap,
+                location: Location {
+                    file: files.get(file as usize).cloned().unwrap_or_default(),
+                    packet: Some(packet),
+                    offset: None,
+                },
+                message: format!(
+                    "UDP flow {} <-> {}: more than {} RTP streams; {n} packets of the \
+                     streams beyond them counted, not analysed",
+                    flow.endpoints().0,
+                    flow.endpoints().1,
+                    crate::flow::MAX_STREAMS
+                ),
+            });
+        }
         let f = flow.finish();
         if f.is_media() {
             self.media.push(f);
@@ -275,7 +293,7 @@ impl Shard {
         }
     }
 
-    fn finish_idle_flows(&mut self, before: Timestamp) {
+    fn finish_idle_flows(&mut self, files: &[String], before: Timestamp) {
         let idle: Vec<ConnKey> = self
             .flows
             .iter()
@@ -284,7 +302,7 @@ impl Shard {
             .collect();
         for key in idle {
             if let Some(f) = self.flows.remove(&key) {
-                self.finish_flow(f);
+                self.finish_flow(f, files);
             }
         }
     }
@@ -346,7 +364,7 @@ impl Shard {
             }
         }
         self.evict_empty(files, Timestamp(self.now.0.saturating_sub(EMPTY_IDLE.0)));
-        self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
+        self.finish_idle_flows(files, Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
     }
 
     fn finish_all(&mut self, files: &[String]) {
@@ -356,7 +374,7 @@ impl Shard {
         }
         let flows: Vec<Box<UdpFlow>> = self.flows.drain().map(|(_, f)| f).collect();
         for f in flows {
-            self.finish_flow(f);
+            self.finish_flow(f, files);
         }
     }
 }
@@ -552,7 +570,7 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
                 }
                 match &decoded[i as usize] {
                     Ok(Packet::Tcp(seg)) => shard.on_segment(seg, files, max_open),
-                    Ok(Packet::Udp(d)) => shard.on_datagram(d, max_open),
+                    Ok(Packet::Udp(d)) => shard.on_datagram(d, files, max_open),
                     Err(_) => {}
                 }
             }
