@@ -37,8 +37,12 @@ pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
 /// is kept without packets before it is finished: longer than Linux's SYN retries (~63 s
 /// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
 pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
-/// Connections open at one time, over all shards, before empty ones are evicted early
-/// (about 1.5 KB each with the table's overhead: 128 Ki of them take about 200 MB).
+/// Connections open at one time, over all shards, before empty ones are evicted early.
+/// An open WebSocket connection costs about 5.9 KB, the session it becomes included
+/// (measured with `examples/openconns.rs`, README "Hostile input and bounded memory"):
+/// 128 Ki of them take about 770 MB. Connections that carried data are never evicted, so
+/// more than this many can be open; the shard then scans for empty ones at most once per
+/// second of capture time.
 pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
 /// Empty connections (attempts that carried nothing) kept as full sessions, over all
 /// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
@@ -206,6 +210,11 @@ struct Shard {
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
+    /// While over its share of open connections (or flows) with nothing to evict, the
+    /// shard does not scan again before this time: one scan per second of capture time,
+    /// not one per new connection (which made a run over the cap quadratic).
+    evict_blocked_until: Timestamp,
+    flows_blocked_until: Timestamp,
     connections: u64,
     evicted: u64,
     keys: Option<Arc<KeyLog>>,
@@ -227,6 +236,8 @@ impl Shard {
             diags: Diagnostics::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
+            evict_blocked_until: Timestamp(i64::MIN),
+            flows_blocked_until: Timestamp(i64::MIN),
             connections: 0,
             evicted: 0,
         }
@@ -240,8 +251,14 @@ impl Shard {
                 self.finish(old, ConnectionEnd::Reused, files);
             }
         }
-        if !self.conns.contains_key(&key) && self.conns.len() >= max_open {
+        if self.conns.len() >= max_open
+            && self.now >= self.evict_blocked_until
+            && !self.conns.contains_key(&key)
+        {
             self.evict_empty(files, Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+            if self.conns.len() >= max_open {
+                self.evict_blocked_until = Timestamp(self.now.0.saturating_add(1_000_000_000));
+            }
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
@@ -257,9 +274,15 @@ impl Shard {
     fn on_datagram(&mut self, d: &Datagram<'_>, files: &[String], max_open: usize) {
         self.now = self.now.max(d.ts);
         let key = ConnKey::of((d.src, d.dst));
-        if !self.flows.contains_key(&key) && self.flows.len() >= max_open {
+        if self.flows.len() >= max_open
+            && self.now >= self.flows_blocked_until
+            && !self.flows.contains_key(&key)
+        {
             let before = Timestamp(self.now.0.saturating_sub(1_000_000_000));
             self.finish_idle_flows(files, before);
+            if self.flows.len() >= max_open {
+                self.flows_blocked_until = Timestamp(self.now.0.saturating_add(1_000_000_000));
+            }
         }
         self.flows
             .entry(key)

@@ -387,7 +387,7 @@ impl Connection {
                         },
                     );
                     self.request
-                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**request).clone())));
                 }
                 WsEvent::Response { ts, response } => {
                     let accept_valid = match (self.request.as_deref(), &response.accept) {
@@ -408,7 +408,7 @@ impl Connection {
                         self.sides[1 - d].decoder.expect_frames();
                     }
                     self.response
-                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**response).clone())));
                 }
                 WsEvent::Frame(f) => self.on_frame(d, f),
                 WsEvent::Gap { ts, len, lost_sync } => {

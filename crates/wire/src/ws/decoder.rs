@@ -58,15 +58,16 @@ pub enum WsEvent {
     Request {
         /// Time of its first byte.
         ts: Timestamp,
-        /// The parsed request.
-        request: UpgradeRequest,
+        /// The parsed request (boxed: it is large, and a connection keeps a list of
+        /// events between segments).
+        request: Box<UpgradeRequest>,
     },
     /// An HTTP response head.
     Response {
         /// Time of its first byte.
         ts: Timestamp,
-        /// The parsed response.
-        response: UpgradeResponse,
+        /// The parsed response (boxed, as the request).
+        response: Box<UpgradeResponse>,
     },
     /// A whole frame (payload consumed).
     Frame(FrameEvent),
@@ -428,7 +429,7 @@ impl StreamDecoder {
                             let upgrade = request.is_websocket;
                             out.push(WsEvent::Request {
                                 ts: head_ts,
-                                request,
+                                request: Box::new(request),
                             });
                             if upgrade {
                                 self.state = State::Header {
@@ -443,7 +444,7 @@ impl StreamDecoder {
                             let upgraded = response.status == 101;
                             out.push(WsEvent::Response {
                                 ts: head_ts,
-                                response,
+                                response: Box::new(response),
                             });
                             self.state = if upgraded {
                                 State::Header {
