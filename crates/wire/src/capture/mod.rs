@@ -9,7 +9,7 @@
 //! replaced while it is read ends early with a warning (a mapping would raise SIGBUS), and
 //! a folder of any number of files needs no mapping per file. A file is opened only from
 //! the time its first packet comes up in the merge until its last, so a rotated capture
-//! of 100 000 files holds one or two open at a time.
+//! of any number of files holds one or two open at a time.
 
 #[cfg(feature = "libpcap")]
 pub mod bpf;
@@ -210,13 +210,13 @@ impl CaptureSet {
 
     /// A capture held in memory, named `name` in warnings. Errors when it is not a capture.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CaptureSet, NotACapture> {
-        let first_ts = {
-            let mut r = RecordReader::new(name, 0, &bytes).map_err(|reason| NotACapture {
+        let first_ts = RecordReader::new(name, 0, &bytes)
+            .map_err(|reason| NotACapture {
                 name: name.to_string(),
                 reason,
-            })?;
-            first_packet_ts(&mut r)
-        };
+            })?
+            .next()
+            .map(|p| p.ts);
         let file = CaptureFile {
             path: PathBuf::from(name),
             name: name.to_string(),
@@ -394,11 +394,6 @@ fn probe(
     }
 }
 
-/// The time of the first packet a reader over a whole file gives.
-fn first_packet_ts(r: &mut RecordReader<'_>) -> Option<Timestamp> {
-    r.next().map(|p| p.ts)
-}
-
 /// Appends to `buf` from `input` until it holds `want` bytes or the input ends; returns
 /// whether the input may hold more.
 fn read_up_to(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
@@ -509,6 +504,23 @@ impl<'a> Merged<'a> {
                     .chunk_len()
                     .min(usize::try_from(size).unwrap_or(usize::MAX));
                 let more = match read_up_to(&mut file, &mut head, want) {
+                    Ok(_) if head.len() < want => {
+                        // It shrank since it was probed: what is left is read.
+                        self.lost.push(Warning {
+                            kind: WarningKind::TruncatedFile,
+                            location: Location {
+                                file: f.name.clone(),
+                                packet: None,
+                                offset: Some(head.len() as u64),
+                            },
+                            message: format!(
+                                "the file shrank from {size} to {} bytes before its turn came; \
+                                 what is left of it is read",
+                                head.len()
+                            ),
+                        });
+                        false
+                    }
                     Ok(more) => more && (head.len() as u64) < size,
                     Err(e) => {
                         self.warn_lost(i, &format!("cannot read: {e}"));
@@ -941,6 +953,32 @@ mod tests {
             "{w}"
         );
         assert!(w.location.file.ends_with("shrinks.pcap") && w.location.packet.is_some());
+    }
+
+    #[test]
+    fn a_file_truncated_before_its_turn_says_so() {
+        let bytes = pcap(&(0..50).map(|i| (i, vec![7; 100])).collect::<Vec<_>>());
+        let t = Temp::new("shrank-early.pcap", &bytes);
+        let mut diags = Diagnostics::default();
+        let set = CaptureSet::open(std::slice::from_ref(&t.0), &mut diags);
+        // Cut on a record boundary, within the first chunk: the reader alone would see a
+        // shorter, whole file.
+        File::options()
+            .write(true)
+            .open(&t.0)
+            .unwrap()
+            .set_len(24 + 5 * 116)
+            .unwrap();
+        let mut m = set.packets();
+        assert_eq!(m.by_ref().count(), 5);
+        m.drain_warnings(&mut diags);
+        let w = &diags.warnings()[0];
+        assert_eq!(w.kind, WarningKind::TruncatedFile);
+        assert!(
+            w.message
+                .contains("shrank from 5824 to 604 bytes before its turn"),
+            "{w}"
+        );
     }
 
     #[test]
