@@ -114,7 +114,8 @@ enum Command {
 #[derive(Args)]
 struct CsvText {
     /// In CSV, keep text from the capture exactly as it was. By default a cell starting
-    /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula.
+    /// with = + - @ gets a leading ' so spreadsheets do not run it as a formula, and
+    /// control characters and direction marks are written as \u{..}.
     #[arg(long)]
     csv_raw: bool,
 }
@@ -130,8 +131,8 @@ struct Input {
     /// stays out, listed by `teardown connections`. Repeat or separate with commas.
     #[arg(long = "ws-port", value_delimiter = ',', value_name = "PORT")]
     ws_ports: Vec<u16>,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
+    /// Worker threads (default, or 0: one per core; at most 256).
+    #[arg(long, value_parser = threads_in_range)]
     threads: Option<usize>,
     /// No progress bar, and warnings only as a count per kind.
     #[arg(long, short)]
@@ -177,6 +178,18 @@ enum TextFormat {
     Text,
     /// JSON.
     Json,
+}
+
+/// `--threads`: a number up to [`teardown::analysis::MAX_THREADS`].
+fn threads_in_range(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n > teardown::analysis::MAX_THREADS {
+        return Err(format!(
+            "at most {} worker threads",
+            teardown::analysis::MAX_THREADS
+        ));
+    }
+    Ok(n)
 }
 
 fn run(cli: Cli) -> io::Result<ExitCode> {

@@ -14,6 +14,7 @@ use crate::analysis::{Analysis, Progress, ProgressSink};
 use crate::columns::SESSIONS;
 use crate::diag::{Diagnostics, MESSAGES_KEPT_PER_KIND};
 use crate::session::Session;
+use crate::text::escape_controls;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::ser::{Serialize, SerializeMap};
@@ -127,7 +128,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
     let path = s
         .request
         .as_ref()
-        .map(|r| format!("  GET {}", r.path))
+        .map(|r| format!("  GET {}", escape_controls(&r.path)))
         .unwrap_or_default();
     writeln!(out, "session {}  {} -> {}{path}", s.id, s.client, s.server)?;
     write!(
@@ -165,7 +166,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
             "{mark} {} {rel:>+12.6}s  {}  {}{note}",
             e.ts.clock(),
             e.direction,
-            e.kind
+            escape_controls(&e.kind.to_string())
         )?;
     }
     Ok(())

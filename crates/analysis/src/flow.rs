@@ -17,7 +17,7 @@ use teardown_wire::time::Timestamp;
 /// Open transactions tracked per flow; older ones are dropped (counted unanswered).
 const MAX_OPEN_TRANSACTIONS: usize = 1024;
 /// RTP streams tracked per flow (a hostile flow cannot create more).
-const MAX_STREAMS: usize = 64;
+pub const MAX_STREAMS: usize = 64;
 /// Usernames, alerts and other lists kept per flow.
 const MAX_LIST: usize = 16;
 /// TURN nesting: a relayed datagram is not itself unwrapped again.
@@ -259,6 +259,9 @@ pub struct MediaFlow {
     pub dtls: DtlsStats,
     /// RTP streams: sent by `a`?, and the stream.
     pub rtp: Vec<(bool, RtpStream)>,
+    /// RTP packets of streams beyond the first [`MAX_STREAMS`] of the flow: counted, not
+    /// analysed (a `rtp_stream_cap` warning says so).
+    pub rtp_untracked_packets: u64,
     /// RTCP compound packets, and how many were encrypted (SRTCP).
     pub rtcp_packets: u64,
     /// SRTCP packets (reports not readable).
@@ -292,6 +295,9 @@ pub struct UdpFlow {
     stun: StunStats,
     dtls: DtlsStats,
     rtp: Vec<(bool, RtpStream)>,
+    rtp_untracked_packets: u64,
+    /// The first datagram with an RTP packet beyond [`MAX_STREAMS`]: (file, packet).
+    first_untracked: Option<(u32, u64)>,
     rtcp_packets: u64,
     rtcp_encrypted: u64,
     transactions: HashMap<[u8; 12], Transaction>,
@@ -341,6 +347,8 @@ impl UdpFlow {
             stun: StunStats::default(),
             dtls: DtlsStats::default(),
             rtp: Vec::new(),
+            rtp_untracked_packets: 0,
+            first_untracked: None,
             rtcp_packets: 0,
             rtcp_encrypted: 0,
             transactions: HashMap::new(),
@@ -351,6 +359,11 @@ impl UdpFlow {
             last_answered: None,
             dtls_handshake_seen: false,
         }
+    }
+
+    /// The first sender and the other endpoint.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        (self.a, self.b)
     }
 
     /// Time of the last datagram.
@@ -367,6 +380,15 @@ impl UdpFlow {
     /// Adds one datagram.
     pub fn on_datagram(&mut self, d: &Datagram<'_>) {
         self.on_message(d.ts, d.src == self.a, d.payload);
+        if self.rtp_untracked_packets > 0 && self.first_untracked.is_none() {
+            self.first_untracked = Some((d.file, d.number));
+        }
+    }
+
+    /// RTP packets beyond [`MAX_STREAMS`] streams so far, and the datagram (file index,
+    /// packet number) of the first.
+    pub fn rtp_untracked(&self) -> (u64, Option<(u32, u64)>) {
+        (self.rtp_untracked_packets, self.first_untracked)
     }
 
     /// Adds one message (a datagram's payload, or a message framed on TCP).
@@ -565,7 +587,10 @@ impl UdpFlow {
                 self.event(ts, from_a, MediaEventKind::RtpFirst { ssrc: h.ssrc });
                 self.rtp.len() - 1
             }
-            None => return,
+            None => {
+                self.rtp_untracked_packets += 1;
+                return;
+            }
         };
         let stream = &mut self.rtp[index].1;
         stream.push(
@@ -641,6 +666,7 @@ impl UdpFlow {
             stun: self.stun,
             dtls: self.dtls,
             rtp: self.rtp,
+            rtp_untracked_packets: self.rtp_untracked_packets,
             rtcp_packets: self.rtcp_packets,
             rtcp_encrypted: self.rtcp_encrypted,
             events: self.events,

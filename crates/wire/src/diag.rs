@@ -37,6 +37,11 @@ pub enum WarningKind {
     WebSocketResync,
     /// Reassembly buffer limit reached; buffered data was skipped.
     BufferOverflow,
+    /// An HTTP upgrade head with bytes HTTP does not allow, or longer than 64 KiB: read
+    /// line by line, and its connection still analysed.
+    MalformedHandshake,
+    /// RTP streams beyond the 64 tracked on one UDP flow: their packets are counted only.
+    RtpStreamCap,
     /// Packets whose timestamps go backwards within one file.
     TimestampOrder,
     /// A key log line that could not be read, or TLS records the logged keys did not open.

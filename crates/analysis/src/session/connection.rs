@@ -434,7 +434,7 @@ impl Connection {
                         },
                     );
                     self.request
-                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**request).clone())));
                 }
                 WsEvent::Response { ts, response } => {
                     let accept_valid = match (self.request.as_deref(), &response.accept) {
@@ -455,7 +455,7 @@ impl Connection {
                         self.sides[1 - d].decoder.expect_frames();
                     }
                     self.response
-                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**response).clone())));
                 }
                 WsEvent::Frame(f) => {
                     self.check_frame(d, f, loc, sink);
@@ -510,6 +510,15 @@ impl Connection {
                         .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
                     flow.on_message(*ts, from_a, bytes);
                 }
+                WsEvent::MalformedHead { reason, .. } => sink.warn(
+                    loc,
+                    WarningKind::MalformedHandshake,
+                    format!(
+                        "{} -> {}: {reason}; the session is kept",
+                        self.src(d),
+                        self.dst(d)
+                    ),
+                ),
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
