@@ -28,11 +28,8 @@ enum Command {
     Sessions {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// The events of one session in time order, with the teardown start marked.
     Timeline {
@@ -49,22 +46,16 @@ enum Command {
     Media {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// One row per TCP connection, sessions and the others (plain HTTP, HTTPS, other
     /// protocols): what it carried, who ended it and how, bytes, retransmissions, gaps.
     Connections {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// Counts by verdict and by client-observed close code, and the first abnormal teardown.
     Summary {
@@ -109,6 +100,16 @@ enum Command {
         #[command(flatten)]
         csv: CsvText,
     },
+}
+
+/// How a table command writes its rows.
+#[derive(Args)]
+struct TableOut {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
+    #[command(flatten)]
+    csv: CsvText,
 }
 
 /// How CSV writes text read from the capture.
@@ -287,31 +288,19 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
         ExitCode::SUCCESS
     };
     let code = match cli.command {
-        Command::Sessions { format, csv, .. } => {
-            tables(
-                format,
-                csv.csv_raw,
-                &analysis,
-                &mut out,
-                TableKind::Sessions,
-            )?;
+        Command::Sessions { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Sessions)?;
             code
         }
         Command::Timeline {
             session, format, ..
         } => timeline(&analysis, session, format, code, &mut out, &mut err)?,
-        Command::Media { format, csv, .. } => {
-            tables(format, csv.csv_raw, &analysis, &mut out, TableKind::Media)?;
+        Command::Media { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Media)?;
             code
         }
-        Command::Connections { format, csv, .. } => {
-            tables(
-                format,
-                csv.csv_raw,
-                &analysis,
-                &mut out,
-                TableKind::Connections,
-            )?;
+        Command::Connections { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Connections)?;
             code
         }
         Command::Summary { format, .. } => {
@@ -358,15 +347,10 @@ enum TableKind {
 }
 
 /// `teardown sessions`, `media` and `connections` in their format.
-fn tables(
-    format: TableFormat,
-    csv_raw: bool,
-    a: &Analysis,
-    out: &mut impl Write,
-    kind: TableKind,
-) -> io::Result<()> {
+fn tables(table: &TableOut, a: &Analysis, out: &mut impl Write, kind: TableKind) -> io::Result<()> {
     use TableKind::*;
-    match (format, kind) {
+    let csv_raw = table.csv.csv_raw;
+    match (table.format, kind) {
         (TableFormat::Table, Sessions) => output::write_sessions_table(&a.sessions, out),
         (TableFormat::Csv, Sessions) => output::write_sessions_csv(&a.sessions, csv_raw, out),
         (TableFormat::Json, Sessions) => output::write_sessions_json(&a.sessions, out),
