@@ -5,7 +5,7 @@
 //! upgrade request, else the side whose frames are masked), because a connection joined
 //! mid-stream only reveals it later.
 
-use super::verdict::{decide, Answer, Facts, StartKind, TlsFacts};
+use super::verdict::{decide, Answer, Decision, Facts, StartKind, TlsFacts};
 use super::Session;
 use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Evidence, InferredEvent};
 use crate::flow::{MediaFlow, UdpFlow};
@@ -18,8 +18,8 @@ use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
 use teardown_wire::tcp::{Delivery, Reassembler, SegmentClass, SeqAnalysis};
 use teardown_wire::time::Timestamp;
-use teardown_wire::tls::infer::Inferred;
-use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
+use teardown_wire::tls::infer::{Inferred, NotInferred};
+use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent, TlsOutcome, TlsSummary};
 use teardown_wire::ws::{
     accept_key, keeps_context, parse_close, violations, FrameContext, FrameEvent, Inflater, Opcode,
     StreamDecoder, TextMessage, UpgradeRequest, UpgradeResponse, WsEvent,
@@ -762,51 +762,138 @@ impl Connection {
         diags: &mut Diagnostics,
     ) -> (Session, Membership, Option<MediaFlow>) {
         let mut sink = WarningSink { files, diags };
+        self.flush(&mut sink);
+        let tls = self.tls_outcome(&mut sink);
+        let (inferred, not_inferred) = self.inference(tls.as_ref().map(|t| &t.0));
+        let client_is_a = self.client_is_a(tls.as_ref().and_then(|(o, _)| o.client));
+        let facts = self.facts(client_is_a, tls.as_ref().map(|t| &t.0), inferred.as_ref());
+        let decision = decide(&facts);
+        let timeline = self.timeline(
+            client_is_a,
+            tls.as_ref().map(|t| &t.0),
+            inferred.as_ref(),
+            not_inferred,
+            &decision,
+        );
+        let first_close = self.first_close_info(client_is_a);
+        let request = self.request.take().map(|b| b.2);
+        let membership = self.membership(request.as_ref(), inferred.as_ref(), facts.frames_seen);
+        let evidence = match &tls {
+            Some((o, _)) if o.decrypted => Evidence::Decrypted,
+            Some(_) if inferred.is_some() => Evidence::RecordLengths,
+            Some(_) => Evidence::TcpOnly,
+            None if self.is_empty() => Evidence::TcpOnly,
+            None => Evidence::Plaintext,
+        };
+        let ci = usize::from(!client_is_a);
+        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
+            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
+            _ => None,
+        };
+        // The 101 read from the wire, else an upgrade answer inferred as accepted.
+        let response_ts = self.response.as_deref().map(|b| b.1).or_else(|| {
+            let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
+            inf.response.map(|r| r.ts)
+        });
+        let stun = self.stun.take().map(|f| f.finish());
+        let sdp = std::mem::take(&mut self.sdp);
+        let [sa, sb] = self.sides;
+        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
+        let (client, server) = if client_is_a {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        };
+        let session = Session {
+            id: 0,
+            client,
+            server,
+            start_ts: self.first_ts,
+            end_ts: self.last_ts,
+            midstream: c_side.syn.is_none(),
+            request,
+            response_ts,
+            response: self.response.map(|b| b.2),
+            handshake_ms,
+            verdict: decision.verdict,
+            teardown_initiator: decision.initiator,
+            teardown_start_ts: decision.start.map(|(t, _, _)| t),
+            first_close,
+            client_observed_code: decision.client_observed_code,
+            ping_rtt_count: self.rtt_count,
+            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
+            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
+            c2s: c_side.stats,
+            s2c: s_side.stats,
+            timeline,
+            timeline_events_dropped: self.events_dropped,
+            evicted_idle: why == ConnectionEnd::Idle,
+            sdp,
+            media: Vec::new(),
+            join_rule: None,
+            media_finding: None,
+            tls: tls.map(|(_, summary)| summary),
+            evidence,
+            open_at_start: 0,
+            established_at_start: 0,
+            established_at_teardown: None,
+            connecting_at_teardown: None,
+        };
+        (session, membership, stun)
+    }
+
+    /// Delivers what reassembly still holds and copies its counters.
+    fn flush(&mut self, sink: &mut WarningSink<'_>) {
         let end_ts = self.last_ts;
         for d in 0..2 {
             self.stream(d, |reasm, out| reasm.finish(end_ts, out));
-            self.process_events(d, self.last_loc, &mut sink);
+            self.process_events(d, self.last_loc, sink);
         }
-        for d in 0..2 {
-            let s = &mut self.sides[d];
+        for s in &mut self.sides {
             let r = &s.reasm.stats;
             s.stats.out_of_order = r.out_of_order;
             s.stats.overlapping = r.overlapping;
         }
+    }
 
-        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()));
-        if let Some((_, summary)) = &tls {
-            if summary.unopened_records > 0 {
-                sink.warn(
-                    self.last_loc,
-                    WarningKind::TlsKeys,
-                    format!(
-                        "{} <-> {}: {} TLS records did not open with the logged keys",
-                        self.a, self.b, summary.unopened_records
-                    ),
-                );
-            }
+    /// What TLS showed, with a warning when logged keys did not open its records.
+    fn tls_outcome(&self, sink: &mut WarningSink<'_>) -> Option<(TlsOutcome, TlsSummary)> {
+        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()))?;
+        if tls.1.unopened_records > 0 {
+            sink.warn(
+                self.last_loc,
+                WarningKind::TlsKeys,
+                format!(
+                    "{} <-> {}: {} TLS records did not open with the logged keys",
+                    self.a, self.b, tls.1.unopened_records
+                ),
+            );
         }
+        Some(tls)
+    }
 
-        // Without keys, the WebSocket layer read from the record lengths (by side index).
-        let inference = match (self.tls.as_deref(), &tls) {
-            (Some(t), Some((o, _))) if !o.decrypted => t.infer([0, 1].map(|i| {
+    /// Without keys, the WebSocket layer read from the record lengths (by side index), or
+    /// why it could not be.
+    fn inference(&self, tls: Option<&TlsOutcome>) -> (Option<Inferred>, Option<NotInferred>) {
+        let inference = match (self.tls.as_deref(), tls) {
+            (Some(t), Some(o)) if !o.decrypted => t.infer([0, 1].map(|i| {
                 let s = &self.sides[i];
                 s.first_fin.into_iter().chain(s.first_rst).min()
             })),
             _ => None,
         };
-        let (inferred, not_inferred): (Option<Inferred>, _) = match inference {
+        match inference {
             Some(Ok(inf)) => (Some(inf), None),
             Some(Err(why)) => (None, Some(why)),
             None => (None, None),
-        };
+        }
+    }
 
-        // Who is client: the SYN sender; else the upgrade request's sender; else the side
-        // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
-        // first sender.
-        let tls_client = tls.as_ref().and_then(|(o, _)| o.client);
-        let client_is_a = if self.sides[0].syn.is_some() {
+    /// Who is client: the SYN sender; else the upgrade request's sender; else the side
+    /// whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
+    /// first sender.
+    fn client_is_a(&self, tls_client: Option<usize>) -> bool {
+        if self.sides[0].syn.is_some() {
             true
         } else if self.sides[1].syn.is_some() {
             false
@@ -818,16 +905,18 @@ impl Connection {
             c == 0
         } else {
             self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
-        };
-        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
-        let to_dir = |from_a: bool| {
-            if from_a == client_is_a {
-                Direction::ClientToServer
-            } else {
-                Direction::ServerToClient
-            }
-        };
+        }
+    }
 
+    /// The facts the verdict is decided on, client side first; an inferred WebSocket layer
+    /// fills in what the records showed.
+    fn facts(
+        &self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+    ) -> Facts {
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
         let mut first_close =
             [ci, si].map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c)));
         let mut response = self
@@ -836,10 +925,9 @@ impl Connection {
             .map(|(_, t, r)| Answer::http(r.status, *t));
         let mut frames_seen = self.sides[0].stats.frames + self.sides[1].stats.frames > 0;
         let mut alert_close = tls
-            .as_ref()
-            .map(|(o, _)| [ci, si].map(|i| o.closed[i]))
+            .map(|o| [ci, si].map(|i| o.closed[i]))
             .unwrap_or_default();
-        if let Some(inf) = &inferred {
+        if let Some(inf) = inferred {
             response = response.or(inf.response.map(|r| Answer {
                 ts: r.ts,
                 status: None,
@@ -855,7 +943,7 @@ impl Connection {
                 alert_close[k] = alert_close[k].into_iter().chain(notify).min();
             }
         }
-        let facts = Facts {
+        Facts {
             syn_seen: self.sides[ci].syn.is_some(),
             synack_seen: self.sides[si].synack.is_some(),
             server_sent_data: self.sides[si].stats.payload_bytes > 0,
@@ -865,19 +953,29 @@ impl Connection {
             first_close,
             first_fin: [ci, si].map(|i| self.sides[i].first_fin),
             first_rst: [ci, si].map(|i| self.sides[i].first_rst),
-            tls: tls.as_ref().map(|(o, _)| TlsFacts {
+            tls: tls.map(|o| TlsFacts {
                 handshake_done: o.handshake_done,
                 decrypted: o.decrypted,
                 failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
                 alert_close,
                 inferred: inferred.is_some(),
             }),
-        };
-        let decision = decide(&facts);
+        }
+    }
 
+    /// The timeline in time order, the event that started the teardown marked.
+    fn timeline(
+        &mut self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+        not_inferred: Option<NotInferred>,
+        decision: &Decision,
+    ) -> Vec<Event> {
         let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
-        if let Some((ts, _)) = self.sides[ci].syn {
-            let attempts = self.sides[ci].syn_attempts;
+        let client = &self.sides[usize::from(!client_is_a)];
+        if let Some((ts, _)) = client.syn {
+            let attempts = client.syn_attempts;
             raw.push(RawEvent {
                 ts,
                 from_a: client_is_a,
@@ -895,7 +993,7 @@ impl Connection {
                 }
             }
         }
-        if let Some((o, _)) = tls.as_ref().filter(|(o, _)| !o.decrypted) {
+        if let Some(o) = tls.filter(|o| !o.decrypted) {
             for (i, last) in o.last_application_data.iter().enumerate() {
                 if let Some(ts) = last {
                     raw.push(RawEvent {
@@ -906,7 +1004,7 @@ impl Connection {
                 }
             }
         }
-        if let Some(inf) = &inferred {
+        if let Some(inf) = inferred {
             raw.extend(inferred_events(inf));
         }
         if let Some(why) = not_inferred {
@@ -919,6 +1017,7 @@ impl Connection {
             });
         }
         raw.extend(self.control_events.drain(..));
+        let to_dir = direction_from(client_is_a);
         let mut timeline: Vec<Event> = raw
             .into_iter()
             .map(|e| Event {
@@ -929,49 +1028,20 @@ impl Connection {
             })
             .collect();
         timeline.sort_by_key(|e| e.ts);
-        if let Some((ts, dir, kind)) = decision.start {
-            let hit = timeline.iter_mut().find(|e| {
-                e.ts == ts
-                    && e.direction == dir
-                    && match kind {
-                        StartKind::Close => matches!(
-                            e.kind,
-                            EventKind::Close { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::CloseFrame,
-                                    ..
-                                }
-                        ),
-                        StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
-                        StartKind::Rst => matches!(e.kind, EventKind::Rst),
-                        StartKind::Response => matches!(
-                            e.kind,
-                            EventKind::HandshakeResponse { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::UpgradeRejected,
-                                    ..
-                                }
-                        ),
-                        StartKind::Alert => matches!(
-                            e.kind,
-                            EventKind::TlsAlert { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::CloseNotify,
-                                    ..
-                                }
-                        ),
-                    }
-            });
-            if let Some(e) = hit {
-                e.teardown_start = true;
-            }
+        if let Some(start) = decision.start {
+            mark_teardown_start(&mut timeline, start);
         }
+        timeline
+    }
 
-        let first_close = [ci, si]
-            .into_iter()
-            .filter_map(|i| {
-                self.sides[i]
-                    .first_close
+    /// The first close frame on the wire, either way (the client's on equal times).
+    fn first_close_info(&self, client_is_a: bool) -> Option<CloseInfo> {
+        let to_dir = direction_from(client_is_a);
+        self.sides
+            .iter()
+            .enumerate()
+            .filter_map(|(i, side)| {
+                side.first_close
                     .as_ref()
                     .map(|(ts, code, reason)| CloseInfo {
                         code: *code,
@@ -980,10 +1050,17 @@ impl Connection {
                         ts: *ts,
                     })
             })
-            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
+            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer))
+    }
 
-        let request = self.request.take().map(|b| b.2);
-        let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
+    /// Whether the connection is a WebSocket session (README, "Which sessions").
+    fn membership(
+        &self,
+        request: Option<&UpgradeRequest>,
+        inferred: Option<&Inferred>,
+        frames_seen: bool,
+    ) -> Membership {
+        if request.is_some_and(|r| r.is_websocket) {
             Membership::WebSocket
         } else if request.is_some()
             || self
@@ -992,74 +1069,64 @@ impl Connection {
                 .any(|s| s.not_websocket && s.stats.frames == 0)
         {
             Membership::Other
-        } else if inferred.as_ref().is_some_and(|i| i.websocket) {
+        } else if inferred.is_some_and(|i| i.websocket) {
             Membership::WebSocket
-        } else if inferred.as_ref().is_some_and(|i| i.http_like) {
+        } else if inferred.is_some_and(|i| i.http_like) {
             Membership::Other
-        } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
+        } else if frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
             Membership::WebSocket
         } else {
             Membership::IfWebSocketPort
-        };
-        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
-            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
-            _ => None,
-        };
-        let evidence = match &tls {
-            Some((o, _)) if o.decrypted => Evidence::Decrypted,
-            Some(_) if inferred.is_some() => Evidence::RecordLengths,
-            Some(_) => Evidence::TcpOnly,
-            None if self.is_empty() => Evidence::TcpOnly,
-            None => Evidence::Plaintext,
-        };
-        let [sa, sb] = self.sides;
-        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
-        let (client, server) = if client_is_a {
-            (self.a, self.b)
+        }
+    }
+}
+
+/// The direction of an event sent by side A (`from_a`) or B, once the client is known.
+fn direction_from(client_is_a: bool) -> impl Fn(bool) -> Direction {
+    move |from_a| {
+        if from_a == client_is_a {
+            Direction::ClientToServer
         } else {
-            (self.b, self.a)
-        };
-        let session = Session {
-            id: 0,
-            client,
-            server,
-            start_ts: self.first_ts,
-            end_ts: self.last_ts,
-            midstream: c_side.syn.is_none(),
-            request,
-            // The 101 read from the wire, else an upgrade answer inferred as accepted.
-            response_ts: self.response.as_deref().map(|b| b.1).or_else(|| {
-                let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
-                inf.response.map(|r| r.ts)
-            }),
-            response: self.response.map(|b| b.2),
-            handshake_ms,
-            verdict: decision.verdict,
-            teardown_initiator: decision.initiator,
-            teardown_start_ts: decision.start.map(|(t, _, _)| t),
-            first_close,
-            client_observed_code: decision.client_observed_code,
-            ping_rtt_count: self.rtt_count,
-            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
-            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
-            c2s: c_side.stats,
-            s2c: s_side.stats,
-            timeline,
-            timeline_events_dropped: self.events_dropped,
-            evicted_idle: why == ConnectionEnd::Idle,
-            sdp: std::mem::take(&mut self.sdp),
-            media: Vec::new(),
-            join_rule: None,
-            media_finding: None,
-            tls: tls.map(|(_, summary)| summary),
-            evidence,
-            open_at_start: 0,
-            established_at_start: 0,
-            established_at_teardown: None,
-            connecting_at_teardown: None,
-        };
-        let stun = self.stun.take().map(|f| f.finish());
-        (session, membership, stun)
+            Direction::ServerToClient
+        }
+    }
+}
+
+/// Marks the timeline event that `decide` named as the teardown's start.
+fn mark_teardown_start(timeline: &mut [Event], (ts, dir, kind): (Timestamp, Direction, StartKind)) {
+    let is_start = |k: &EventKind| match kind {
+        StartKind::Close => matches!(
+            k,
+            EventKind::Close { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseFrame,
+                    ..
+                }
+        ),
+        StartKind::Fin => matches!(k, EventKind::Fin { .. }),
+        StartKind::Rst => matches!(k, EventKind::Rst),
+        StartKind::Response => matches!(
+            k,
+            EventKind::HandshakeResponse { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::UpgradeRejected,
+                    ..
+                }
+        ),
+        StartKind::Alert => matches!(
+            k,
+            EventKind::TlsAlert { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseNotify,
+                    ..
+                }
+        ),
+    };
+    if let Some(e) = timeline
+        .iter_mut()
+        .find(|e| e.ts == ts && e.direction == dir && is_start(&e.kind))
+    {
+        e.teardown_start = true;
     }
 }
 
