@@ -18,16 +18,28 @@
 //! - A WebSocket frame's header is 2 bytes (+4 mask from the client, RFC 6455 §5.2), a
 //!   close frame's payload 0 or 2..=125 bytes (§5.5.1). A close is the *last* frame of its
 //!   sender; the peer's answer is its own last frame, echoing the payload (so ±4 with the
-//!   mask) or just a code, before the first side's end; then the connection ends. A close
-//!   the peer never answered is recognised only with a bare code (8 bytes from a client).
+//!   mask) or just a code, before the first side's end; then the connection ends at once
+//!   and cleanly. After a close handshake the endpoint that must close TCP does so as soon
+//!   as the answer is sent or received (RFC 6455 §7.1.1: the server, echoing a client's
+//!   close or receiving the echo of its own), so the first end of either side (close_notify,
+//!   alert, FIN) follows the answer within [`CLOSE_PROMPT_NS`] plus a round trip
+//!   ([`Params::round_trip_ns`]: at the client, a server's end comes a round trip after the
+//!   client's echo left); an RST before any close_notify is an abort, not the end of a
+//!   close handshake. A message echoed just before a drop has the lengths of a close and
+//!   its answer, but the drop comes at a time of its own, or as an RST. A close the peer
+//!   never answered is recognised only with a bare code (8 bytes from a client: Chromium
+//!   gives up its closing handshake after 60 s and ends the connection itself).
 //!   Pings and pongs look like closes but are not last; a data message echoed just before
 //!   the client drops the connection looks like a client close, but after a client's close
 //!   the server ends first (RFC 6455 §7.1.1), so a client ending first rules it out unless
 //!   its record held a bare code.
 //!
 //! Known limits (README, "Secure WebSockets"): close codes and reasons stay unreadable; a
-//! ping/pong or a 2-byte message as the last exchange before a drop reads as a close; an
-//! upgrade accepted and closed without frames within [`REJECT_WINDOW_NS`] reads as rejected.
+//! ping/pong or a 2-byte message as the last exchange before a drop reads as a close, and
+//! so does any message echo followed within [`CLOSE_PROMPT_NS`] by a drop with
+//! close_notify or FIN; a close handshake ended by an RST, or by a server that leaves the
+//! TCP close to the client for longer, reads as no close; an upgrade accepted and closed
+//! without frames within [`REJECT_WINDOW_NS`] reads as rejected.
 
 use super::crypto::Suite;
 use crate::time::Timestamp;
@@ -383,8 +395,8 @@ fn find_close(
         // The closing endpoint ends at once after the answer (RFC 6455 §7.1.1), and
         // cleanly: a drop comes at a time of its own, an RST before any close_notify is
         // an abort.
-        let prompt = connection_end
-            .is_some_and(|e| e.0 - y.ts.0 <= CLOSE_PROMPT_NS + p.round_trip_ns.max(0));
+        let window = CLOSE_PROMPT_NS.saturating_add(p.round_trip_ns.max(0));
+        let prompt = connection_end.is_some_and(|e| e.0.saturating_sub(y.ts.0) <= window);
         let first_rst = p.tcp_rst.into_iter().flatten().min();
         let aborted = first_rst.is_some_and(|r| connection_end.is_some_and(|e| r <= e));
         let ended_after = prompt && !aborted;
