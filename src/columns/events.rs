@@ -177,7 +177,8 @@ pub static EVENTS: Table<EventRows> = Table {
             unit: "",
             doc: "`syn`, `syn_ack`, `handshake_request`, `handshake_response`, `first_message`, \
                   `last_message`, `ping`, `pong`, `close`, `fin`, `rst`, `zero_window`, \
-                  `capture_gap`, `resynced`, `not_web_socket`, `sdp`, `media`, and for TLS \
+                  `capture_gap`, `resynced`, `not_web_socket`, `sdp`, `media`, `violation` \
+                  (RFC 6455), `inconsistent_retransmission`, and for TLS \
                   `tls_client_hello`, `tls_server_hello`, `tls_handshake_done`, `tls_alert`, \
                   `tls_last_application_data`, `not_inferred`, `inferred` (without keys, from \
                   a record's length: what in `detail`, e.g. \"close frame (inferred from a \

@@ -14,6 +14,7 @@ use crate::analysis::{Analysis, Progress, ProgressSink};
 use crate::columns::SESSIONS;
 use crate::diag::{Diagnostics, MESSAGES_KEPT_PER_KIND};
 use crate::session::Session;
+use crate::text::escape_controls;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::ser::{Serialize, SerializeMap};
@@ -127,7 +128,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
     let path = s
         .request
         .as_ref()
-        .map(|r| format!("  GET {}", r.path))
+        .map(|r| format!("  GET {}", escape_controls(&r.path)))
         .unwrap_or_default();
     writeln!(out, "session {}  {} -> {}{path}", s.id, s.client, s.server)?;
     write!(
@@ -165,7 +166,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
             "{mark} {} {rel:>+12.6}s  {}  {}{note}",
             e.ts.clock(),
             e.direction,
-            e.kind
+            escape_controls(&e.kind.to_string())
         )?;
     }
     Ok(())
@@ -200,9 +201,17 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         st.packets,
         st.tcp_segments,
         match (st.first_ts, st.last_ts) {
-            (Some(f), Some(l)) => format!(
+            (Some(f), Some(l)) if f.same_day(l) => format!(
                 "{} to {} UTC ({:.3} s)",
                 f.clock(),
+                l.clock(),
+                l.millis_since(f) / 1000.0
+            ),
+            (Some(f), Some(l)) => format!(
+                "{} {} to {} {} UTC ({:.3} s)",
+                f.date(),
+                f.clock(),
+                l.date(),
                 l.clock(),
                 l.millis_since(f) / 1000.0
             ),
@@ -290,6 +299,19 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             d.established_max,
             d.teardowns_below,
             d.established_min
+        )?;
+    }
+    if !sum.violations.is_empty() {
+        let parts: Vec<String> = sum
+            .violations
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "protocol violations (RFC 6455) in {} sessions: {}",
+            sum.sessions_with_violations,
+            parts.join(", ")
         )?;
     }
     if !st.unlisted_attempts.is_empty() {

@@ -2,10 +2,11 @@
 //! the first abnormal teardown with the concurrency at that moment.
 
 use crate::analysis::Analysis;
-use crate::session::{Evidence, Session, Verdict};
+use crate::session::{EventKind, Evidence, Session, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use teardown_wire::diag::WarningKind;
 use teardown_wire::time::Timestamp;
 
 /// The first abnormal teardown of the run.
@@ -122,6 +123,10 @@ pub struct Summary {
     pub server_drops: Vec<ServerDrops>,
     /// TLS sessions whose WebSocket layer was inferred from record lengths (no keys).
     pub tls_inferred: usize,
+    /// RFC 6455 violations by kind (every one, from the warnings).
+    pub violations: Vec<(WarningKind, u64)>,
+    /// Sessions with a violation on their timeline.
+    pub sessions_with_violations: usize,
 }
 
 /// Sessions open at `t`: started at or before it, and not torn down before it.
@@ -176,6 +181,22 @@ pub fn summarize(a: &Analysis) -> Summary {
             .sessions
             .iter()
             .filter(|s| s.evidence == Evidence::RecordLengths)
+            .count(),
+        violations: a
+            .diagnostics
+            .counts()
+            .iter()
+            .filter(|(k, _)| k.is_protocol_violation())
+            .map(|(k, n)| (*k, *n))
+            .collect(),
+        sessions_with_violations: a
+            .sessions
+            .iter()
+            .filter(|s| {
+                s.timeline
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::Violation { .. }))
+            })
             .count(),
     }
 }

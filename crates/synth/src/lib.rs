@@ -134,7 +134,7 @@ impl Truth {
         self.sessions.iter().map(|s| s.reordered).sum()
     }
 
-    /// Data segments written twice, over all sessions.
+    /// Segments written twice (data, SYNs), over all sessions.
     pub fn retransmissions(&self) -> u64 {
         self.sessions.iter().map(|s| s.retransmissions).sum()
     }
@@ -170,7 +170,8 @@ pub struct SessionTruth {
     pub frames_c2s: u64,
     /// WebSocket frames from the server.
     pub frames_s2c: u64,
-    /// Data segments written a second time.
+    /// Segments written a second time: data, and SYNs sent again (what tshark counts as
+    /// retransmissions).
     pub retransmissions: u64,
     /// Adjacent segment pairs written swapped.
     pub reordered: u64,

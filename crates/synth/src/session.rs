@@ -655,6 +655,7 @@ impl Session {
                 syn.syn = true;
                 syn.ack = false;
                 self.push(now, Pkt::Tcp(syn));
+                self.retrans += 1;
                 self.syn_left -= 1;
                 if self.syn_left > 0 {
                     self.timers[T_SYN] = Some(now + 2 * S);

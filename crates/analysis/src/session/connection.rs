@@ -16,13 +16,13 @@ use std::sync::Arc;
 use teardown_wire::capture::{Segment, TcpFlags};
 use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
-use teardown_wire::tcp::{Delivery, Reassembler};
+use teardown_wire::tcp::{Delivery, Reassembler, SegmentClass, SeqAnalysis};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::infer::Inferred;
 use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
 use teardown_wire::ws::{
-    accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
-    UpgradeRequest, UpgradeResponse, WsEvent,
+    accept_key, keeps_context, parse_close, violations, FrameContext, FrameEvent, Inflater, Opcode,
+    StreamDecoder, TextMessage, UpgradeRequest, UpgradeResponse, WsEvent,
 };
 
 /// Ping and pong events kept for the timeline (the most recent; all are counted).
@@ -31,6 +31,8 @@ const CONTROL_EVENTS_KEPT: usize = 64;
 const PINGS_PENDING: usize = 32;
 /// FIN, RST and gap events kept per direction (all are counted).
 const REPEATS_KEPT: u64 = 8;
+/// Protocol violation events kept on the timeline per direction (all are warnings).
+const VIOLATIONS_KEPT: u64 = 16;
 
 /// Why a connection's tracking ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,10 @@ struct Side {
     first_data_frame: Option<Timestamp>,
     last_data_frame: Option<Timestamp>,
     first_close: Option<(Timestamp, Option<u16>, String)>,
+    /// A fragmented data message is open; `None` while unknown (see [`FrameContext`]).
+    message_open: Option<bool>,
+    /// RFC 6455 violations seen in this direction.
+    violations: u64,
     not_websocket: bool,
     /// The first byte of this direction was delivered (and checked for TLS).
     started: bool,
@@ -114,6 +120,8 @@ pub struct Connection {
     /// The key log to decrypt TLS with.
     keys: Option<Arc<KeyLog>>,
     tls_events: Vec<TlsEvent>,
+    /// Retransmissions as tshark counts them.
+    seq_analysis: SeqAnalysis,
 }
 
 /// Context for warnings: file names by index.
@@ -165,6 +173,7 @@ impl Connection {
             tls: None,
             keys: keys.cloned(),
             tls_events: Vec::new(),
+            seq_analysis: SeqAnalysis::default(),
         }
     }
 
@@ -218,9 +227,22 @@ impl Connection {
         let loc = (seg.file, seg.number);
         self.last_loc = loc;
         {
+            let class = self.seq_analysis.segment(d, seg);
             let s = &mut self.sides[d];
             s.stats.packets += 1;
             s.stats.payload_bytes += seg.payload.len() as u64;
+            match class {
+                SegmentClass::Retransmission => s.stats.retransmitted += 1,
+                SegmentClass::FastRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.fast_retransmissions += 1;
+                }
+                SegmentClass::SpuriousRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.spurious_retransmissions += 1;
+                }
+                SegmentClass::Normal | SegmentClass::OutOfOrder | SegmentClass::KeepAlive => {}
+            }
         }
         if seg.missing > 0 {
             sink.warn(
@@ -284,9 +306,26 @@ impl Connection {
             {
                 s.stats.keepalives += 1;
             }
+            let inconsistent = self.sides[d].reasm.stats.inconsistent;
             self.stream(d, |reasm, out| {
                 reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
             });
+            let r = &self.sides[d].reasm.stats;
+            if r.inconsistent > inconsistent {
+                let bytes = r.last_inconsistent_len;
+                self.event(ts, from_a, EventKind::InconsistentRetransmission { bytes });
+                sink.warn(
+                    loc,
+                    WarningKind::RexmitInconsistency,
+                    format!(
+                        "{} -> {} ({}): a retransmission of {bytes} bytes differs from the \
+                         first copy; the first copy is used",
+                        self.src(d),
+                        self.dst(d),
+                        self.what(d)
+                    ),
+                );
+            }
             self.process_events(d, loc, sink);
         }
 
@@ -395,7 +434,7 @@ impl Connection {
                         },
                     );
                     self.request
-                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**request).clone())));
                 }
                 WsEvent::Response { ts, response } => {
                     let accept_valid = match (self.request.as_deref(), &response.accept) {
@@ -416,26 +455,32 @@ impl Connection {
                         self.sides[1 - d].decoder.expect_frames();
                     }
                     self.response
-                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**response).clone())));
                 }
-                WsEvent::Frame(f) => self.on_frame(d, f),
+                WsEvent::Frame(f) => {
+                    self.check_frame(d, f, loc, sink);
+                    self.on_frame(d, f);
+                }
                 WsEvent::Gap { ts, len, lost_sync } => {
                     let s = &mut self.sides[d];
+                    if *lost_sync {
+                        s.message_open = None;
+                    }
                     s.stats.capture_gaps += 1;
                     s.stats.capture_gap_bytes += len;
                     if s.stats.capture_gaps <= REPEATS_KEPT {
                         self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
                     }
-                    let what = if *lost_sync {
-                        "WebSocket framing lost, resynchronising"
-                    } else {
-                        "inside a frame payload, framing kept"
+                    let framing = match (self.what(d), *lost_sync) {
+                        ("WebSocket", true) => "WebSocket framing lost, resynchronising",
+                        ("WebSocket", false) => "inside a frame payload, framing kept",
+                        (other, _) => other,
                     };
                     sink.warn(
                         loc,
                         WarningKind::LostSegments,
                         format!(
-                            "{} -> {}: {len} bytes not in the capture ({what})",
+                            "{} -> {}: {len} bytes not in the capture ({framing})",
                             self.src(d),
                             self.dst(d)
                         ),
@@ -465,6 +510,15 @@ impl Connection {
                         .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
                     flow.on_message(*ts, from_a, bytes);
                 }
+                WsEvent::MalformedHead { reason, .. } => sink.warn(
+                    loc,
+                    WarningKind::MalformedHandshake,
+                    format!(
+                        "{} -> {}: {reason}; the session is kept",
+                        self.src(d),
+                        self.dst(d)
+                    ),
+                ),
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
@@ -479,6 +533,21 @@ impl Connection {
         }
         self.scratch = events;
         self.scratch.clear();
+    }
+
+    /// What this direction is known to carry so far, for warnings: a connection is named
+    /// WebSocket only once an upgrade or a frame was seen.
+    fn what(&self, d: usize) -> &'static str {
+        let s = &self.sides[d];
+        if s.stats.frames > 0 || self.response.as_deref().is_some_and(|r| r.2.status == 101) {
+            "WebSocket"
+        } else if self.tls.is_some() {
+            "TLS"
+        } else if s.not_websocket || s.decoder.is_opaque() {
+            "not WebSocket"
+        } else {
+            "TCP, not identified yet"
+        }
     }
 
     fn src(&self, d: usize) -> SocketAddr {
@@ -521,24 +590,65 @@ impl Connection {
         };
         let text = String::from_utf8_lossy(&plain);
         if self.sdp.scan(&text) {
-            let kind = if text.contains("\"offer\"") || text.starts_with("INVITE ") {
-                "offer"
-            } else if text.contains("\"answer\"") || text.starts_with("SIP/2.0 200") {
-                "answer"
+            let kind = sdp_kind(&text);
+            self.event(m.ts, from_a, EventKind::Sdp { kind });
+        }
+    }
+
+    /// Reports the RFC 6455 violations of a frame (before [`Self::on_frame`] counts it) as
+    /// warnings and timeline events.
+    fn check_frame(
+        &mut self,
+        d: usize,
+        f: &FrameEvent,
+        loc: (u32, u64),
+        sink: &mut WarningSink<'_>,
+    ) {
+        // Only where the upgrade was captured: after a mid-stream join the framing is a
+        // guess, and a wrong guess is not the peer's fault.
+        let Some((resp_a, _, response)) = self.response.as_deref() else {
+            return;
+        };
+        let from_a = d == 0;
+        // The client sent the upgrade request, the server the response.
+        let from_client = match self.request.as_deref() {
+            Some((req_a, ..)) => *req_a == from_a,
+            None => *resp_a != from_a,
+        };
+        let side = &self.sides[d];
+        let ctx = FrameContext {
+            from_client: Some(from_client),
+            deflate: Some(response.permessage_deflate()),
+            closed: side.first_close.is_some(),
+            // After the handshake the first frame starts with no message open.
+            message_open: if side.stats.frames == 0 {
+                Some(false)
             } else {
-                "sdp"
-            };
-            self.event(
-                m.ts,
-                from_a,
-                EventKind::Sdp {
-                    kind: kind.to_string(),
-                },
+                side.message_open
+            },
+        };
+        self.sides[d].message_open = ctx.message_open_after(f);
+        for (kind, detail) in violations(f, &ctx) {
+            self.sides[d].violations += 1;
+            if self.sides[d].violations <= VIOLATIONS_KEPT {
+                self.event(
+                    f.ts,
+                    from_a,
+                    EventKind::Violation {
+                        kind,
+                        detail: detail.clone(),
+                    },
+                );
+            }
+            sink.warn(
+                loc,
+                kind,
+                format!("{} -> {}: {detail}", self.src(d), self.dst(d)),
             );
         }
     }
 
-    fn on_frame(&mut self, d: usize, f: &teardown_wire::ws::FrameEvent) {
+    fn on_frame(&mut self, d: usize, f: &FrameEvent) {
         let from_a = d == 0;
         let s = &mut self.sides[d];
         s.stats.frames += 1;
@@ -550,6 +660,10 @@ impl Connection {
             s.stats.compressed_frames += 1;
         }
         let op = f.head.opcode;
+        if op.is_reserved() {
+            // Neither data nor control: counted as a frame, reported as a violation.
+            return;
+        }
         if !op.is_control() {
             match op {
                 Opcode::TEXT => s.stats.text_frames += 1,
@@ -656,7 +770,6 @@ impl Connection {
         for d in 0..2 {
             let s = &mut self.sides[d];
             let r = &s.reasm.stats;
-            s.stats.retransmitted = r.retransmitted;
             s.stats.out_of_order = r.out_of_order;
             s.stats.overlapping = r.overlapping;
         }
@@ -993,9 +1106,56 @@ fn inferred_events(inf: &Inferred) -> impl Iterator<Item = RawEvent> + '_ {
     })
 }
 
+/// What an SDP body is, from the message that carried it: `offer` or `answer` (JSON
+/// signalling, a SIP INVITE or 200), else named after its SIP message (`in SIP 183 Session
+/// Progress`, `in SIP UPDATE`), else `in a signalling message`.
+fn sdp_kind(text: &str) -> String {
+    /// A SIP start line is short; a hostile one is cut.
+    const MAX_LINE: usize = 64;
+    let first = text.lines().next().unwrap_or("").trim();
+    let sip_request = first
+        .ends_with(" SIP/2.0")
+        .then(|| first.split(' ').next())
+        .flatten();
+    let sip_status = first.strip_prefix("SIP/2.0 ");
+    if text.contains("\"offer\"") || sip_request == Some("INVITE") {
+        "offer".into()
+    } else if text.contains("\"answer\"") || sip_status.is_some_and(|s| s.starts_with("200")) {
+        "answer".into()
+    } else if let Some(line) = sip_status.or(sip_request) {
+        let line: String = line.chars().take(MAX_LINE).collect();
+        format!("in SIP {line}")
+    } else {
+        "in a signalling message".into()
+    }
+}
+
 fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEvent>) {
     match delivery {
         Delivery::Data { ts, bytes } => decoder.feed(ts, bytes, out),
         Delivery::Gap { ts, len } => decoder.gap(ts, len, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdp_kind;
+
+    #[test]
+    fn sdp_is_named_after_the_message_that_carried_it() {
+        let sdp = "\r\n\r\nv=0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let sip = |start: &str| sdp_kind(&format!("{start}\r\nVia: x{sdp}"));
+        assert_eq!(sip("INVITE sip:bob@example.com SIP/2.0"), "offer");
+        assert_eq!(sip("SIP/2.0 200 OK"), "answer");
+        assert_eq!(
+            sip("SIP/2.0 183 Session Progress"),
+            "in SIP 183 Session Progress"
+        );
+        assert_eq!(sip("UPDATE sip:bob@example.com SIP/2.0"), "in SIP UPDATE");
+        assert_eq!(sdp_kind(r#"{"type":"offer","sdp":"v=0"}"#), "offer");
+        assert_eq!(
+            sdp_kind(r#"{"type":"pranswer","sdp":"v=0"}"#),
+            "in a signalling message"
+        );
     }
 }

@@ -15,6 +15,7 @@ use crate::flow::{MediaEventKind, MediaFlow};
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use teardown_wire::diag::WarningKind;
 use teardown_wire::media::{RtpStream, SdpFacts};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::TlsSummary;
@@ -128,7 +129,8 @@ pub enum EventKind {
     },
     /// A signalling message carrying SDP.
     Sdp {
-        /// `offer`, `answer` or `sdp`.
+        /// `offer`, `answer`, or the message that carried it (`in SIP 183 Session
+        /// Progress`, `in a signalling message`).
         kind: String,
     },
     /// Something on a media flow joined to this session.
@@ -170,6 +172,19 @@ pub enum EventKind {
         what: InferredEvent,
         /// The record's body length on the wire.
         record_len: usize,
+    },
+    /// A TCP retransmission carrying other bytes than the first copy (Zeek's
+    /// `rexmit_inconsistency`); the first copy is the one decoded.
+    InconsistentRetransmission {
+        /// Bytes compared.
+        bytes: u64,
+    },
+    /// A frame breaking RFC 6455 (also a warning of the same kind).
+    Violation {
+        /// Which rule, as the warning kind names it.
+        kind: WarningKind,
+        /// What was seen.
+        detail: String,
     },
 }
 
@@ -305,6 +320,13 @@ impl fmt::Display for EventKind {
             EventKind::Inferred { what, record_len } => {
                 write!(f, "{what} (inferred from a {record_len}-byte record)")
             }
+            EventKind::InconsistentRetransmission { bytes } => write!(
+                f,
+                "retransmission of {bytes} bytes differs from the first copy (the first copy is used)"
+            ),
+            EventKind::Violation { kind, detail } => {
+                write!(f, "protocol violation [{kind}]: {detail}")
+            }
         }
     }
 }
@@ -354,8 +376,13 @@ pub struct DirectionStats {
     pub compressed_frames: u64,
     /// WebSocket payload bytes declared by frame headers.
     pub ws_payload_bytes: u64,
-    /// Segments retransmitted (all bytes seen before).
+    /// Segments retransmitted, as tshark flags `tcp.analysis.retransmission` (after a
+    /// timeout, fast or spurious; SYNs and FINs sent again included).
     pub retransmitted: u64,
+    /// Of those, fast retransmissions (after duplicate ACKs).
+    pub fast_retransmissions: u64,
+    /// Of those, spurious ones: sent again although the peer had acknowledged them.
+    pub spurious_retransmissions: u64,
     /// Segments that arrived ahead of a hole.
     pub out_of_order: u64,
     /// Segments partly overlapping bytes seen before.

@@ -8,7 +8,8 @@
 //! - A handshake answered with any status but 101 is rejected, whoever closes TCP after it.
 //! - The client-observed code follows RFC 6455 §7.1.5: the code of the first close frame the
 //!   client received (1005 when it had none), or 1006 when the client's TCP connection ended
-//!   first, even if the client had sent a close frame that was never answered. A client whose
+//!   first, even if the client had sent a close frame that was never answered; a client's FIN
+//!   after its own close frame ends it (it gave up waiting, as browsers do). A client whose
 //!   WebSocket never opened (refused, unanswered, rejected) also sees 1006, as browsers report.
 //! - TLS (`wss://`): a handshake that did not finish is `tls_handshake_failed`, started by
 //!   the first alert before it finished, else by the first FIN or RST. A session whose
@@ -383,14 +384,28 @@ fn open() -> Decision {
 }
 
 /// RFC 6455 §7.1.5 from the client's side: its connection ends when the server's FIN,
-/// RST or TLS closing alert reaches it, or when it resets the connection itself; its own
-/// FIN only half-closes. The code of an inferred close frame is unknown.
+/// RST or TLS closing alert reaches it, or when it resets the connection itself. Its own FIN
+/// (or closing alert) only half-closes, unless it had sent a close frame before: real
+/// clients (Chromium after its 60 s closing-handshake timeout, Python `websockets` after its
+/// `close_timeout`) end the connection that way when the server's close frame is late, and
+/// report 1006 whatever arrives after. The code of an inferred close frame is unknown.
 fn observed_code(f: &Facts, inferred: bool) -> Option<u16> {
-    let server_alert = f.tls.as_ref().and_then(|t| t.alert_close[1]);
-    let client_end = [f.first_fin[1], f.first_rst[1], f.first_rst[0], server_alert]
+    let alert = |d: usize| f.tls.as_ref().and_then(|t| t.alert_close[d]);
+    let gave_up = [f.first_fin[0], alert(0)]
         .into_iter()
         .flatten()
+        .filter(|&t| f.first_close[0].is_some_and(|(close, _)| close <= t))
         .min();
+    let client_end = [
+        f.first_fin[1],
+        f.first_rst[1],
+        f.first_rst[0],
+        alert(1),
+        gave_up,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     match (f.first_close[1], client_end) {
         (Some((t, code)), end) if end.is_none_or(|e| t <= e) => {
             (!inferred).then(|| code.unwrap_or(1005))
@@ -431,6 +446,25 @@ mod tests {
             d.start,
             Some((t(10), Direction::ClientToServer, StartKind::Close))
         );
+    }
+
+    #[test]
+    fn a_client_that_gave_up_after_its_close_frame_observes_1006() {
+        // Chromium's closing-handshake timeout: close 1000, FIN 60 s later, the server's
+        // close frame 64 s later (answered by RST from the client's kernel).
+        let mut f = open_ws();
+        f.first_close = [Some((t(10), Some(1000))), Some((t(64_010), Some(1000)))];
+        f.first_fin[0] = Some(t(60_010));
+        f.first_rst[0] = Some(t(64_011));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::CleanCloseClient);
+        assert_eq!(d.client_observed_code, Some(1006));
+        // A FIN without a close frame of its own still only half-closes (RFC 6455).
+        let mut f = open_ws();
+        f.first_fin[0] = Some(t(10));
+        f.first_close[1] = Some((t(11), Some(1001)));
+        f.first_fin[1] = Some(t(12));
+        assert_eq!(decide(&f).client_observed_code, Some(1001));
     }
 
     #[test]
