@@ -876,10 +876,23 @@ impl Connection {
     /// why it could not be.
     fn inference(&self, tls: Option<&TlsOutcome>) -> (Option<Inferred>, Option<NotInferred>) {
         let inference = match (self.tls.as_deref(), tls) {
-            (Some(t), Some(o)) if !o.decrypted => t.infer([0, 1].map(|i| {
-                let s = &self.sides[i];
-                s.first_fin.into_iter().chain(s.first_rst).min()
-            })),
+            (Some(t), Some(o)) if !o.decrypted => {
+                // SYN to SYN-ACK, whichever side sent the SYN.
+                let round_trip_ns = self
+                    .sides
+                    .iter()
+                    .zip(self.sides.iter().rev())
+                    .find_map(|(c, s)| Some(s.synack?.0 - c.syn?.0 .0))
+                    .unwrap_or(0);
+                t.infer(
+                    [0, 1].map(|i| {
+                        let s = &self.sides[i];
+                        s.first_fin.into_iter().chain(s.first_rst).min()
+                    }),
+                    [0, 1].map(|i| self.sides[i].first_rst),
+                    round_trip_ns,
+                )
+            }
             _ => None,
         };
         match inference {
