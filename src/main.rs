@@ -148,6 +148,11 @@ struct Input {
     /// shows in clear.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
+    /// Keep the start (64 characters) of each direction's first and last text message,
+    /// inflated under permessage-deflate, and show it in the timeline and the export's
+    /// ws_frames: content from the capture, so off by default.
+    #[arg(long)]
+    payloads: bool,
     /// Only analyse packets matching this BPF expression (libpcap syntax, as tcpdump).
     #[cfg(feature = "libpcap")]
     #[arg(long, value_name = "BPF")]
@@ -239,6 +244,7 @@ fn options(input: &Input) -> teardown::Options {
         progress: output::progress_bar(!input.quiet),
         strict: input.strict,
         keylog: input.keylog.clone(),
+        payloads: input.payloads,
         #[cfg(feature = "libpcap")]
         filter: input.filter.clone(),
     }

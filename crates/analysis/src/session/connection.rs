@@ -88,6 +88,28 @@ struct Side {
     started: bool,
     /// permessage-deflate context, created at the first compressed message.
     inflater: Option<Box<Inflater>>,
+    /// The start of the first and the last text message, with `--payloads`.
+    text: Option<Box<MessageText>>,
+}
+
+/// The start of a direction's first and last text message (inflated), as the timeline
+/// shows them with `--payloads`.
+struct MessageText {
+    first: String,
+    last: String,
+}
+
+/// Characters of a message kept for the timeline.
+pub const MESSAGE_TEXT_CHARS: usize = 64;
+
+/// The first [`MESSAGE_TEXT_CHARS`] characters of `text`, with `…` when it goes on.
+fn message_start(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(MESSAGE_TEXT_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Tracks one TCP connection.
@@ -122,6 +144,8 @@ pub struct Connection {
     tls_events: Vec<TlsEvent>,
     /// Retransmissions as tshark counts them.
     seq_analysis: SeqAnalysis,
+    /// Keep the start of text messages (`--payloads`).
+    keep_text: bool,
 }
 
 /// Context for warnings: file names by index.
@@ -148,8 +172,9 @@ impl WarningSink<'_> {
 }
 
 impl Connection {
-    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it.
-    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>) -> Connection {
+    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it;
+    /// `keep_text` keeps the start of each direction's first and last text message.
+    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>, keep_text: bool) -> Connection {
         Connection {
             a: first.src,
             b: first.dst,
@@ -174,6 +199,7 @@ impl Connection {
             keys: keys.cloned(),
             tls_events: Vec::new(),
             seq_analysis: SeqAnalysis::default(),
+            keep_text,
         }
     }
 
@@ -589,6 +615,18 @@ impl Connection {
             m.data.clone()
         };
         let text = String::from_utf8_lossy(&plain);
+        if self.keep_text {
+            let start = message_start(&text);
+            match &mut self.sides[d].text {
+                Some(t) => t.last = start,
+                None => {
+                    self.sides[d].text = Some(Box::new(MessageText {
+                        first: start.clone(),
+                        last: start,
+                    }))
+                }
+            }
+        }
         if self.sdp.scan(&text) {
             let kind = sdp_kind(&text);
             self.event(m.ts, from_a, EventKind::Sdp { kind });
@@ -675,7 +713,7 @@ impl Connection {
             }
             if s.first_data_frame.is_none() {
                 s.first_data_frame = Some(f.ts);
-                self.event(f.ts, from_a, EventKind::FirstMessage);
+                self.event(f.ts, from_a, EventKind::FirstMessage { text: None });
             }
             self.sides[d].last_data_frame = Some(f.ts);
             return;
@@ -1001,7 +1039,9 @@ impl Connection {
                     raw.push(RawEvent {
                         ts: last,
                         from_a: i == 0,
-                        kind: EventKind::LastMessage,
+                        kind: EventKind::LastMessage {
+                            text: side.text.as_ref().map(|t| t.last.clone()),
+                        },
                     });
                 }
             }
@@ -1030,6 +1070,12 @@ impl Connection {
             });
         }
         raw.extend(self.control_events.drain(..));
+        for e in &mut raw {
+            if let EventKind::FirstMessage { text } = &mut e.kind {
+                let side = &self.sides[usize::from(!e.from_a)];
+                *text = side.text.as_ref().map(|t| t.first.clone());
+            }
+        }
         let to_dir = direction_from(client_is_a);
         let mut timeline: Vec<Event> = raw
             .into_iter()
