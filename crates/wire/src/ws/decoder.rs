@@ -30,16 +30,15 @@ struct Probing {
     bytes: Vec<u8>,
     /// Time of the first byte.
     ts: Timestamp,
+    /// True when the capture holds the stream from its first byte (the SYN was seen), so
+    /// a stream that does not open with an HTTP head is not plain WebSocket.
+    known_start: bool,
 }
 
 impl Probing {
     /// Takes bytes from `data` (advanced past them) that arrived at `ts`; once the probe
-    /// is certain, the kind, the bytes probed and their time.
-    fn feed(
-        &mut self,
-        ts: Timestamp,
-        data: &mut &[u8],
-    ) -> Option<(StreamKind, Vec<u8>, Timestamp)> {
+    /// is certain, the kind and what was gathered.
+    fn feed(&mut self, ts: Timestamp, data: &mut &[u8]) -> Option<(StreamKind, Probing)> {
         if self.bytes.is_empty() {
             self.ts = ts;
         }
@@ -47,7 +46,7 @@ impl Probing {
         self.bytes.extend_from_slice(&data[..take]);
         *data = &data[take..];
         match probe(&self.bytes) {
-            Probe::Certain(kind) => Some((kind, std::mem::take(&mut self.bytes), self.ts)),
+            Probe::Certain(kind) => Some((kind, std::mem::take(self))),
             Probe::Unsure => None,
         }
     }
@@ -69,16 +68,12 @@ enum State {
 #[derive(Debug)]
 pub struct StreamDecoder {
     state: State,
-    /// True when the capture holds the stream from its first byte (the SYN was seen), so
-    /// a stream that does not open with an HTTP head is not plain WebSocket.
-    known_start: bool,
 }
 
 impl Default for StreamDecoder {
     fn default() -> Self {
         StreamDecoder {
             state: State::Start(Probing::default()),
-            known_start: false,
         }
     }
 }
@@ -94,9 +89,12 @@ impl StreamDecoder {
         matches!(&self.state, State::Start(p) if p.bytes.is_empty())
     }
 
-    /// Tells the decoder that the capture holds this stream from its first byte.
+    /// Tells the decoder that the capture holds this stream from its first byte (it
+    /// matters only before the first bytes are probed).
     pub fn stream_started(&mut self) {
-        self.known_start = true;
+        if let State::Start(p) = &mut self.state {
+            p.known_start = true;
+        }
     }
 
     /// Tells the decoder that a handshake on the other side succeeded, so this direction
@@ -113,9 +111,9 @@ impl StreamDecoder {
             match &mut self.state {
                 State::Opaque => return,
                 State::Start(p) => {
-                    if let Some((kind, bytes, first_ts)) = p.feed(ts, &mut data) {
-                        self.begin(kind, first_ts, out);
-                        self.feed(first_ts, &bytes, out);
+                    if let Some((kind, probed)) = p.feed(ts, &mut data) {
+                        self.begin(kind, probed.known_start, probed.ts, out);
+                        self.feed(probed.ts, &probed.bytes, out);
                     }
                 }
                 State::Head(r) => {
@@ -166,12 +164,18 @@ impl StreamDecoder {
     }
 
     /// Starts the parser for what the probe found (the probed bytes are fed to it next).
-    fn begin(&mut self, kind: StreamKind, ts: Timestamp, out: &mut Vec<WsEvent>) {
+    fn begin(
+        &mut self,
+        kind: StreamKind,
+        known_start: bool,
+        ts: Timestamp,
+        out: &mut Vec<WsEvent>,
+    ) {
         self.state = match kind {
             StreamKind::HttpResponse => State::Head(HeadReader::new(true)),
             StreamKind::HttpRequest => State::Head(HeadReader::new(false)),
             StreamKind::Stun(framing) => State::Stun(StunFramer::new(framing)),
-            StreamKind::Tls | StreamKind::Other if self.known_start => {
+            StreamKind::Tls | StreamKind::Other if known_start => {
                 return self.opaque(ts, "stream does not open with an HTTP head", out);
             }
             // Joined mid-stream: WebSocket frames, if a header chain is found.
@@ -438,5 +442,36 @@ mod tests {
         );
         d.gap(Timestamp(0), 1 << 40, &mut out);
         assert!(out.iter().all(|e| !matches!(e, WsEvent::Frame(_))));
+    }
+
+    #[test]
+    fn bytes_probed_as_tls_here_are_other() {
+        // Under TLS the connection takes records off before the decoder; a plaintext that
+        // itself opens with a TLS handshake record is read like any other stream.
+        let mut d = StreamDecoder::default();
+        d.stream_started();
+        let mut out = Vec::new();
+        d.feed(Timestamp(4), &[22], &mut out);
+        assert!(d.is_opaque());
+        assert!(matches!(
+            &out[..],
+            [WsEvent::NotWebSocket { ts: Timestamp(4), reason }] if reason.contains("HTTP head")
+        ));
+    }
+
+    #[test]
+    fn stun_probe_waits_for_the_cookie_across_segments() {
+        let mut d = StreamDecoder::default();
+        d.stream_started();
+        let mut out = Vec::new();
+        let mut stream = vec![0, 20, 0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        stream.extend_from_slice(&[7; 12]);
+        for (i, b) in stream.iter().enumerate() {
+            d.feed(Timestamp(i as i64), std::slice::from_ref(b), &mut out);
+        }
+        assert!(
+            matches!(&out[..], [WsEvent::Stun { ts: Timestamp(21), bytes }] if bytes.len() == 20),
+            "{out:?}"
+        );
     }
 }
