@@ -372,9 +372,10 @@ impl Connection {
     }
 
     /// Runs `f` on direction `d`'s reassembler with the delivery path of this connection:
-    /// the first delivered byte of a direction is checked for TLS (the only cost TLS adds
-    /// to other traffic); TLS goes through [`TlsConnection`], whose plaintext (and
-    /// everything else) reaches the WebSocket decoder.
+    /// the first delivered bytes of a direction are probed for TLS (`tcp::probe`, certain
+    /// from the first byte; the only cost TLS adds to other traffic); TLS goes through
+    /// [`TlsConnection`], whose plaintext (and everything else) reaches the stream decoder,
+    /// which probes it for the rest.
     fn stream(&mut self, d: usize, f: impl FnOnce(&mut Reassembler, &mut dyn FnMut(Delivery<'_>))) {
         let Connection {
             sides,
@@ -394,7 +395,7 @@ impl Connection {
             if !*started {
                 *started = true;
                 if let Delivery::Data { bytes, .. } = dl {
-                    if tls.is_none() && teardown_wire::tls::starts_tls(bytes) {
+                    if tls.is_none() && teardown_wire::tcp::probe(bytes).is_tls() {
                         *tls = Some(Box::new(TlsConnection::new(keys.clone())));
                     }
                 }
