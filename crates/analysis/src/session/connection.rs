@@ -247,38 +247,58 @@ impl Connection {
     pub fn on_segment(&mut self, seg: &Segment<'_>, sink: &mut WarningSink<'_>) {
         let from_a = seg.src == self.a;
         let d = usize::from(!from_a);
-        let ts = seg.ts;
-        self.last_ts = self.last_ts.max(ts);
-        let flags = seg.flags;
+        self.last_ts = self.last_ts.max(seg.ts);
         let loc = (seg.file, seg.number);
         self.last_loc = loc;
-        {
-            let class = self.seq_analysis.segment(d, seg);
-            let s = &mut self.sides[d];
-            s.stats.packets += 1;
-            s.stats.payload_bytes += seg.payload.len() as u64;
-            match class {
-                SegmentClass::Retransmission => s.stats.retransmitted += 1,
-                SegmentClass::FastRetransmission => {
-                    s.stats.retransmitted += 1;
-                    s.stats.fast_retransmissions += 1;
-                }
-                SegmentClass::SpuriousRetransmission => {
-                    s.stats.retransmitted += 1;
-                    s.stats.spurious_retransmissions += 1;
-                }
-                SegmentClass::Normal | SegmentClass::OutOfOrder | SegmentClass::KeepAlive => {}
+        self.count_segment(d, seg, sink);
+        let data_seq = self.on_flags(d, seg);
+        // An ACK tells which bytes of the other direction reached the peer.
+        if seg.flags.has(TcpFlags::ACK) {
+            let o = 1 - d;
+            self.stream(o, |reasm, out| reasm.peer_ack(seg.ts, seg.ack, out));
+            self.process_events(o, loc, sink);
+        }
+        if seg.payload.len() as u32 + seg.missing > 0 {
+            self.on_payload(d, seg, data_seq, sink);
+        }
+        if seg.flags.has(TcpFlags::FIN) {
+            self.on_fin(d, seg, data_seq);
+        }
+    }
+
+    /// Counts the segment in its direction, as tshark classifies it.
+    #[inline]
+    fn count_segment(&mut self, d: usize, seg: &Segment<'_>, sink: &mut WarningSink<'_>) {
+        let class = self.seq_analysis.segment(d, seg);
+        let s = &mut self.sides[d];
+        s.stats.packets += 1;
+        s.stats.payload_bytes += seg.payload.len() as u64;
+        match class {
+            SegmentClass::Retransmission => s.stats.retransmitted += 1,
+            SegmentClass::FastRetransmission => {
+                s.stats.retransmitted += 1;
+                s.stats.fast_retransmissions += 1;
             }
+            SegmentClass::SpuriousRetransmission => {
+                s.stats.retransmitted += 1;
+                s.stats.spurious_retransmissions += 1;
+            }
+            SegmentClass::Normal | SegmentClass::OutOfOrder | SegmentClass::KeepAlive => {}
         }
         if seg.missing > 0 {
             sink.warn(
-                loc,
+                (seg.file, seg.number),
                 WarningKind::SnaplenCut,
                 format!("{} payload bytes cut by the snaplen", seg.missing),
             );
         }
+    }
 
-        // RFC 9293 §3.5: a SYN opens, a SYN-ACK answers; both take one sequence number.
+    /// SYN, SYN-ACK, RST and zero-window; returns the sequence number of the segment's
+    /// first data byte (RFC 9293 §3.5: a SYN opens, a SYN-ACK answers; both take one).
+    #[inline]
+    fn on_flags(&mut self, d: usize, seg: &Segment<'_>) -> u32 {
+        let (ts, flags, from_a) = (seg.ts, seg.flags, d == 0);
         let mut data_seq = seg.seq;
         if flags.has(TcpFlags::SYN) {
             data_seq = seg.seq.wrapping_add(1);
@@ -313,61 +333,66 @@ impl Connection {
                 self.event(ts, from_a, EventKind::ZeroWindow);
             }
         }
+        data_seq
+    }
 
-        // An ACK tells which bytes of the other direction reached the peer.
-        if flags.has(TcpFlags::ACK) {
-            let o = 1 - d;
-            self.stream(o, |reasm, out| reasm.peer_ack(ts, seg.ack, out));
-            self.process_events(o, loc, sink);
-        }
-
+    /// The segment's payload into reassembly (a keep-alive counted, a retransmission with
+    /// other bytes reported), and what it completed through the decoders.
+    fn on_payload(
+        &mut self,
+        d: usize,
+        seg: &Segment<'_>,
+        data_seq: u32,
+        sink: &mut WarningSink<'_>,
+    ) {
+        let (ts, loc) = (seg.ts, (seg.file, seg.number));
         let len = seg.payload.len() as u32 + seg.missing;
-        if len > 0 {
-            let s = &mut self.sides[d];
-            if len <= 1
-                && s.reasm
-                    .next_seq()
-                    .is_some_and(|n| n.0 == data_seq.wrapping_add(1))
-                && !flags.has(TcpFlags::FIN)
-            {
-                s.stats.keepalives += 1;
-            }
-            let inconsistent = self.sides[d].reasm.stats.inconsistent;
-            self.stream(d, |reasm, out| {
-                reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
-            });
-            let r = &self.sides[d].reasm.stats;
-            if r.inconsistent > inconsistent {
-                let bytes = r.last_inconsistent_len;
-                self.event(ts, from_a, EventKind::InconsistentRetransmission { bytes });
-                sink.warn(
-                    loc,
-                    WarningKind::RexmitInconsistency,
-                    format!(
-                        "{} -> {} ({}): a retransmission of {bytes} bytes differs from the \
-                         first copy; the first copy is used",
-                        self.src(d),
-                        self.dst(d),
-                        self.what(d)
-                    ),
-                );
-            }
-            self.process_events(d, loc, sink);
+        let s = &mut self.sides[d];
+        if len <= 1
+            && s.reasm
+                .next_seq()
+                .is_some_and(|n| n.0 == data_seq.wrapping_add(1))
+            && !seg.flags.has(TcpFlags::FIN)
+        {
+            s.stats.keepalives += 1;
         }
+        let inconsistent = s.reasm.stats.inconsistent;
+        self.stream(d, |reasm, out| {
+            reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
+        });
+        let r = &self.sides[d].reasm.stats;
+        if r.inconsistent > inconsistent {
+            let bytes = r.last_inconsistent_len;
+            self.event(ts, d == 0, EventKind::InconsistentRetransmission { bytes });
+            sink.warn(
+                loc,
+                WarningKind::RexmitInconsistency,
+                format!(
+                    "{} -> {} ({}): a retransmission of {bytes} bytes differs from the \
+                     first copy; the first copy is used",
+                    self.src(d),
+                    self.dst(d),
+                    self.what(d)
+                ),
+            );
+        }
+        self.process_events(d, loc, sink);
+    }
 
-        if flags.has(TcpFlags::FIN) {
-            let s = &mut self.sides[d];
-            s.reasm
-                .fin(data_seq, seg.payload.len() as u32 + seg.missing);
-            s.stats.fins += 1;
-            let retransmission = s.first_fin.is_some();
-            s.first_fin.get_or_insert(ts);
-            if s.stats.fins <= REPEATS_KEPT {
-                self.event(ts, from_a, EventKind::Fin { retransmission });
-            }
-            if self.sides[0].first_fin.is_some() && self.sides[1].first_fin.is_some() {
-                self.closed_at.get_or_insert(ts);
-            }
+    /// A FIN: the end of the direction's bytes; both ways closes the connection.
+    fn on_fin(&mut self, d: usize, seg: &Segment<'_>, data_seq: u32) {
+        let ts = seg.ts;
+        let s = &mut self.sides[d];
+        s.reasm
+            .fin(data_seq, seg.payload.len() as u32 + seg.missing);
+        s.stats.fins += 1;
+        let retransmission = s.first_fin.is_some();
+        s.first_fin.get_or_insert(ts);
+        if s.stats.fins <= REPEATS_KEPT {
+            self.event(ts, d == 0, EventKind::Fin { retransmission });
+        }
+        if self.sides[0].first_fin.is_some() && self.sides[1].first_fin.is_some() {
+            self.closed_at.get_or_insert(ts);
         }
     }
 
@@ -463,72 +488,15 @@ impl Connection {
                     self.request
                         .get_or_insert_with(|| Box::new((from_a, *ts, (**request).clone())));
                 }
-                WsEvent::Response { ts, response } => {
-                    let accept_valid = match (self.request.as_deref(), &response.accept) {
-                        (Some((_, _, req)), Some(acc)) => {
-                            req.key.as_deref().map(|k| accept_key(k) == *acc)
-                        }
-                        _ => None,
-                    };
-                    self.event(
-                        *ts,
-                        from_a,
-                        EventKind::HandshakeResponse {
-                            status: response.status,
-                            accept_valid,
-                        },
-                    );
-                    if response.status == 101 {
-                        self.sides[1 - d].decoder.expect_frames();
-                    }
-                    self.response
-                        .get_or_insert_with(|| Box::new((from_a, *ts, (**response).clone())));
-                }
+                WsEvent::Response { ts, response } => self.on_response(d, *ts, response),
                 WsEvent::Frame(f) => {
                     self.check_frame(d, f, loc, sink);
                     self.on_frame(d, f);
                 }
                 WsEvent::Gap { ts, len, lost_sync } => {
-                    let s = &mut self.sides[d];
-                    if *lost_sync {
-                        s.message_open = None;
-                    }
-                    s.stats.capture_gaps += 1;
-                    s.stats.capture_gap_bytes += len;
-                    if s.stats.capture_gaps <= REPEATS_KEPT {
-                        self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
-                    }
-                    let framing = match (self.what(d), *lost_sync) {
-                        ("WebSocket", true) => "WebSocket framing lost, resynchronising",
-                        ("WebSocket", false) => "inside a frame payload, framing kept",
-                        (other, _) => other,
-                    };
-                    sink.warn(
-                        loc,
-                        WarningKind::LostSegments,
-                        format!(
-                            "{} -> {}: {len} bytes not in the capture ({framing})",
-                            self.src(d),
-                            self.dst(d)
-                        ),
-                    );
+                    self.on_gap(d, *ts, *len, *lost_sync, loc, sink)
                 }
-                WsEvent::Resynced { ts, skipped } => {
-                    self.sides[d].stats.resync_skipped_bytes += skipped;
-                    self.sides[d].stats.resyncs += 1;
-                    if self.sides[d].stats.resyncs <= REPEATS_KEPT {
-                        self.event(*ts, from_a, EventKind::Resynced { skipped: *skipped });
-                    }
-                    sink.warn(
-                        loc,
-                        WarningKind::WebSocketResync,
-                        format!(
-                            "{} -> {}: framing found again after {skipped} bytes",
-                            self.src(d),
-                            self.dst(d)
-                        ),
-                    );
-                }
+                WsEvent::Resynced { ts, skipped } => self.on_resync(d, *ts, *skipped, loc, sink),
                 WsEvent::Message(m) => self.on_message(d, m),
                 WsEvent::Stun { ts, bytes } => {
                     let (a, b) = (self.a, self.b);
@@ -560,6 +528,89 @@ impl Connection {
         }
         self.scratch = events;
         self.scratch.clear();
+    }
+
+    /// The upgrade response: its accept key checked against the request's key; after a
+    /// 101 the other direction carries frames.
+    fn on_response(&mut self, d: usize, ts: Timestamp, response: &UpgradeResponse) {
+        let accept_valid = match (self.request.as_deref(), &response.accept) {
+            (Some((_, _, req)), Some(acc)) => req.key.as_deref().map(|k| accept_key(k) == *acc),
+            _ => None,
+        };
+        self.event(
+            ts,
+            d == 0,
+            EventKind::HandshakeResponse {
+                status: response.status,
+                accept_valid,
+            },
+        );
+        if response.status == 101 {
+            self.sides[1 - d].decoder.expect_frames();
+        }
+        self.response
+            .get_or_insert_with(|| Box::new((d == 0, ts, response.clone())));
+    }
+
+    /// Bytes missing from the capture in direction `d`: counted, on the timeline, warned.
+    fn on_gap(
+        &mut self,
+        d: usize,
+        ts: Timestamp,
+        len: u64,
+        lost_sync: bool,
+        loc: (u32, u64),
+        sink: &mut WarningSink<'_>,
+    ) {
+        let s = &mut self.sides[d];
+        if lost_sync {
+            s.message_open = None;
+        }
+        s.stats.capture_gaps += 1;
+        s.stats.capture_gap_bytes += len;
+        if s.stats.capture_gaps <= REPEATS_KEPT {
+            self.event(ts, d == 0, EventKind::CaptureGap { bytes: len });
+        }
+        let framing = match (self.what(d), lost_sync) {
+            ("WebSocket", true) => "WebSocket framing lost, resynchronising",
+            ("WebSocket", false) => "inside a frame payload, framing kept",
+            (other, _) => other,
+        };
+        sink.warn(
+            loc,
+            WarningKind::LostSegments,
+            format!(
+                "{} -> {}: {len} bytes not in the capture ({framing})",
+                self.src(d),
+                self.dst(d)
+            ),
+        );
+    }
+
+    /// WebSocket framing found again after a gap.
+    fn on_resync(
+        &mut self,
+        d: usize,
+        ts: Timestamp,
+        skipped: u64,
+        loc: (u32, u64),
+        sink: &mut WarningSink<'_>,
+    ) {
+        let stats = &mut self.sides[d].stats;
+        stats.resync_skipped_bytes += skipped;
+        stats.resyncs += 1;
+        if stats.resyncs <= REPEATS_KEPT {
+            self.event(ts, d == 0, EventKind::Resynced { skipped });
+        }
+        sink.warn(
+            loc,
+            WarningKind::WebSocketResync,
+            format!(
+                "{} -> {}: framing found again after {skipped} bytes",
+                self.src(d),
+                self.dst(d)
+            ),
+        );
     }
 
     /// What this direction is known to carry so far, for warnings: a connection is named
