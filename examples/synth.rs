@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
-use teardown_synth::{self as synth, SynthConfig};
+use teardown_synth::{self as synth, Codec, SynthConfig};
 
 /// On or off.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -59,6 +59,17 @@ struct Cli {
     /// Probability of retransmitting a TCP data segment.
     #[arg(long, default_value_t = 0.005)]
     retransmit: f64,
+    /// RTP audio codec: opus (48 kHz, 60-140-byte packets) or pcmu (8 kHz, 160 bytes, the
+    /// recorded benchmark's shape).
+    #[arg(long, value_enum, default_value_t = CodecArg::Opus)]
+    codec: CodecArg,
+}
+
+/// The `--codec` values.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum CodecArg {
+    Opus,
+    Pcmu,
 }
 
 fn with_suffix(p: &std::path::Path, suffix: &str) -> PathBuf {
@@ -79,6 +90,10 @@ fn main() -> std::io::Result<()> {
         loss: cli.loss,
         reorder: cli.reorder,
         retransmit: cli.retransmit,
+        codec: match cli.codec {
+            CodecArg::Opus => Codec::Opus,
+            CodecArg::Pcmu => Codec::Pcmu,
+        },
     };
     let started = Instant::now();
     let mut out = BufWriter::new(File::create(&cli.out)?);

@@ -78,6 +78,37 @@ pub struct SynthConfig {
     pub reorder: f64,
     /// Probability that a data segment is retransmitted.
     pub retransmit: f64,
+    /// The audio codec of the RTP streams (packet size and clock).
+    pub codec: Codec,
+}
+
+/// The audio codec of the generated RTP (both are in the SDP offer's `a=rtpmap` lines).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Codec {
+    /// Opus at 48 kHz (payload type 111): 20 ms packets of 60-140 bytes, a browser's.
+    #[default]
+    Opus,
+    /// PCMU, G.711 µ-law at 8 kHz (payload type 0): 20 ms packets of 160 bytes, as a SIP
+    /// gateway or the recorded benchmark run (`bench/record_loadrun.sh`) sends them.
+    Pcmu,
+}
+
+impl Codec {
+    /// RTP payload type.
+    pub(crate) fn payload_type(self) -> u8 {
+        match self {
+            Codec::Opus => 111,
+            Codec::Pcmu => 0,
+        }
+    }
+
+    /// RTP clock ticks per 20 ms packet.
+    pub(crate) fn ticks_per_packet(self) -> u32 {
+        match self {
+            Codec::Opus => 960,
+            Codec::Pcmu => 160,
+        }
+    }
 }
 
 impl Default for SynthConfig {
@@ -92,6 +123,7 @@ impl Default for SynthConfig {
             loss: 0.01,
             reorder: 0.02,
             retransmit: 0.005,
+            codec: Codec::Opus,
         }
     }
 }
