@@ -441,6 +441,9 @@ fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
 struct Buffers<'a> {
     packets: Vec<RawPacket<'a>>,
     decoded: Vec<Result<Packet<'a>, Skip>>,
+    /// Per packet, its [`Route`] (beside `decoded`, not in it: larger decoded entries made
+    /// the run slower, measured in BENCHMARKS.md).
+    route_of: Vec<Route>,
     /// Per shard, the indices in `decoded` of the packets it owns.
     routes: Vec<Vec<u32>>,
 }
@@ -500,7 +503,10 @@ impl<'a> BatchReader<'a, '_> {
         // The batch (16 Ki packets of 200+ bytes) is larger than L2: the records read first
         // have left the cache by the time they are decoded. Ask for each packet's bytes a
         // few packets ahead.
+        // Each packet's shard is hashed here, in parallel, while its decoded entry is in
+        // the cache; the serial routing then reads only the 4-byte routes.
         let packets = &bufs.packets;
+        let (shards, hasher) = (self.shard_count, &self.hasher);
         packets
             .par_iter()
             .enumerate()
@@ -509,9 +515,11 @@ impl<'a> BatchReader<'a, '_> {
                 if let Some(ahead) = packets.get(j + LOOKAHEAD) {
                     capture::prefetch(ahead.data.as_ptr());
                 }
-                capture::decode(p)
+                let d = capture::decode(p);
+                let route = Route::of(&d, shards, hasher);
+                (d, route)
             })
-            .collect_into_vec(&mut bufs.decoded);
+            .unzip_into_vecs(&mut bufs.decoded, &mut bufs.route_of);
         let counts = self.route(&mut bufs, &mut warnings);
         Batch {
             bufs,
@@ -530,21 +538,20 @@ impl<'a> BatchReader<'a, '_> {
         for r in bufs.routes.iter_mut() {
             r.clear();
         }
-        for (i, d) in bufs.decoded.iter().enumerate() {
-            match d {
-                Ok(packet) => {
-                    match packet {
-                        Packet::Tcp(_) => counts.tcp_segments += 1,
-                        Packet::Udp(_) => counts.udp_datagrams += 1,
-                    }
-                    // High bits: the low ones also pick the hash-map bucket in the shard.
-                    // Hashed here, not in the parallel decode: storing the shard with each
-                    // decoded packet made the entries larger and the run slower (measured,
-                    // BENCHMARKS.md).
-                    let h = self.hasher.hash_one(ConnKey::of(packet.endpoints()));
-                    bufs.routes[((h >> 40) as usize) % self.shard_count].push(i as u32);
+        for (i, route) in bufs.route_of.iter().enumerate() {
+            match *route {
+                Route::Tcp(shard) => {
+                    counts.tcp_segments += 1;
+                    bufs.routes[shard as usize].push(i as u32);
                 }
-                Err(skip) => {
+                Route::Udp(shard) => {
+                    counts.udp_datagrams += 1;
+                    bufs.routes[shard as usize].push(i as u32);
+                }
+                Route::Skipped => {
+                    let Err(skip) = &bufs.decoded[i] else {
+                        continue;
+                    };
                     match skip {
                         Skip::Unhandled => counts.not_tcp_udp += 1,
                         Skip::IpFragment => counts.ip_fragments += 1,
@@ -557,6 +564,34 @@ impl<'a> BatchReader<'a, '_> {
             }
         }
         counts
+    }
+}
+
+/// Where a decoded packet goes: a TCP segment or a UDP datagram and its shard, or nowhere.
+#[derive(Copy, Clone)]
+enum Route {
+    /// A TCP segment for this shard.
+    Tcp(u32),
+    /// A UDP datagram for this shard.
+    Udp(u32),
+    /// Not analysed (its `Skip` says why).
+    Skipped,
+}
+
+impl Route {
+    /// The route of a decoded packet: its connection's shard, by a hash of the canonical
+    /// address pair.
+    fn of(d: &Result<Packet<'_>, Skip>, shard_count: usize, hasher: &FxBuildHasher) -> Route {
+        let Ok(packet) = d else {
+            return Route::Skipped;
+        };
+        // High bits: the low ones also pick the hash-map bucket in the shard.
+        let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
+        let shard = ((h >> 40) as usize % shard_count) as u32;
+        match packet {
+            Packet::Tcp(_) => Route::Tcp(shard),
+            Packet::Udp(_) => Route::Udp(shard),
+        }
     }
 }
 
