@@ -460,7 +460,7 @@ fn pcmu_calls_are_counted_exactly() {
         want,
         "RTP streams counted from the file"
     );
-    let a = teardown::analyze(&[path.clone()], &teardown::Options::default()).unwrap();
+    let a = teardown::analyze(std::slice::from_ref(&path), &teardown::Options::default()).unwrap();
     let mut ours = HashMap::new();
     for flow in a
         .sessions
