@@ -460,16 +460,25 @@ async def run_client(args) -> None:
 # ----------------------------------------------------------------------------- load run
 
 
-async def load_session(n: int, cip: str, sip: str, port: int, args, truth: Truth) -> None:
+async def load_session(n: int, cip: str, sip: str, port: int, args, truth: Truth,
+                       tls: tuple | None = None) -> None:
+    """One load session; `tls` = (uri host, connect() keywords, callback given the open
+    connection) makes it wss:// (../tls/wss_lab.py)."""
     s, cport, err = await open_socket(cip, sip, port, timeout=3.5)
     if s is None:
         truth.row("load", cip, cport, sip, port, "connect_failed_unexpectedly", 1006, repr(err))
         return
     uri = f"ws://{uri_host(sip)}:{port}/load/{n}"
+    kw = ws_kwargs("load")
+    if tls is not None:
+        uri = f"wss://{tls[0]}:{port}/load/{n}"
+        kw.update(tls[1])
     detail = ""
     pad = "x" * args.pad
     try:
-        async with connect(uri, sock=s, **ws_kwargs("load")) as ws:
+        async with connect(uri, sock=s, **kw) as ws:
+            if tls is not None:
+                tls[2](ws)
             async def reader():
                 try:
                     async for _ in ws:
@@ -517,14 +526,15 @@ async def load_session(n: int, cip: str, sip: str, port: int, args, truth: Truth
     truth.row("load", cip, cport, sip, port, verdict, code, detail)
 
 
-async def run_load(args) -> None:
-    truth = Truth(args.truth)
+async def run_load(args, truth: Truth | None = None, tls: tuple | None = None) -> None:
+    truth = truth or Truth(args.truth)
     targets = [hostport(t) for t in args.targets.split(",")]
     tasks = []
     t_start = time.monotonic()
     for n in range(args.sessions):
         sip, port = targets[n % len(targets)]
-        tasks.append(asyncio.create_task(load_session(n, args.client_ip, sip, port, args, truth)))
+        tasks.append(asyncio.create_task(
+            load_session(n, args.client_ip, sip, port, args, truth, tls)))
         await asyncio.sleep(args.interval)
     done, pending = await asyncio.wait(tasks, timeout=args.life + 8)
     for t in pending:

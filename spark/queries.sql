@@ -28,6 +28,16 @@ WHERE f.rn = 1
 GROUP BY f.capture, f.session_id, f.verdict, f.close_code, f.teardown_start_ts
 ORDER BY f.capture;
 
+-- name: established sessions on the server at its drops per capture (the threshold: the fewest; issue 14)
+SELECT capture, server_ip, server_port,
+       count(*) AS drops,
+       min(established_at_teardown) AS threshold,
+       max(established_at_teardown) AS most
+FROM sessions
+WHERE teardown_initiator = 'server' AND abnormal
+GROUP BY capture, server_ip, server_port
+ORDER BY capture, server_ip, server_port;
+
 -- name: verdict counts over time (per minute in which the sessions began, UTC)
 SELECT date_trunc('minute', start_ts) AS minute,
        verdict,

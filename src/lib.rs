@@ -19,6 +19,7 @@ pub mod export;
 pub mod output;
 /// `teardown report`: the load run on one self-contained HTML page (or Markdown).
 pub mod report;
+pub mod text;
 
 pub use teardown_analysis::{
     analysis, analyze, analyze_bytes, flow, loadrun, session, summary, Analysis, AnalysisError,

@@ -387,3 +387,283 @@ fn timestamps_going_back_are_reported() {
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].location.packet, Some(k as u64 + 2));
 }
+
+#[test]
+fn a_plain_http_connection_with_lost_segments_is_not_called_websocket() {
+    // An HTTP download whose first response segment and two more are not in the capture
+    // (the client acknowledged past them): the lost_segments warnings must not speak of
+    // WebSocket framing, and it is not a session.
+    let c: SocketAddr = "10.3.0.1:42000".parse().unwrap();
+    let s: SocketAddr = "10.3.0.2:80".parse().unwrap();
+    let ack = Flags {
+        ack: true,
+        ..Flags::default()
+    };
+    let mut k = Craft::default();
+    k.tcp(
+        0,
+        c,
+        s,
+        100,
+        0,
+        Flags {
+            syn: true,
+            ..Flags::default()
+        },
+        &[],
+    );
+    k.tcp(1000, s, c, 900, 101, Flags { syn: true, ..ack }, &[]);
+    k.tcp(2000, c, s, 101, 901, ack, &[]);
+    let req = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    k.tcp(3000, c, s, 101, 901, Flags { psh: true, ..ack }, req);
+    let after_req = 101 + req.len() as u32;
+    let body = [b'x'; 1000];
+    for i in 0..8u32 {
+        let seq = 901 + i * 1000;
+        if ![0, 3, 6].contains(&i) {
+            k.tcp(4000 + u64::from(i) * 100, s, c, seq, after_req, ack, &body);
+        }
+        k.tcp(
+            4050 + u64::from(i) * 100,
+            c,
+            s,
+            after_req,
+            seq + 1000,
+            ack,
+            &[],
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = k.write(dir.path(), "http_lossy.pcap");
+    let a = analyze(std::slice::from_ref(&p), &[]);
+    assert!(a.sessions.is_empty());
+    let lost: Vec<&str> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::LostSegments)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(lost.len(), 3, "{lost:?}");
+    assert!(lost.iter().all(|m| !m.contains("WebSocket")), "{lost:?}");
+}
+
+/// Synthetic one-packet captures: a SYN from a distinct port at second `i`.
+fn syn_capture(i: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut ip = vec![
+        0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
+    let port = 10_000 + (i % 50_000) as u16;
+    ip.extend_from_slice(&port.to_be_bytes());
+    ip.extend_from_slice(&9999u16.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    for x in [1_700_000_000 + i, 0, ip.len() as u32, ip.len() as u32] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.extend_from_slice(&ip);
+    v
+}
+
+/// More files than the kernel allows memory maps (`vm.max_map_count`, 65 530): a long run
+/// rotated with `tcpdump -G`. Every file is read, one at a time.
+#[test]
+fn a_folder_of_more_files_than_the_map_count_limit_is_read_whole() {
+    const FILES: u32 = 70_000;
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..FILES {
+        std::fs::write(dir.path().join(format!("run-{i:06}.pcap")), syn_capture(i)).unwrap();
+    }
+    let a = analyze(&[dir.path().to_path_buf()], &[9999]);
+    assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics.warnings());
+    assert_eq!(a.stats.files, FILES as usize);
+    assert_eq!(a.stats.packets, u64::from(FILES));
+    assert_eq!(a.stats.tcp_segments, u64::from(FILES));
+}
+
+/// A file in a folder that cannot be read is a warning (exit status 2 on the command
+/// line), as the same file named directly is; a file that is readable but not a capture
+/// is left out quietly.
+#[test]
+fn an_unreadable_file_in_a_folder_is_reported() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.pcap"), syn_capture(1)).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a capture").unwrap();
+    let locked = dir.path().join("b.pcap");
+    std::fs::write(&locked, syn_capture(2)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&locked).is_ok() {
+        // Running as root, which reads anything: a file whose read fails instead.
+        std::fs::remove_file(&locked).unwrap();
+        std::os::unix::fs::symlink("/proc/self/mem", &locked).unwrap();
+    }
+    let a = analyze(&[dir.path().to_path_buf()], &[9999]);
+    let unusable: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::UnusableFile)
+        .collect();
+    assert_eq!(unusable.len(), 1, "{unusable:?}");
+    assert!(unusable[0].location.file.ends_with("b.pcap"));
+    assert!(a.unusable_input);
+    assert_eq!(a.stats.files, 1);
+    assert_eq!(a.stats.packets, 1);
+}
+
+/// A client cannot hide its session behind a head a strict HTTP parser refuses: over 64
+/// KiB, control bytes in the User-Agent, ESC and 0xFF in the path. Each is still a
+/// session, with its frames and close, and a `malformed_handshake` warning.
+#[test]
+fn upgrades_with_heads_http_refuses_are_still_sessions() {
+    let mut pad = b"X-Pad: ".to_vec();
+    pad.resize(70_000, b'a');
+    pad.extend_from_slice(b"\r\n");
+    let heads = [
+        upgrade_head(b"/plain", b""),
+        upgrade_head(b"/big", &pad),
+        upgrade_head(b"/ua", b"User-Agent: evil\x1b]0;x\x07\r\n"),
+        upgrade_head(b"/p\x1b[2J\xff", b""),
+    ];
+    let mut bytes = raw_ip_pcap_header();
+    for (i, h) in heads.iter().enumerate() {
+        bytes.extend(ws_session(40_000 + i as u16, 1000 * i as u64, h));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("heads.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let a = analyze(std::slice::from_ref(&path), &[]);
+    assert_eq!(a.sessions.len(), 4, "{:?}", a.diagnostics.warnings());
+    for s in &a.sessions {
+        assert_eq!(s.verdict.to_string(), "clean_close_client", "{}", s.client);
+        assert_eq!((s.c2s.frames, s.s2c.frames), (2, 2), "{}", s.client);
+    }
+    let paths: Vec<&str> = a
+        .sessions
+        .iter()
+        .map(|s| s.request.as_ref().unwrap().path.as_str())
+        .collect();
+    assert_eq!(paths, ["/plain", "/big", "/ua", "/p\u{1b}[2J\u{fffd}"]);
+    assert_eq!(
+        a.sessions[2]
+            .request
+            .as_ref()
+            .unwrap()
+            .user_agent
+            .as_deref(),
+        Some("evil\u{1b}]0;x\u{7}")
+    );
+    let malformed: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::MalformedHandshake)
+        .collect();
+    assert_eq!(malformed.len(), 3, "{malformed:?}");
+    for w in malformed {
+        assert!(w.location.file.ends_with("heads.pcap") && w.location.packet.is_some());
+    }
+    assert_eq!(
+        a.diagnostics.counts().len(),
+        1,
+        "{:?}",
+        a.diagnostics.warnings()
+    );
+}
+
+/// A flow with more RTP streams than are tracked (64) says so: a `rtp_stream_cap`
+/// warning naming the file and the first packet left out, and the packets counted.
+#[test]
+fn rtp_streams_beyond_the_cap_are_counted_and_reported() {
+    let mut bytes = Vec::new();
+    for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut n = 0u32;
+    // 100 SSRCs, 3 packets each, round after round.
+    for round in 0..3u16 {
+        for ssrc in 0..100u32 {
+            let mut rtp = vec![0x80, 96];
+            rtp.extend_from_slice(&round.to_be_bytes());
+            rtp.extend_from_slice(&(u32::from(round) * 160).to_be_bytes());
+            rtp.extend_from_slice(&(0x1000 + ssrc).to_be_bytes());
+            rtp.extend_from_slice(&[0; 20]);
+            let len = 28 + rtp.len();
+            let mut ip = vec![0x45, 0, 0, len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0];
+            ip.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+            ip.extend_from_slice(&5004u16.to_be_bytes());
+            ip.extend_from_slice(&5006u16.to_be_bytes());
+            ip.extend_from_slice(&((len - 20) as u16).to_be_bytes());
+            ip.extend_from_slice(&[0, 0]);
+            ip.extend_from_slice(&rtp);
+            for x in [
+                1_700_000_000 + n / 1000,
+                (n % 1000) * 1000,
+                len as u32,
+                len as u32,
+            ] {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            bytes.extend_from_slice(&ip);
+            n += 1;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ssrcs.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let a = analyze(std::slice::from_ref(&path), &[]);
+    let flows: Vec<_> = a.orphan_media.iter().collect();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].rtp.len(), 64);
+    assert_eq!(flows[0].rtp_untracked_packets, 36 * 3);
+    let w: Vec<_> = a
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == WarningKind::RtpStreamCap)
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", a.diagnostics.warnings());
+    assert!(w[0].location.file.ends_with("ssrcs.pcap"));
+    assert_eq!(w[0].location.packet, Some(65));
+    assert!(w[0].message.contains("108 packets"), "{}", w[0].message);
+}
+
+/// A file larger than several read chunks (4 MiB each) gives exactly what the same bytes
+/// in memory give: records across chunk ends, chunks freed batch after batch.
+#[test]
+fn a_file_read_in_chunks_gives_what_its_bytes_in_memory_give() {
+    let cfg = teardown_synth::SynthConfig {
+        sessions: 200,
+        duration_s: 120.0,
+        seed: 3,
+        ..teardown_synth::SynthConfig::default()
+    };
+    let mut bytes = Vec::new();
+    teardown_synth::generate(&cfg, &mut bytes).unwrap();
+    assert!(bytes.len() > 12 << 20, "{} bytes", bytes.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.pcap");
+    std::fs::write(&path, &bytes).unwrap();
+    let opts = teardown::Options::default();
+    let file = teardown::analyze(std::slice::from_ref(&path), &opts).unwrap();
+    let memory = teardown::analyze_bytes(&path.display().to_string(), bytes, &opts).unwrap();
+    assert_eq!(file.stats.packets, memory.stats.packets);
+    assert_eq!(file.stats.bytes, memory.stats.bytes);
+    assert_eq!(file.sessions.len(), memory.sessions.len());
+    for (a, b) in file.sessions.iter().zip(&memory.sessions) {
+        assert!(
+            same_outcome(a, b),
+            "{} {} vs {}",
+            a.client,
+            a.verdict,
+            b.verdict
+        );
+        assert_eq!(a.rtp_packets(), b.rtp_packets());
+    }
+    assert_eq!(file.orphan_media.len(), memory.orphan_media.len());
+    assert_eq!(file.diagnostics.counts(), memory.diagnostics.counts());
+}

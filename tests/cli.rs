@@ -238,12 +238,39 @@ fn not_a_capture_is_exit_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("notes.pcap");
     std::fs::write(&f, "this is not a capture\n").unwrap();
-    let (code, _, err) = run(&["summary", f.to_str().unwrap()]);
+    let (code, out, err) = run(&["summary", f.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(
         err.contains("notes.pcap") && err.contains("not a pcap or pcapng file"),
         "{err}"
     );
+    assert!(out.is_empty(), "nothing but the error: {out}");
+}
+
+#[test]
+fn a_capture_spanning_days_shows_dates_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = Craft::default();
+    let (a, b) = (
+        "10.4.0.1:5000".parse().unwrap(),
+        "10.4.0.2:5000".parse().unwrap(),
+    );
+    k.udp(0, a, b, b"x");
+    k.udp(2 * 86_400_000_000 + 3_600_000_000, a, b, b"y"); // two days and an hour later
+    let p = k.write(dir.path(), "days.pcap");
+    let (code, out, _) = run(&["summary", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("2025-12-03 12:00:00.000000 to 2025-12-05 13:00:00.000000 UTC (176400.000 s)"),
+        "{out}"
+    );
+    // Within one day, the time of day is enough.
+    let (_, out, _) = run(&[
+        "summary",
+        samples().join("scenarios.pcap").to_str().unwrap(),
+    ]);
+    let line = out.lines().next().unwrap();
+    assert!(!line.contains("2026-"), "{line}");
 }
 
 #[test]
@@ -315,4 +342,145 @@ fn json_sessions_carry_timelines() {
         let open = s["verdict"] == "open_at_capture_end" || s["verdict"] == "syn_unanswered";
         assert_eq!(marks, usize::from(!open), "{}", s["verdict"]);
     }
+}
+
+/// `teardown summary -` and a FIFO read the capture as a stream, as `tcpdump -w - |
+/// teardown summary -` would give it: the same summary as the file.
+#[test]
+fn standard_input_and_fifos_are_read_as_streams() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let file = samples().join("scenarios.pcapng");
+    let (code, want, _) = run(&["summary", "--ws-port", "9999", "-q", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let bytes = std::fs::read(&file).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_teardown"))
+        .args(["summary", "--ws-port", "9999", "-q", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feed = bytes.clone();
+    // Written in small pieces, as a pipe delivers them.
+    let writer = std::thread::spawn(move || {
+        for piece in feed.chunks(1000) {
+            stdin.write_all(piece).unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        want.replace(file.to_str().unwrap(), "-")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(path, bytes).unwrap());
+    let (code, out, err) = run(&["summary", "--ws-port", "9999", "-q", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        want.replace(file.to_str().unwrap(), fifo.to_str().unwrap())
+    );
+}
+
+/// `--threads` is bounded: a huge count is refused at once, naming the limit, instead of
+/// starting threads for minutes.
+#[test]
+fn too_many_threads_is_a_clear_error() {
+    let file = samples().join("scenarios.pcap");
+    let start = std::time::Instant::now();
+    let (code, out, err) = run(&["summary", "--threads", "100000", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("at most 256 worker threads"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let opts = teardown::Options {
+        threads: Some(100_000),
+        ..teardown::Options::default()
+    };
+    let e = teardown::analyze(&[file], &opts).unwrap_err();
+    assert!(matches!(
+        e,
+        teardown::AnalysisError::TooManyThreads { requested: 100_000 }
+    ));
+}
+
+/// `report -o /dev/stdout` writes to standard output (the descriptor, not a file renamed
+/// over `/dev/stdout`), as `-o -` does.
+#[test]
+fn report_to_dev_stdout_is_a_stream() {
+    let file = samples().join("scenarios.pcap");
+    let f = file.to_str().unwrap();
+    let (code, want, err) = run(&["report", "--markdown", "-q", "-o", "-", f]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(&["report", "--markdown", "-q", "-o", "/dev/stdout", f]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, want);
+}
+
+/// Text a client put in its upgrade request (ESC sequences, BEL, a C1 CSI, an OSC 8
+/// link, a right-to-left override) reaches no terminal raw: the timeline header and its
+/// "upgrade request" line, the CSV on standard output and the Markdown report write it
+/// escaped; `--csv-raw` alone keeps it.
+#[test]
+fn control_characters_from_the_capture_are_escaped_in_every_text_output() {
+    let hostile = b"/x\x1b[2J\x07\xc2\x9b31m\xe2\x80\xaegpj.exe\x1b]8;;http://e\x1b\\";
+    let mut bytes = raw_ip_pcap_header();
+    bytes.extend(ws_session(
+        40_000,
+        0,
+        &upgrade_head(hostile, b"User-Agent: \x1b[31mred\r\n"),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let p = path.to_str().unwrap();
+    let raw_controls = |s: &str| {
+        s.chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}')
+    };
+    for args in [
+        vec!["timeline", "--session", "1", p],
+        vec!["sessions", "--format", "csv", p],
+        vec!["report", "--markdown", "-q", "-o", "-", p],
+        vec!["report", "-q", "-o", "-", p],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!raw_controls(&out), "{args:?}: {out:?}");
+        // The report shows no request text for a clean session; its escaping is
+        // tested on its cells (report::markdown, report).
+        if args[0] != "report" {
+            assert!(
+                out.contains("\\u{1b}") && out.contains("\\u{202e}"),
+                "{args:?}: {out}"
+            );
+        }
+    }
+    let (_, out, _) = run(&["timeline", "--session", "1", p]);
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains("GET /x\\u{1b}[2J\\u{7}\\u{9b}31m"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["sessions", "--format", "csv", "--csv-raw", p]);
+    assert!(
+        out.contains("\u{1b}[2J") && out.contains("\u{1b}[31mred"),
+        "{out}"
+    );
 }

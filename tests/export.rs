@@ -266,12 +266,21 @@ fn loadrun_tables_agree_with_each_other_and_the_truth() {
         ints(&conc, "started").iter().flatten().sum::<i64>(),
         sessions.height() as i64
     );
+    // Open is established plus connecting, at every step.
+    let (open, established, connecting) = (
+        ints(&conc, "open_sessions"),
+        ints(&conc, "established"),
+        ints(&conc, "connecting"),
+    );
+    for ((o, e), c) in open.iter().zip(&established).zip(&connecting) {
+        assert_eq!(*o, Some(e.unwrap() + c.unwrap()));
+    }
 
-    // No temporary files are left anywhere.
+    // No temporary files are left anywhere: the tables and the capture's manifest.
     for entry in walk(dir.path()) {
         let name = entry.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name == "part-0.parquet",
+            name == "part-0.parquet" || entry.ends_with("_manifests/capture=loadrun.json"),
             "unexpected file {}",
             entry.display()
         );
@@ -309,6 +318,7 @@ fn captures_share_one_hive_dataset_and_frames_are_opt_in() {
         let mut t: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|t| t != teardown::export::MANIFESTS)
             .collect();
         t.sort();
         t
@@ -569,34 +579,83 @@ fn tshark_segments(
     filter: &str,
 ) -> std::collections::HashMap<(String, String), u64> {
     let mut out = std::collections::HashMap::new();
-    for f in files {
-        let o = std::process::Command::new("tshark")
-            .args([
-                "-n",
-                "-r",
-                f.to_str().unwrap(),
-                "-Y",
-                filter,
-                "-T",
-                "fields",
-            ])
-            .args([
-                "-e",
-                "ip.src",
-                "-e",
-                "tcp.srcport",
-                "-e",
-                "ip.dst",
-                "-e",
-                "tcp.dstport",
-            ])
-            .output()
-            .unwrap();
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            let f: Vec<&str> = line.split('\t').collect();
+    let fields = ["ip.src", "tcp.srcport", "ip.dst", "tcp.dstport"];
+    for file in files {
+        for f in tshark_fields(file, filter, &fields) {
             *out.entry((format!("{}:{}", f[0], f[1]), format!("{}:{}", f[2], f[3])))
                 .or_default() += 1;
         }
     }
     out
+}
+
+/// A capture's partitions change together. An export that fails part-way (here a table's
+/// folder cannot be made; a full disk is the same) leaves the previous export of that
+/// capture whole, with its manifest and no temporary files; a rerun without `--frames`
+/// drops the old `ws_frames` partition; stale temporaries of a killed run are removed.
+#[test]
+fn a_capture_is_exported_as_a_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let scenarios = samples().join("scenarios.pcap");
+    let loadrun = samples().join("loadrun");
+    let export = |input: &Path, extra: &[&str]| {
+        let mut args = vec!["export", "-q", "--out", out, "--name", "x"];
+        args.extend_from_slice(extra);
+        args.push(input.to_str().unwrap());
+        run(&args)
+    };
+    let (code, _, err) = export(&scenarios, &["--frames"]);
+    assert_eq!(code, 0, "{err}");
+    let sessions = part(dir.path(), "sessions", "x", "parquet");
+    let first = std::fs::read(&sessions).unwrap();
+    let manifest = dir.path().join("_manifests/capture=x.json");
+    let m1 = std::fs::read_to_string(&manifest).unwrap();
+    assert!(m1.contains("\"ws_frames\""), "{m1}");
+
+    // The last table cannot be written: nothing of the second run may show.
+    let blocked = dir.path().join("concurrency");
+    std::fs::remove_dir_all(&blocked).unwrap();
+    std::fs::write(&blocked, "in the way").unwrap();
+    let (code, _, err) = export(&loadrun, &[]);
+    assert_ne!(code, 0);
+    assert!(err.contains("concurrency"), "{err}");
+    assert_eq!(
+        std::fs::read(&sessions).unwrap(),
+        first,
+        "sessions is still the first run's"
+    );
+    assert!(part(dir.path(), "ws_frames", "x", "parquet").exists());
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), m1);
+
+    // A killed run's leftovers are cleaned; the rerun replaces every partition.
+    std::fs::remove_file(&blocked).unwrap();
+    let events = dir.path().join("events/capture=x");
+    std::fs::write(events.join(".tmp-abc.partial"), "half").unwrap();
+    std::fs::create_dir_all(dir.path().join("events/.capture=x.staging")).unwrap();
+    let (code, _, err) = export(&loadrun, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(std::fs::read(&sessions).unwrap(), first);
+    assert!(!dir.path().join("ws_frames/capture=x").exists());
+    let m2 = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        !m2.contains("ws_frames") && m2.contains("\"concurrency\""),
+        "{m2}"
+    );
+    for entry in walk(dir.path()) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name == "part-0.parquet" || name == "capture=x.json",
+            "{}",
+            entry.display()
+        );
+    }
+    for table in ["events", "sessions"] {
+        let hidden: Vec<_> = std::fs::read_dir(dir.path().join(table))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{table}: {hidden:?}");
+    }
 }

@@ -61,7 +61,7 @@ fn capture_reader() {
             for p in reader.by_ref() {
                 assert!(p.orig_len as usize >= p.data.len());
             }
-            assert!(reader.position() <= data.len());
+            assert!(reader.position() <= data.len() as u64);
         }
     });
 }

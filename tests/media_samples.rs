@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, HashMap};
 use teardown::flow::MediaEventKind;
+use teardown::media::demux::Kind;
 use teardown::session::EventKind;
 
 fn truth_rows() -> Vec<HashMap<String, String>> {
@@ -163,4 +164,43 @@ fn every_call_matches_its_truth() {
         assert_eq!(ours, legs, "{file}");
     }
     assert_eq!(checked, 6);
+}
+
+#[test]
+fn text_signalling_is_not_taken_for_media() {
+    let Some(dir) = shared_captures() else {
+        eprintln!("SKIPPED: ../shared/captures is not here");
+        return;
+    };
+    // SIP over UDP on 5060 (its requests start with letters in ChannelData's first-byte
+    // range) and MGCP on 2427/2727: nothing there is STUN, TURN, DTLS or RTP, so no media
+    // flow is listed for those ports; the RTP of the same calls still is.
+    for (name, rtp_streams) in [
+        ("nDPI__sip.pcap", 1),
+        ("heplify__rtp_rtcp_sip_ipv4_udp.pcap", 5),
+    ] {
+        let a = analyze(&[dir.join(name)], &[]);
+        let flows: Vec<_> = a
+            .sessions
+            .iter()
+            .flat_map(|s| &s.media)
+            .chain(&a.orphan_media)
+            .collect();
+        let signalling: Vec<String> = flows
+            .iter()
+            .filter(|f| {
+                [f.a.port(), f.b.port()]
+                    .iter()
+                    .any(|p| [5060, 2427, 2727, 2944].contains(p))
+            })
+            .map(|f| format!("{} <-> {}: {:?}", f.a, f.b, f.kinds))
+            .collect();
+        assert!(signalling.is_empty(), "{name}: {signalling:?}");
+        // As many RTP streams as tshark finds (tests/oracle_media compares them).
+        let streams: usize = flows.iter().map(|f| f.rtp.len()).sum();
+        assert_eq!(streams, rtp_streams, "{name}");
+        assert!(flows
+            .iter()
+            .all(|f| f.kinds.contains_key(&Kind::Rtp) != f.rtp.is_empty()));
+    }
 }

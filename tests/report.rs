@@ -22,6 +22,32 @@ struct Row {
     close: i64,
     verdict: String,
     close_code: Option<u16>,
+    /// The teardown started by the server.
+    by_server: bool,
+    /// Its 101, if any.
+    established: Option<i64>,
+    /// Whether it had a teardown start.
+    torn_down: bool,
+    established_at_start: usize,
+    established_at_teardown: Option<usize>,
+    connecting_at_teardown: Option<usize>,
+}
+
+impl Row {
+    /// Established at `t` (its 101 at or before `t`, its teardown not before `t`).
+    fn established_at(&self, t: i64) -> bool {
+        self.established.is_some_and(|e| e <= t && e <= self.close) && self.close >= t
+    }
+
+    /// Connecting at `t` (started, not yet established; through its teardown when it
+    /// never was).
+    fn connecting_at(&self, t: i64) -> bool {
+        self.start <= t
+            && match self.established.filter(|e| *e <= self.close) {
+                Some(e) => t < e,
+                None => t <= self.close,
+            }
+    }
 }
 
 /// Epoch seconds with nanoseconds (`1764331200.123456789`) as ns.
@@ -46,6 +72,13 @@ fn sessions_csv(capture: &Path) -> Vec<Row> {
         col("verdict"),
         col("close_code"),
     );
+    let (init, est, eas, eat, cat) = (
+        col("teardown_initiator"),
+        col("established_ts"),
+        col("established_at_start"),
+        col("established_at_teardown"),
+        col("connecting_at_teardown"),
+    );
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
@@ -62,6 +95,12 @@ fn sessions_csv(capture: &Path) -> Vec<Row> {
                 close: close.max(start),
                 verdict: rec[verdict].to_string(),
                 close_code: rec[cc].parse().ok(),
+                by_server: &rec[init] == "server",
+                established: (!rec[est].is_empty()).then(|| ns(&rec[est])),
+                torn_down: !rec[td].is_empty(),
+                established_at_start: rec[eas].parse().unwrap(),
+                established_at_teardown: rec[eat].parse().ok(),
+                connecting_at_teardown: rec[cat].parse().ok(),
             }
         })
         .collect()
@@ -118,6 +157,18 @@ fn first_abnormal_teardown_matches_the_sessions_table_and_summary() {
     assert_eq!(f.server.to_string(), first.server);
     // The recorded run: session 60, a 1013 from the capped server, with 60 open.
     assert_eq!((first.id, open, first.close_code), (60, 60, Some(1013)));
+    // On its server: established and connecting at that instant, itself included.
+    let on = |pred: &dyn Fn(&Row) -> bool| {
+        rows.iter()
+            .filter(|r| r.server == first.server && pred(r))
+            .count()
+    };
+    let established = on(&|r| r.established_at(first.close));
+    let connecting = on(&|r| r.connecting_at(first.close));
+    assert_eq!(
+        (f.established, f.connecting),
+        (Some(established), Some(connecting))
+    );
     let sentence = run
         .findings
         .iter()
@@ -125,13 +176,13 @@ fn first_abnormal_teardown_matches_the_sessions_table_and_summary() {
         .unwrap();
     assert!(
         sentence.contains(&format!(
-            "with {open} sessions open: session {} (server_close_error, close 1013 \"try again later\") from 10.99.0.3:8080",
+            "with {established} established and {connecting} connecting on 10.99.0.3:8080: session {} (server_close_error, close 1013 \"try again later\")",
             first.id
         )),
         "{sentence}"
     );
     let html = html_of(&a, &run);
-    assert!(html.contains(&format!("{open} open")));
+    assert!(html.contains(&format!("{established} established")));
 }
 
 #[test]
@@ -205,61 +256,132 @@ fn concurrency_peak_matches_an_independent_count() {
 }
 
 #[test]
-fn failure_rate_by_load_matches_an_independent_count() {
+fn readme_lists_the_sample_findings() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let (_, run) = analysis_and_run();
+    let want: Vec<String> = run
+        .findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("{}. {f}", i + 1))
+        .collect();
+    let start = readme
+        .find(&want[0])
+        .expect("README lacks the sample's first finding; paste the list from `teardown report samples/loadrun/ --markdown -o -`");
+    let listed: Vec<&str> = readme[start..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        listed, want,
+        "README's sample findings differ from the report's"
+    );
+}
+
+#[test]
+fn server_load_columns_match_a_brute_force_count() {
     let rows = sessions_csv(&loadrun());
-    let load = |r: &Row| {
+    let on = |server: &str, pred: &dyn Fn(&Row) -> bool| {
         rows.iter()
-            .filter(|o| o.start <= r.start && o.close > r.start)
+            .filter(|o| o.server == server && pred(o))
             .count()
     };
-    let knee = rows
+    for r in &rows {
+        let s = r.server.as_str();
+        assert_eq!(
+            r.established_at_start,
+            on(s, &|o| o.established_at(r.start - 1)),
+            "session {}",
+            r.id
+        );
+        let at_teardown = |pred: &dyn Fn(&Row) -> bool| r.torn_down.then(|| on(s, pred));
+        assert_eq!(
+            r.established_at_teardown,
+            at_teardown(&|o| o.established_at(r.close)),
+            "session {}",
+            r.id
+        );
+        assert_eq!(
+            r.connecting_at_teardown,
+            at_teardown(&|o| o.connecting_at(r.close)),
+            "session {}",
+            r.id
+        );
+    }
+}
+
+#[test]
+fn drop_range_and_threshold_match_an_independent_count() {
+    let rows = sessions_csv(&loadrun());
+    let server = "10.99.0.3:8080";
+    let established = |t: i64| {
+        rows.iter()
+            .filter(|o| o.server == server && o.established_at(t))
+            .count()
+    };
+    let drops: Vec<usize> = rows
         .iter()
-        .filter(|r| abnormal(&r.verdict))
-        .map(load)
-        .min()
-        .unwrap();
-    let below: Vec<&Row> = rows.iter().filter(|r| load(r) < knee).collect();
-    let above: Vec<&Row> = rows.iter().filter(|r| load(r) >= knee).collect();
-    let bad_above = above.iter().filter(|r| abnormal(&r.verdict)).count();
+        .filter(|r| r.server == server && r.by_server && abnormal(&r.verdict))
+        .map(|r| established(r.close))
+        .collect();
+    let (lo, hi) = (*drops.iter().min().unwrap(), *drops.iter().max().unwrap());
+    let teardowns: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.server == server && r.torn_down)
+        .map(|r| established(r.close))
+        .collect();
+    let below = teardowns.iter().filter(|n| **n < lo).count();
     let (_, run) = analysis_and_run();
+    let d = &run.summary.server_drops[0];
+    assert_eq!(d.server.to_string(), server);
+    assert_eq!(
+        (d.drops, d.established_min, d.established_max),
+        (drops.len(), lo, hi)
+    );
+    assert_eq!(
+        (d.teardowns_below, d.teardowns_from),
+        (below, teardowns.len() - below)
+    );
+    // The codes are named: resets and 1013 closes apart.
+    let resets = rows
+        .iter()
+        .filter(|r| r.verdict == "server_rst_no_close")
+        .count();
+    let c1013 = rows.iter().filter(|r| r.close_code == Some(1013)).count();
     let sentence = run
         .findings
         .iter()
-        .find(|s| s.starts_with("By load"))
+        .find(|s| s.starts_with("Server drops on"))
         .unwrap();
     assert!(
-        sentence.contains(&format!(
-            "0% (0 of {}) of the sessions that began with fewer than {knee} open",
-            below.len()
+        sentence.starts_with(&format!(
+            "Server drops on {server} ({resets} server_rst_no_close and {c1013} close 1013): all {} server drops happened with {lo} to {hi} established on it; below {lo}, 0 of the {below} teardowns were drops",
+            drops.len()
         )),
         "{sentence}"
     );
-    assert!(
-        sentence.contains(&format!(
-            "({bad_above} of {}) of the sessions that began with {knee} to",
-            above.len()
-        )),
-        "{sentence}"
-    );
-    // The bands cover every session once.
-    assert_eq!(
-        run.bands.iter().map(|b| b.sessions).sum::<usize>(),
-        rows.len()
-    );
-    assert_eq!(
-        run.bands.iter().map(|b| b.abnormal).sum::<usize>(),
-        rows.iter().filter(|r| abnormal(&r.verdict)).count()
-    );
+    // Sessions of this run last 40% of it: no load-at-start finding, and no claim about
+    // "every load".
+    assert!(run.findings.iter().all(|f| !f.starts_with("By load")));
+    assert!(run.findings.iter().all(|f| !f.contains("every load")));
     // By server: the capped one has all the failures.
     let srv = run
         .servers
         .iter()
-        .find(|s| s.server.to_string() == "10.99.0.3:8080")
+        .find(|s| s.server.to_string() == server)
         .unwrap();
     assert_eq!(
         srv.abnormal,
         rows.iter()
-            .filter(|r| r.server == "10.99.0.3:8080" && abnormal(&r.verdict))
+            .filter(|r| r.server == server && abnormal(&r.verdict))
+            .count()
+    );
+    // The bands' teardowns are those of established sessions, each once.
+    assert_eq!(
+        srv.bands.iter().map(|b| b.teardowns).sum::<usize>(),
+        rows.iter()
+            .filter(|r| r.server == server && r.torn_down && r.established.is_some())
             .count()
     );
 }
@@ -342,7 +464,7 @@ fn markdown_has_the_same_findings_escaped() {
     for heading in [
         "## Findings",
         "## Verdicts",
-        "## Failure rate and latency by load",
+        "## Drops and latency by established concurrency",
         "## By server",
         "## First failing sessions",
     ] {

@@ -435,6 +435,158 @@ fn tshark_agrees_with_the_generator() {
     assert!(out.trim().is_empty(), "tshark flags:\n{out}");
 }
 
+/// Issue 14's load run at a CI size: 300 calls ramped 30 every 3 s, calls of 20–40 s, one
+/// server that sheds load above 100 established sessions (reset, FIN without a close
+/// frame, close 1011, close 1013, HTTP 503) and slows its handshake by 1.5 ms per
+/// established session. Every call ends within the capture.
+fn load_run() -> SynthConfig {
+    SynthConfig {
+        sessions: 300,
+        duration_s: 90.0,
+        seed: 14,
+        media: false,
+        ipv6_share: 0.0,
+        load: Some(synth::LoadShape {
+            step_sessions: 30,
+            step_s: 3.0,
+            call_s: (20.0, 40.0),
+            cap: 100,
+            delay_per_session_us: 1500,
+        }),
+        ..SynthConfig::default()
+    }
+}
+
+#[test]
+fn load_run_concurrency_matches_the_servers_own_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, truth) = write(&load_run(), dir.path(), "loadrun.pcap");
+    assert_teardown_agrees(&path, &truth);
+    let a = teardown::analyze(std::slice::from_ref(&path), &teardown::Options::default()).unwrap();
+    assert!(truth
+        .sessions
+        .iter()
+        .all(|t| t.verdict != "open_at_capture_end"));
+
+    // Per session, exactly the server's count.
+    let mut diffs = Vec::new();
+    for (i, (s, t)) in a.sessions.iter().zip(&truth.sessions).enumerate() {
+        let ours = (
+            s.established_at().map(|e| e.0 / 1000),
+            s.teardown_start_ts.map(|e| e.0 / 1000),
+            s.established_at_start,
+            s.established_at_teardown,
+            s.connecting_at_teardown,
+            s.server_dropped(),
+        );
+        let want = (
+            t.established_us.map(|e| e as i64),
+            t.teardown_us.map(|e| e as i64),
+            t.established_at_start,
+            t.established_at_teardown,
+            t.connecting_at_teardown,
+            t.server_dropped,
+        );
+        if ours != want {
+            diffs.push(format!(
+                "session {}: teardown {ours:?}\n            truth {want:?}",
+                i + 1
+            ));
+        }
+    }
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+
+    // Every shedding kind, and the range of established sessions at the drops.
+    let dropped: Vec<&synth::SessionTruth> =
+        truth.sessions.iter().filter(|t| t.server_dropped).collect();
+    let kinds = |v: &str, code: Option<u16>| {
+        dropped
+            .iter()
+            .filter(|t| t.verdict == v && (code.is_none() || t.close_code == code))
+            .count()
+    };
+    let (rst, fin, c1011, c1013) = (
+        kinds("server_rst_no_close", None),
+        kinds("server_fin_no_close", None),
+        kinds("server_close_error", Some(1011)),
+        kinds("server_close_error", Some(1013)),
+    );
+    let rejected = kinds("handshake_rejected", None);
+    assert!(rst > 0 && fin > 0 && c1011 > 0 && c1013 > 0 && rejected > 0);
+    let at_drop: Vec<usize> = dropped
+        .iter()
+        .map(|t| t.established_at_teardown.unwrap())
+        .collect();
+    let (lo, hi) = (
+        *at_drop.iter().min().unwrap(),
+        *at_drop.iter().max().unwrap(),
+    );
+    let below = truth
+        .sessions
+        .iter()
+        .filter(|t| t.established_at_teardown.is_some_and(|n| n < lo))
+        .count();
+    assert!(below > 0, "no teardown below the threshold");
+    let run = teardown::loadrun::LoadRun::of(&a);
+    let d = &run.summary.server_drops[0];
+    assert_eq!(
+        (
+            d.drops,
+            d.established_min,
+            d.established_max,
+            d.teardowns_below
+        ),
+        (dropped.len(), lo, hi, below)
+    );
+    let mut by_kind: Vec<(String, usize)> = vec![
+        ("server_rst_no_close".into(), rst),
+        ("server_fin_no_close".into(), fin),
+        ("close 1011".into(), c1011),
+        ("close 1013".into(), c1013),
+        ("HTTP 503".into(), rejected),
+    ];
+    by_kind.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    assert_eq!(d.by_kind, by_kind);
+    let sentence = run
+        .findings
+        .iter()
+        .find(|f| f.starts_with("Server drops on 10.0.0.5:8443"))
+        .unwrap();
+    assert!(
+        sentence.contains(&format!(
+            "all {} server drops happened with {lo} to {hi} established on it; below {lo}, 0 of the {below} teardowns were drops",
+            dropped.len()
+        )),
+        "{sentence}"
+    );
+    // Long calls: no load-at-start view, nothing "at every load".
+    assert!(run.findings.iter().all(|f| !f.starts_with("By load")));
+    assert!(run.findings.iter().all(|f| !f.contains("every load")));
+    // 1011 and 1013 are separate causes, each named by its code.
+    for code in [1011u16, 1013] {
+        let c = run
+            .causes
+            .iter()
+            .find(|c| c.code == Some(code))
+            .unwrap_or_else(|| panic!("no cause with {code}"));
+        assert_eq!(c.sessions, if code == 1011 { c1011 } else { c1013 });
+    }
+    // The handshake slows down with the established sessions.
+    let latency = run
+        .findings
+        .iter()
+        .find(|f| f.starts_with("Handshake latency"))
+        .unwrap();
+    assert!(latency.contains("it rises"), "{latency}");
+    // The peak of established sessions is the server's most.
+    let peak = truth
+        .sessions
+        .iter()
+        .filter_map(|t| t.established_at_teardown)
+        .max();
+    assert_eq!(run.peak_established.map(|p| p.0), peak);
+}
+
 /// `Codec::Pcmu` (the recorded benchmark's shape: 160-byte G.711 payloads, 8 kHz clock):
 /// sessions as the truth says, RTP streams counted from the file equal to the truth, and
 /// teardown's streams (payload type 0, the SDP's 8 kHz clock, packets, losses) equal too.

@@ -5,8 +5,11 @@
 //! - with the key log, every session gets the verdict and client-observed code the client
 //!   library reported, and the same frames, close codes and verdicts as the same scenario
 //!   over plain `ws://` (`ws.pcap`);
-//! - without it, the `*_encrypted` / `tls_handshake_failed` verdict that the truth file
-//!   derives from tshark's reading of the wire, and no client-observed code;
+//! - without it, and without `--ws-port`, the WebSocket layer inferred from the TLS record
+//!   lengths finds every WebSocket session (and no HTTPS connection) and gives the verdict,
+//!   initiator and client-observed code the truth implies, on these captures and on the
+//!   browser and JVM ones of `samples/browser/`; where records were lost, the
+//!   `*_encrypted` verdict that the truth file derives from tshark's reading of the wire;
 //! - a key log holding only some sessions decrypts exactly those;
 //! - close codes per TCP stream equal what tshark decodes with `tls.keylog_file`.
 
@@ -16,7 +19,7 @@ use common::*;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use teardown::session::{Direction, EventKind};
+use teardown::session::{Direction, EventKind, Evidence, InferredEvent};
 use teardown::{Analysis, Options, Session};
 
 /// One row of a `samples/tls/*.truth.tsv`, by column name.
@@ -44,8 +47,16 @@ fn tls_dir() -> PathBuf {
     samples().join("tls")
 }
 
+fn browser_dir() -> PathBuf {
+    samples().join("browser")
+}
+
 fn rows(name: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(tls_dir().join(name)).unwrap();
+    rows_at(&tls_dir().join(name))
+}
+
+fn rows_at(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
     lines
@@ -61,12 +72,16 @@ fn rows(name: &str) -> Vec<Row> {
 }
 
 fn run(capture: &str, keylog: Option<PathBuf>, ws_ports: &[u16]) -> Analysis {
+    run_at(&tls_dir().join(capture), keylog, ws_ports)
+}
+
+fn run_at(capture: &Path, keylog: Option<PathBuf>, ws_ports: &[u16]) -> Analysis {
     let opts = Options {
         ws_ports: ws_ports.to_vec(),
         keylog,
         ..Options::default()
     };
-    teardown::analyze(&[tls_dir().join(capture)], &opts).expect("analysis")
+    teardown::analyze(&[capture.to_path_buf()], &opts).expect("analysis")
 }
 
 fn session<'a>(a: &'a Analysis, r: &Row) -> &'a Session {
@@ -194,41 +209,328 @@ fn decrypted_sessions_equal_the_same_scenarios_over_plain_ws() {
     assert!(compared >= 30, "compared {compared} sessions");
 }
 
-#[test]
-fn without_keys_the_verdict_is_the_first_end_and_no_code() {
-    for name in CAPTURES {
-        let truth = rows(&format!("{name}.truth.tsv"));
-        // Without keys no upgrade is seen: the user names the wss port.
-        let port = truth[0].server().port();
-        let a = run(&format!("{name}.pcap"), None, &[port]);
-        assert_eq!(a.sessions.len(), truth.len(), "{name}");
-        for r in &truth {
-            let s = session(&a, r);
-            let what = format!("{name} {} {}", r.get("scenario"), r.client());
-            assert_eq!(s.verdict.as_str(), r.get("encrypted_verdict"), "{what}");
-            assert_eq!(s.client_observed_code, None, "{what}");
-            assert_eq!(s.c2s.frames + s.s2c.frames, 0, "{what}");
-            let tls = s.tls.as_ref().expect("TLS facts");
-            assert!(!tls.decrypted && !tls.keys_found, "{what}");
-            if !r.get("tls_version").is_empty() {
-                let v = r.get("tls_version").replace("TLSv", "TLS ");
-                assert_eq!(tls.version.as_deref(), Some(v.as_str()), "{what}");
-                let done = s
-                    .timeline
-                    .iter()
-                    .any(|e| e.kind == EventKind::TlsHandshakeDone { decrypted: false });
-                assert!(done, "{what}: no handshake-done event");
-                let last_data = s
-                    .timeline
-                    .iter()
-                    .filter(|e| e.kind == EventKind::TlsLastApplicationData)
-                    .count();
-                assert_eq!(last_data, 2, "{what}: last application data each way");
-            }
-            let start = s.timeline.iter().filter(|e| e.teardown_start).count();
-            assert_eq!(start, 1, "{what}: teardown start marked once");
+/// What a truth row implies for the analysis without keys: `None` for a connection that
+/// must not be a session (HTTPS, or a TLS handshake abandoned on a port that carries no
+/// WebSocket), else the verdict, the initiator (when the truth implies one) and the
+/// client-observed code. Close codes are unreadable without keys: a close first gives
+/// `client_close_encrypted` / `server_close_encrypted`, and the client-observed code is
+/// unknown, except 1006 when the client's connection ended before any close reached it.
+fn implied_without_keys(
+    r: &Row,
+    ws_ports: &[u16],
+) -> Option<(String, Option<&'static str>, Option<u16>)> {
+    let verdict = r.get("expected_verdict");
+    let observed = r.get("observed_close_code").parse::<u16>().ok();
+    let by = |v: &str| {
+        if v.starts_with("server") || v == "handshake_rejected" || v.ends_with("close_server") {
+            "server"
+        } else {
+            "client"
         }
+    };
+    match verdict {
+        "not_websocket" => None,
+        "tls_handshake_failed" if !ws_ports.contains(&r.server().port()) => None,
+        "tls_handshake_failed" => Some((verdict.to_string(), None, None)),
+        "clean_close_client" | "client_close_error" | "clean_close_server"
+        | "server_close_error" => {
+            let who = by(verdict);
+            let code = observed.filter(|&c| c == 1006);
+            Some((format!("{who}_close_encrypted"), Some(who), code))
+        }
+        _ => Some((verdict.to_string(), Some(by(verdict)), observed)),
     }
+}
+
+/// Server ports of the truth's WebSocket rows.
+fn websocket_ports(truth: &[Row]) -> Vec<u16> {
+    truth
+        .iter()
+        .filter(|r| {
+            !matches!(
+                r.get("expected_verdict"),
+                "not_websocket" | "tls_handshake_failed"
+            )
+        })
+        .map(|r| r.server().port())
+        .collect()
+}
+
+/// The wss load runs (`record_tls.sh`, step 4), recorded after the inference was written.
+const LOAD_RUNS: [&str; 2] = ["wssload12", "wssload13"];
+
+/// The browser and JVM captures of `samples/browser/`.
+const BROWSER: [&str; 5] = [
+    "chromium12",
+    "chromium13",
+    "chromium_close_timeout",
+    "jvm12",
+    "jvm13",
+];
+
+/// A capture and its truth file.
+fn capture_and_truth(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{name}.pcap")),
+        dir.join(format!("{name}.truth.tsv")),
+    )
+}
+
+/// Every wss capture with truth.
+fn wss_captures() -> Vec<(PathBuf, PathBuf)> {
+    let tls = CAPTURES
+        .iter()
+        .chain(&LOAD_RUNS)
+        .map(|n| capture_and_truth(&tls_dir(), n));
+    let browser = BROWSER.iter().map(|n| capture_and_truth(&browser_dir(), n));
+    tls.chain(browser).collect()
+}
+
+#[test]
+fn without_keys_the_websocket_layer_is_inferred_from_record_lengths() {
+    // (hits, sessions) by TLS version of the truth.
+    let mut rate: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut misses = Vec::new();
+    for (pcap, truth_path) in wss_captures() {
+        let truth = rows_at(&truth_path);
+        let ws_ports = websocket_ports(&truth);
+        let a = run_at(&pcap, None, &[]);
+        let name = pcap.file_name().unwrap().to_string_lossy().to_string();
+        let mut expected_sessions = 0;
+        for r in &truth {
+            let found: Vec<&Session> = a
+                .sessions
+                .iter()
+                .filter(|s| s.client == r.client() && s.server == r.server())
+                .collect();
+            let what = format!("{name} {} {}", r.get("scenario"), r.client());
+            let Some((verdict, initiator, code)) = implied_without_keys(r, &ws_ports) else {
+                assert!(found.is_empty(), "{what}: not a WebSocket, yet a session");
+                continue;
+            };
+            expected_sessions += 1;
+            assert_eq!(found.len(), 1, "{what}: one session");
+            let s = found[0];
+            let tls = s.tls.as_ref().expect("TLS facts");
+            assert!(!tls.decrypted, "{what}");
+            // The 503 rows of samples/tls/ leave the version empty; each capture has one.
+            let version = truth
+                .iter()
+                .map(|t| t.get("tls_version"))
+                .find(|v| !v.is_empty())
+                .unwrap_or_default()
+                .to_string();
+            let got = (
+                s.verdict.as_str().to_string(),
+                initiator.map(|_| s.teardown_initiator.as_str()),
+                s.client_observed_code,
+            );
+            let hit = got == (verdict.clone(), initiator, code);
+            if verdict != "tls_handshake_failed" {
+                let e = rate.entry(version).or_default();
+                e.0 += usize::from(hit);
+                e.1 += 1;
+                assert_eq!(s.evidence, Evidence::RecordLengths, "{what}");
+            }
+            if !hit {
+                misses.push(format!(
+                    "{what}: {got:?}, truth implies {:?}",
+                    (verdict, initiator, code)
+                ));
+            }
+        }
+        assert_eq!(
+            a.sessions.len(),
+            expected_sessions,
+            "{name}: no other session"
+        );
+    }
+    for (version, (hits, n)) in &rate {
+        eprintln!("without keys, {version}: {hits} of {n} sessions as the truth implies");
+    }
+    for m in &misses {
+        eprintln!("miss: {m}");
+    }
+    assert_eq!(rate.len(), 2, "TLS 1.2 and 1.3 both measured");
+    for (version, (hits, n)) in rate {
+        assert!(
+            hits * 100 >= n * 95,
+            "{version}: {hits} of {n} below 95%: {misses:#?}"
+        );
+    }
+}
+
+#[test]
+fn with_keys_browser_and_jvm_sessions_are_exact() {
+    for (pcap, truth_path) in BROWSER.map(|n| capture_and_truth(&browser_dir(), n)) {
+        let truth = rows_at(&truth_path);
+        let ws_ports = websocket_ports(&truth);
+        let a = run_at(&pcap, Some(pcap.with_extension("keylog")), &[]);
+        let name = pcap.file_name().unwrap().to_string_lossy().to_string();
+        let mut expected_sessions = 0;
+        for r in &truth {
+            let what = format!("{name} {} {}", r.get("scenario"), r.client());
+            let member = implied_without_keys(r, &ws_ports).is_some();
+            let found = a.sessions.iter().filter(|s| s.client == r.client()).count();
+            assert_eq!(found, usize::from(member), "{what}");
+            if !member {
+                continue;
+            }
+            expected_sessions += 1;
+            let s = session(&a, r);
+            assert_eq!(s.verdict.as_str(), r.get("expected_verdict"), "{what}");
+            if r.get("expected_verdict") != "tls_handshake_failed" {
+                let observed = r.get("observed_close_code").parse::<u16>().ok();
+                assert_eq!(s.client_observed_code, observed, "{what}");
+                assert_eq!(s.evidence, Evidence::Decrypted, "{what}");
+            }
+        }
+        assert_eq!(a.sessions.len(), expected_sessions, "{name}");
+    }
+}
+
+#[test]
+fn a_load_run_without_keys_names_the_first_server_initiated_teardown_as_with_keys() {
+    for name in LOAD_RUNS {
+        let (pcap, truth_path) = capture_and_truth(&tls_dir(), name);
+        let truth = rows_at(&truth_path);
+        let keyed = run_at(&pcap, Some(pcap.with_extension("keylog")), &[]);
+        let keyless = run_at(&pcap, None, &[]);
+        assert_eq!(keyed.sessions.len(), truth.len(), "{name}");
+        assert_eq!(keyless.sessions.len(), truth.len(), "{name}");
+        // With keys, every session as the client library saw it.
+        for r in &truth {
+            let s = session(&keyed, r);
+            let what = format!("{name} {}", r.client());
+            assert_eq!(s.verdict.as_str(), r.get("expected_verdict"), "{what}");
+        }
+        let first = |a: &Analysis| {
+            let f = teardown::summary::summarize(a)
+                .first_abnormal
+                .expect("a first abnormal teardown");
+            let s = a.sessions.iter().find(|s| s.id == f.session_id).unwrap();
+            (
+                f.ts,
+                f.client,
+                f.server,
+                f.open_sessions,
+                s.teardown_initiator,
+            )
+        };
+        let (with, without) = (first(&keyed), first(&keyless));
+        assert_eq!(with, without, "{name}: the first abnormal teardown");
+        assert_eq!(with.4, teardown::session::Initiator::Server, "{name}");
+        eprintln!(
+            "{name}: first server-initiated teardown {} -> {} with {} open, with or without keys",
+            with.1, with.2, with.3
+        );
+    }
+}
+
+#[test]
+fn inferred_events_are_marked_on_the_timeline() {
+    let truth = rows("wss12.truth.tsv");
+    let a = run("wss12.pcap", None, &[]);
+    let r = truth
+        .iter()
+        .find(|r| r.get("scenario") == "clean_client_close")
+        .unwrap();
+    let s = session(&a, r);
+    let start = s
+        .timeline
+        .iter()
+        .find(|e| e.teardown_start)
+        .expect("a start");
+    assert_eq!(start.direction, Direction::ClientToServer);
+    // The client's close frame (1000, masked: 8 bytes) in an AES-128-GCM record (+24).
+    assert_eq!(
+        start.kind,
+        EventKind::Inferred {
+            what: InferredEvent::CloseFrame,
+            record_len: 32
+        }
+    );
+    assert_eq!(
+        start.kind.to_string(),
+        "close frame (inferred from a 32-byte record)"
+    );
+    let inferred = s
+        .timeline
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Inferred { .. }))
+        .count();
+    assert_eq!(
+        inferred, 4,
+        "request, answer, two close frames: {:?}",
+        s.timeline
+    );
+}
+
+#[test]
+fn the_summary_names_the_tls_connections_left_out_and_unknown_codes() {
+    let truth = rows_at(&browser_dir().join("chromium12.truth.tsv"));
+    let https: Vec<&Row> = truth
+        .iter()
+        .filter(|r| r.get("expected_verdict") == "not_websocket")
+        .collect();
+    let port = https[0].server().port();
+    let p = browser_dir().join("chromium12.pcap");
+    let (code, out, _) = common::run(&["summary", "-q", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let line = format!(
+        "TLS connections not counted as WebSocket sessions: {n} ({n} to port {port}):",
+        n = https.len()
+    );
+    assert!(out.contains(&line), "{out}");
+    assert!(
+        out.contains("--ws-port") && out.contains("--keylog"),
+        "{out}"
+    );
+    // Closes inferred without keys have no readable code: not "still open".
+    assert!(!out.contains("still open"), "{out}");
+    assert!(out.contains("(unknown: encrypted)"), "{out}");
+    // The first server-initiated teardown is the first abnormal one.
+    let first_server = truth
+        .iter()
+        .filter(|r| {
+            let v = r.get("expected_verdict");
+            v.starts_with("server") || v.ends_with("close_server") || v == "handshake_rejected"
+        })
+        .map(|r| r.client())
+        .next()
+        .expect("a server-initiated teardown");
+    assert!(
+        out.lines().any(|l| l.starts_with("first abnormal teardown")
+            && l.contains(&format!("{first_server} ->"))),
+        "{out}"
+    );
+}
+
+#[test]
+fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
+    // large_messages over TLS 1.3 without keys loses one segment inside a record: record
+    // lengths no longer add up, so nothing is inferred and the first end decides.
+    let truth = rows("wss13.truth.tsv");
+    let r = truth
+        .iter()
+        .find(|r| r.get("scenario") == "large_messages")
+        .unwrap();
+    let mut pcap = Pcap::read(&tls_dir().join("wss13.pcap"));
+    let victim = segment_inside_a_continuation_record(&pcap, r.client());
+    pcap.records.remove(victim);
+    let dir = tempfile::tempdir().unwrap();
+    let path = pcap.write(dir.path(), "cut.pcap");
+    let a = run_at(&path, None, &[r.server().port()]);
+    let s = session(&a, r);
+    assert_eq!(s.verdict.as_str(), r.get("encrypted_verdict"));
+    assert_eq!(s.evidence, Evidence::TcpOnly);
+    assert_eq!(s.client_observed_code, None);
+    let why = s
+        .timeline
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::NotInferred { .. }))
+        .expect("the timeline says why nothing was inferred");
+    assert!(why.kind.to_string().contains("capture gap"), "{}", why.kind);
 }
 
 #[test]
@@ -252,9 +554,9 @@ fn a_partial_key_log_decrypts_exactly_its_sessions() {
         let s = session(&a, r);
         let decrypted = s.tls.as_ref().is_some_and(|t| t.decrypted);
         let want = if decrypted {
-            r.get("expected_verdict")
+            r.get("expected_verdict").to_string()
         } else {
-            r.get("encrypted_verdict")
+            implied_without_keys(r, &[8443]).expect("a session").0
         };
         assert_eq!(
             s.verdict.as_str(),

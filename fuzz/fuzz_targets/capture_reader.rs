@@ -20,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.number > last_number, "packet numbers must increase");
         last_number = p.number;
     }
-    assert!(reader.position() <= data.len());
+    assert!(reader.position() <= data.len() as u64);
     assert!(reader.next().is_none(), "a finished reader stays finished");
 });

@@ -15,7 +15,8 @@
 //! Beyond "no panic": no plaintext without keys; the plaintext of a direction (data and
 //! holes) is no more than its ciphertext plus one record; events stay within the bytes
 //! fed; the outcome is consistent (decrypted implies keys found, unopened records at most
-//! the records); memory stays proportional to the input.
+//! the records); the record-length inference runs on what was kept; memory stays
+//! proportional to the input.
 #![no_main]
 
 use fuzz_util::check_alloc;
@@ -170,6 +171,10 @@ fn run(data: &[u8]) {
         assert!(ms.is_finite());
     }
     assert!(o.client.is_none_or(|c| c < 2));
+    // The inference over the records kept without keys (tls_infer fuzzes it alone).
+    if let Some(Ok(inf)) = a.tls.infer([None, None], [None, None], 0) {
+        assert!(o.handshake_done && inf.close.is_none_or(|c| c.frame.side < 2));
+    }
     if o.handshake_done {
         assert!(a
             .events

@@ -18,7 +18,7 @@ use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use teardown_wire::capture::Datagram;
-use teardown_wire::media::demux::MAGIC_COOKIE;
+use teardown_wire::media::demux::{Kind, MAGIC_COOKIE};
 use teardown_analysis::flow::UdpFlow;
 use teardown_analysis::MAX_TIMELINE_EVENTS;
 use teardown_wire::time::Timestamp;
@@ -114,7 +114,7 @@ fn run(data: &[u8]) {
         assert!(received >= 1 && received as u64 <= s.packets, "{s:?}");
         assert!(s.duplicates + s.out_of_order < s.packets);
     }
-    assert!(rtp <= f.kinds.get("rtp").copied().unwrap_or(0));
+    assert!(rtp <= f.kinds.get(&Kind::Rtp).copied().unwrap_or(0));
     for e in &f.events {
         let _ = e.kind.to_string();
     }

@@ -12,6 +12,10 @@
 #   wss13.pcap wss13.keylog wss13.truth.tsv   TLS 1.3 (AES-256-GCM, ChaCha20-Poly1305,
 #                                             AES-128-GCM)
 #   ws.pcap ws.truth.tsv                      the same scenarios over plain ws://
+#   wssload12.* wssload13.*                   a small wss load run per TLS version (40
+#                                             sessions ramped to 10.99.0.2 and 10.99.0.3,
+#                                             which sheds those above a cap of 6)
+# With ONLY=load, only the load runs are recorded and installed (about 25 s).
 # The server certificate is a throwaway self-signed one made with openssl at record time
 # (the key log is all that decryption needs, so it is not kept).
 #
@@ -73,6 +77,7 @@ ns_up() { # fresh namespaces: td-tls-cli[td-tc 10.99.0.1] <-veth-> [td-ts 10.99.
   for ns in "$CLI" "$SRV"; do ip -n "$ns" link set lo up; done
   ip -n "$CLI" addr add 10.99.0.1/24 dev "$VC"
   ip -n "$SRV" addr add 10.99.0.2/24 dev "$VS"
+  ip -n "$SRV" addr add 10.99.0.3/24 dev "$VS"
   if command -v ethtool >/dev/null; then
     ip netns exec "$CLI" ethtool -K "$VC" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
     ip netns exec "$SRV" ethtool -K "$VS" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
@@ -140,6 +145,9 @@ EOF
   echo "$f"
 }
 
+ONLY=${ONLY:-all}
+[ "$ONLY" = all ] || [ "$ONLY" = load ] || die "ONLY is all or load"
+
 SCENARIOS=clean_client_close,clean_server_close,server_close_1011,server_close_1013
 SCENARIOS+=,server_rst_no_close,server_fin_no_close,client_abort,client_fin_no_close
 SCENARIOS+=,handshake_503,ping_pong,fragmented,large_messages
@@ -150,6 +158,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wss.teardown.test" 
   -addext "subjectAltName=DNS:wss.teardown.test" \
   -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>"$TMP/openssl.log"
 
+if [ "$ONLY" = all ]; then
 # 1. wss12.pcap: TLS 1.2, ECDHE-RSA; AES-128-GCM for every scenario, then AES-256-GCM
 #    (SHA-384 PRF) and ChaCha20-Poly1305 for a few.
 log "recording wss12.pcap"
@@ -193,6 +202,24 @@ for f in wss12 wss13; do
   n=$(grep -c . "$OUT/$f.truth.tsv")
   k=$(grep -c '^CLIENT_RANDOM\|^CLIENT_TRAFFIC_SECRET_0' "$OUT/$f.keylog")
   log "$f: $((n - 1)) connections, $k sessions in the key log"
+done
+fi
+
+# 4. wssload12.pcap, wssload13.pcap: ws_lab.py's load run over wss://, per TLS version.
+for v in 12 13; do
+  log "recording wssload$v.pcap"
+  ns_up
+  start_server --tls "1.${v#1}" --listen 10.99.0.2:8443 --listen 10.99.0.3:8443 \
+    --capped 10.99.0.3 --cap 6
+  start_tcpdump "$OUT/wssload$v.pcap"
+  timeout 60 ip netns exec "$CLI" "$PY" "$LAB" load --truth "$OUT/wssload$v.truth.tsv" \
+    --tls "1.${v#1}" --ca "$TMP/cert.pem" --keylog "$OUT/wssload$v.keylog" \
+    --targets 10.99.0.2:8443,10.99.0.3:8443 --sessions 40 --interval 0.06 --life 4 \
+    --pad 100 2>>"$TMP/client.log"
+  finish_capture "wssload$v.pcap"
+  "$PY" "$HERE/wire_truth.py" "$OUT/wssload$v.pcap" "$OUT/wssload$v.truth.tsv" \
+    "$OUT/wssload$v.keylog"
+  log "wssload$v: $(($(grep -c . "$OUT/wssload$v.truth.tsv") - 1)) sessions"
 done
 cp "$OUT"/*.pcap "$OUT"/*.keylog "$OUT"/*.truth.tsv "$HERE/"
 chmod 644 "$HERE"/*.pcap "$HERE"/*.keylog "$HERE"/*.tsv

@@ -6,6 +6,12 @@
     wss_lab.py client --truth out.tsv --scenarios clean_client_close,... \
                       --port 8443 --tls 1.3 --ca cert.pem --keylog out.keylog \
                       [--ciphers ECDHE-RSA-AES128-GCM-SHA256]
+    wss_lab.py load --truth out.tsv --targets 10.99.0.2:8443,10.99.0.3:8443 \
+                    --tls 1.3 --ca cert.pem --keylog out.keylog [--sessions 40 ...]
+
+`load` is ws_lab.py's load run over wss:// (sessions ramped to two addresses, one of
+which, `--capped` on the server, sheds the sessions above `--cap` by a reset after a
+timeout or a 1013 close).
 
 The server reuses ws_lab.py's handler, so every scenario behaves exactly as over plain
 `ws://`; only the transport is TLS (Python's `ssl`, OpenSSL). The client writes the TLS
@@ -167,6 +173,30 @@ async def run_scenario(scenario: str, args, truth: Truth) -> None:
     truth.row(scenario, cip, cport, sip, port, verdict, code, detail)
 
 
+class LoadTruth(Truth):
+    """The truth of concurrent sessions: TLS facts by client port, not the last one."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.by_port: dict[int, tuple[str, str]] = {}
+
+    def row(self, scenario, cip, cport, sip, sport, verdict, observed, detail="") -> None:
+        self.tls = self.by_port.pop(cport, ("", ""))
+        super().row(scenario, cip, cport, sip, sport, verdict, observed, detail)
+
+
+async def run_load(args) -> None:
+    truth = LoadTruth(args.truth)
+    ctx = client_context(args, "load")
+
+    def opened(ws) -> None:
+        tls = ws.transport.get_extra_info("ssl_object")
+        port = ws.transport.get_extra_info("sockname")[1]
+        truth.by_port[port] = (tls.version(), cipher_id(ctx, tls.cipher()[0]))
+
+    await ws_lab.run_load(args, truth, (SERVER_NAME, {"ssl": ctx, "server_hostname": SERVER_NAME}, opened))
+
+
 async def run_client(args) -> None:
     truth = Truth(args.truth)
     for sc in [s for s in args.scenarios.split(",") if s]:
@@ -186,6 +216,8 @@ def main() -> None:
     sp.add_argument("--key", required=True)
     sp.add_argument("--ready-file")
     sp.add_argument("--max-seconds", type=float, default=120)
+    sp.add_argument("--capped", action="append", default=[], help="server IP that enforces the load cap")
+    sp.add_argument("--cap", type=int, default=ws_lab.LOAD_CAP)
     cp = sub.add_parser("client")
     cp.add_argument("--truth", required=True)
     cp.add_argument("--scenarios", required=True)
@@ -197,11 +229,26 @@ def main() -> None:
     cp.add_argument("--client-ip", default="10.99.0.1")
     cp.add_argument("--server-ip", default="10.99.0.2")
     cp.add_argument("--gap", type=float, default=0.1)
+    lp = sub.add_parser("load")
+    lp.add_argument("--truth", required=True)
+    lp.add_argument("--targets", default="10.99.0.2:8443,10.99.0.3:8443")
+    lp.add_argument("--tls", choices=sorted(TLS_VERSIONS), required=True)
+    lp.add_argument("--ca", required=True)
+    lp.add_argument("--keylog")
+    lp.add_argument("--ciphers", help="OpenSSL cipher list (TLS 1.2 suites)")
+    lp.add_argument("--client-ip", default="10.99.0.1")
+    lp.add_argument("--sessions", type=int, default=40)
+    lp.add_argument("--interval", type=float, default=0.06)
+    lp.add_argument("--life", type=float, default=4.0)
+    lp.add_argument("--every", type=float, default=0.2)
+    lp.add_argument("--pad", type=int, default=100, help="padding bytes per JSON message")
     args = p.parse_args()
     if args.mode == "server":
         asyncio.run(run_server(args))
-    else:
+    elif args.mode == "client":
         asyncio.run(asyncio.wait_for(run_client(args), 120))
+    else:
+        asyncio.run(asyncio.wait_for(run_load(args), 30))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,20 @@ pub static CONCURRENCY: Table<Steps> = Table {
             get: |s| Value::count(s.open as u64),
         },
         Column {
+            name: "established",
+            ty: Int64,
+            unit: "sessions",
+            doc: "of those, established (upgrade answered 101, teardown not started)",
+            get: |s| Value::count(s.established as u64),
+        },
+        Column {
+            name: "connecting",
+            ty: Int64,
+            unit: "sessions",
+            doc: "of those, connecting (SYN seen, not yet established or rejected)",
+            get: |s| Value::count(s.connecting as u64),
+        },
+        Column {
             name: "started",
             ty: Int64,
             unit: "sessions",

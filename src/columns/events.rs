@@ -52,7 +52,10 @@ impl EventFields {
             close_code: close.then(|| code("code")).flatten(),
             close_reason: close.then(|| text("reason")).flatten(),
             rtt_ms: v.get("rtt_ms").and_then(Json::as_f64),
-            bytes: int("payload_len").or(int("bytes")).or(int("skipped")),
+            bytes: int("payload_len")
+                .or(int("bytes"))
+                .or(int("skipped"))
+                .or(int("record_len")),
         }
     }
 }
@@ -174,8 +177,12 @@ pub static EVENTS: Table<EventRows> = Table {
             unit: "",
             doc: "`syn`, `syn_ack`, `handshake_request`, `handshake_response`, `first_message`, \
                   `last_message`, `ping`, `pong`, `close`, `fin`, `rst`, `zero_window`, \
-                  `capture_gap`, `resynced`, `not_web_socket`, `sdp`, `media`, \
-                  `tls_client_hello`, `tls_server_hello`, ...",
+                  `capture_gap`, `resynced`, `not_web_socket`, `sdp`, `media`, `violation` \
+                  (RFC 6455), `inconsistent_retransmission`, and for TLS \
+                  `tls_client_hello`, `tls_server_hello`, `tls_handshake_done`, `tls_alert`, \
+                  `tls_last_application_data`, `not_inferred`, `inferred` (without keys, from \
+                  a record's length: what in `detail`, e.g. \"close frame (inferred from a \
+                  32-byte record)\")",
             get: |r| Value::text(&r.fields.event),
         },
         Column {
@@ -209,7 +216,8 @@ pub static EVENTS: Table<EventRows> = Table {
             name: "bytes",
             ty: Int64,
             unit: "bytes",
-            doc: "`ping` payload, `capture_gap` missing, `resynced` skipped",
+            doc: "`ping` payload, `capture_gap` missing, `resynced` skipped, `inferred` the \
+                  record's length",
             get: |r| Value::opt(r.fields.bytes.map(Value::count)),
         },
     ],

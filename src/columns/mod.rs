@@ -18,6 +18,7 @@ pub use media::{
 pub use sessions::{Sessions, SESSIONS};
 pub use tcp::{connection_rows, ConnRow, ConnRows, TCP_CONNECTIONS};
 
+use crate::text::escape_controls;
 use crate::time::Timestamp;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::borrow::Cow;
@@ -184,7 +185,7 @@ impl<F: Rows> Table<F> {
 
     /// Writes the rows as CSV with a header row. Floats are rounded to three decimals (a
     /// microsecond on the `_ms` columns); `raw` keeps capture text as it was, otherwise
-    /// every text cell is made [`spreadsheet_safe`].
+    /// every text cell is made [`csv_safe`].
     pub fn write_csv<'r, 'a: 'r>(
         &self,
         rows: impl IntoIterator<Item = &'r F::Row<'a>>,
@@ -230,6 +231,15 @@ pub fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// A text cell as every CSV teardown writes it (unless `--csv-raw`): control characters
+/// and direction marks escaped ([`escape_controls`]), then [`spreadsheet_safe`].
+pub fn csv_safe(text: &str) -> Cow<'_, str> {
+    match escape_controls(text) {
+        Cow::Borrowed(t) => spreadsheet_safe(t),
+        Cow::Owned(t) => Cow::Owned(spreadsheet_safe(&t).into_owned()),
+    }
+}
+
 /// Neutralises a text cell for spreadsheets: a cell starting with `=`, `+`, `-`, `@`, tab
 /// or carriage return would be read as a formula (CSV injection), so it gets a leading `'`.
 pub fn spreadsheet_safe(text: &str) -> Cow<'_, str> {
@@ -254,7 +264,7 @@ impl Serialize for CsvCell<'_> {
             Value::Float(v) => s.serialize_f64(round3(*v)),
             Value::Bool(v) => s.serialize_bool(*v),
             Value::Text(t) if self.raw => s.serialize_str(t),
-            Value::Text(t) => s.serialize_str(&spreadsheet_safe(t)),
+            Value::Text(t) => s.serialize_str(&csv_safe(t)),
             Value::Ts(t) => s.collect_str(t),
         }
     }

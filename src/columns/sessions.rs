@@ -357,6 +357,40 @@ pub static SESSIONS: Table<Sessions> = Table {
             get: |s| Value::count(s.open_at_start as u64),
         },
         Column {
+            name: "established_ts",
+            ty: Timestamp,
+            unit: "",
+            doc: "when the server established it: its HTTP 101 (empty: never)",
+            get: |s| Value::opt(s.established_at()),
+        },
+        Column {
+            name: "established_at_start",
+            ty: Int64,
+            unit: "sessions",
+            doc: "sessions established on its server just before it began",
+            get: |s| Value::count(s.established_at_start as u64),
+        },
+        Column {
+            name: "established_at_teardown",
+            ty: Int64,
+            unit: "sessions",
+            doc: "sessions established on its server when its teardown started, itself included",
+            get: |s| {
+                s.established_at_teardown
+                    .map_or(Value::Null, |n| Value::count(n as u64))
+            },
+        },
+        Column {
+            name: "connecting_at_teardown",
+            ty: Int64,
+            unit: "sessions",
+            doc: "sessions connecting to its server when its teardown started, itself included",
+            get: |s| {
+                s.connecting_at_teardown
+                    .map_or(Value::Null, |n| Value::count(n as u64))
+            },
+        },
+        Column {
             name: "http_host",
             ty: Text,
             unit: "",
@@ -418,6 +452,15 @@ pub static SESSIONS: Table<Sessions> = Table {
             unit: "events",
             doc: "events left out once the timeline held its maximum",
             get: |s| Value::count(s.timeline_events_dropped),
+        },
+        Column {
+            name: "evidence",
+            ty: Text,
+            unit: "",
+            doc: "how its WebSocket facts are known: `plaintext`, `decrypted` (key log), \
+                  `record_lengths` (inferred from TLS record lengths without keys: close codes \
+                  unread) or `tcp_only` (TCP and visible TLS alerts only)",
+            get: |s| Value::text(s.evidence.as_str()),
         },
     ],
 };

@@ -115,7 +115,8 @@ const COUNTERS: [[Column<ConnRows>; 2]; 11] = [
         "s2c_retransmitted",
         retransmitted,
         "segments",
-        "all bytes seen before"
+        "retransmissions as tshark flags them (`tcp.analysis.retransmission`: after a \
+         timeout, fast or spurious; SYNs and FINs sent again included)"
     ),
     counters!(
         "c2s_out_of_order",

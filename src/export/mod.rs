@@ -6,8 +6,14 @@
 //!
 //! Columns are typed: timestamps are UTC timestamps with nanoseconds, codes and counts
 //! integers (signed, as Spark has no unsigned types), durations `f64` in ms (`_ms`),
-//! sizes in bytes (`_bytes`); a missing value is a null. Every file is written to a
-//! temporary file in its folder and renamed into place: it appears whole or not at all.
+//! sizes in bytes (`_bytes`); a missing value is a null.
+//!
+//! A capture's partitions change together ([`export`]): its tables are written into
+//! hidden staging folders first, swapped into place only once all were written, and
+//! `DIR/_manifests/capture=<name>.json` is removed before the swap and written after it,
+//! so a reader that finds the manifest finds every table of the run it names. A run
+//! killed or out of space leaves the previous export as it was (or, killed during the
+//! swap, no manifest); the next run removes what it left.
 
 mod tables;
 
@@ -172,13 +178,30 @@ pub fn write_arrow_streams(
     Ok(written)
 }
 
+/// The folder of the manifests, beside the tables (readers skip `_` folders).
+pub const MANIFESTS: &str = "_manifests";
+
 /// Exports the tables of `a` into `opts.dir`; returns the files written, in table order.
+///
+/// The capture's partitions are replaced as a whole: every table is written into
+/// `DIR/<table>/.capture=<name>.staging/` first; only when all were written is the
+/// manifest `DIR/_manifests/capture=<name>.json` removed, each staging folder renamed to
+/// `capture=<name>` (the old partition moved aside and removed; a table this run does
+/// not write, such as `ws_frames` without `--frames`, loses its old partition), and the
+/// manifest written anew, naming the tables and their rows. On an error before the swap
+/// the staging folders are removed and the previous export stays whole. Staging folders
+/// and temporary files that a killed run of this capture left are removed first.
 pub fn export(
     a: &Analysis,
     run: &LoadRun,
     opts: &ExportOptions,
 ) -> Result<Vec<Written>, ExportError> {
     let name = partition_name(&opts.name);
+    let layout = Layout {
+        dir: opts.dir.clone(),
+        part: format!("capture={name}"),
+    };
+    layout.clean_stale()?;
     let csv_safe = opts.format == Format::Csv && !opts.csv_raw;
     let frames = tables(a, run, opts.frames, csv_safe);
     let bar = (opts.progress && io::stderr().is_terminal()).then(|| {
@@ -192,28 +215,19 @@ pub fn export(
     });
     let mut written = Vec::new();
     for (table, df) in frames {
-        let mut df = df.map_err(|source| ExportError::Polars { table, source })?;
         if let Some(b) = &bar {
             b.set_message(table);
         }
-        let dir = opts.dir.join(table).join(format!("capture={name}"));
-        fs::create_dir_all(&dir).map_err(|source| ExportError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join(format!("part-0.{}", opts.format.extension()));
-        write_atomic(&path, |w| {
-            write_table(table, &mut df, opts.format, w).map_err(io::Error::other)
-        })
-        .map_err(|source| ExportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(Written {
-            table,
-            rows: df.height(),
-            path,
-        });
+        match layout.stage(table, df, opts.format) {
+            Ok(w) => written.push(w),
+            Err(e) => {
+                for w in &written {
+                    let _ = fs::remove_dir_all(layout.staging(w.table));
+                }
+                let _ = fs::remove_dir_all(layout.staging(table));
+                return Err(e);
+            }
+        }
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -221,7 +235,136 @@ pub fn export(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    layout.swap(&written, opts.format)?;
     Ok(written)
+}
+
+/// Where one capture's partitions, their staging folders and its manifest live.
+struct Layout {
+    dir: PathBuf,
+    /// `capture=<name>`.
+    part: String,
+}
+
+impl Layout {
+    fn partition(&self, table: &str) -> PathBuf {
+        self.dir.join(table).join(&self.part)
+    }
+
+    fn staging(&self, table: &str) -> PathBuf {
+        self.dir.join(table).join(format!(".{}.staging", self.part))
+    }
+
+    fn aside(&self, table: &str) -> PathBuf {
+        self.dir.join(table).join(format!(".{}.old", self.part))
+    }
+
+    fn manifest(&self) -> PathBuf {
+        self.dir.join(MANIFESTS).join(format!("{}.json", self.part))
+    }
+
+    /// Removes what a killed run of this capture left: staging and set-aside folders,
+    /// and the `.tmp-*.partial` files of earlier versions in its partitions.
+    fn clean_stale(&self) -> Result<(), ExportError> {
+        let io_err = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| ExportError::Io { path, source }
+        };
+        for table in TABLES {
+            for p in [self.staging(table), self.aside(table)] {
+                if p.is_dir() {
+                    fs::remove_dir_all(&p).map_err(io_err(&p))?;
+                }
+            }
+            let part = self.partition(table);
+            let Ok(entries) = fs::read_dir(&part) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                if file.starts_with(".tmp-") && file.ends_with(".partial") {
+                    fs::remove_file(e.path()).map_err(io_err(&e.path()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one table into its staging folder (synced to disk).
+    fn stage(
+        &self,
+        table: &'static str,
+        df: PolarsResult<DataFrame>,
+        format: Format,
+    ) -> Result<Written, ExportError> {
+        let mut df = df.map_err(|source| ExportError::Polars { table, source })?;
+        let dir = self.staging(table);
+        let file_name = format!("part-0.{}", format.extension());
+        let path = dir.join(&file_name);
+        let io_err = |source| ExportError::Io {
+            path: path.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io_err)?;
+        let file = fs::File::create(&path).map_err(io_err)?;
+        let mut w = io::BufWriter::new(&file);
+        write_table(table, &mut df, format, &mut w).map_err(|source| match source {
+            PolarsError::IO { error, .. } => {
+                io_err(io::Error::new(error.kind(), error.to_string()))
+            }
+            source => ExportError::Polars { table, source },
+        })?;
+        w.flush().map_err(io_err)?;
+        drop(w);
+        file.sync_all().map_err(io_err)?;
+        Ok(Written {
+            table,
+            rows: df.height(),
+            path: self.partition(table).join(file_name),
+        })
+    }
+
+    /// Moves the staged tables into place between removing the manifest and writing it.
+    fn swap(&self, written: &[Written], format: Format) -> Result<(), ExportError> {
+        let manifest = self.manifest();
+        let io_err = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| ExportError::Io { path, source }
+        };
+        match fs::remove_file(&manifest) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(&manifest)(e)),
+            _ => {}
+        }
+        for table in TABLES {
+            let part = self.partition(table);
+            let aside = self.aside(table);
+            if part.exists() {
+                fs::rename(&part, &aside).map_err(io_err(&part))?;
+            }
+            if written.iter().any(|w| w.table == table) {
+                fs::rename(self.staging(table), &part).map_err(io_err(&part))?;
+            }
+            if aside.exists() {
+                fs::remove_dir_all(&aside).map_err(io_err(&aside))?;
+            }
+        }
+        let dir = self.dir.join(MANIFESTS);
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tables: Vec<serde_json::Value> = written
+            .iter()
+            .map(|w| serde_json::json!({ "table": w.table, "rows": w.rows }))
+            .collect();
+        let body = serde_json::json!({
+            "capture": self.part.trim_start_matches("capture="),
+            "format": format.extension(),
+            "tables": tables,
+        });
+        write_atomic(&manifest, |w| {
+            serde_json::to_writer_pretty(&mut *w, &body)?;
+            w.write_all(b"\n")
+        })
+        .map_err(io_err(&manifest))
+    }
 }
 
 /// A short account of an export, for the end of the command.

@@ -3,9 +3,9 @@
 
 use crate::analysis::Analysis;
 use crate::columns::{
-    connection_rows, event_rows, is_frame, media_flows, rtp_rows, spreadsheet_safe, stun_rows,
-    ColumnType, Rows, Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS,
-    STUN_TRANSACTIONS, TCP_CONNECTIONS, WS_FRAMES,
+    self, connection_rows, event_rows, is_frame, media_flows, rtp_rows, stun_rows, ColumnType,
+    Rows, Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS, STUN_TRANSACTIONS,
+    TCP_CONNECTIONS, WS_FRAMES,
 };
 use crate::loadrun::LoadRun;
 use polars::prelude::*;
@@ -23,7 +23,7 @@ pub const TABLES: [&str; 7] = [
 
 /// A registry table as a data frame: one polars column per registry column, typed by
 /// its [`ColumnType`]; with `csv_safe`, text cells are made
-/// [`spreadsheet_safe`](crate::columns::spreadsheet_safe) as in every CSV teardown writes.
+/// [`csv_safe`](crate::columns::csv_safe) as in every CSV teardown writes.
 pub fn frame<'a, F: Rows>(
     table: &Table<F>,
     rows: &[F::Row<'a>],
@@ -61,7 +61,7 @@ pub fn frame<'a, F: Rows>(
             ColumnType::Text => {
                 let v: Vec<Option<String>> = cells
                     .map(|v| match v {
-                        Cell::Text(t) if csv_safe => Some(spreadsheet_safe(&t).into_owned()),
+                        Cell::Text(t) if csv_safe => Some(columns::csv_safe(&t).into_owned()),
                         Cell::Text(t) => Some(t.into_owned()),
                         _ => None,
                     })

@@ -14,6 +14,7 @@ use crate::analysis::{Analysis, Progress, ProgressSink};
 use crate::columns::SESSIONS;
 use crate::diag::{Diagnostics, MESSAGES_KEPT_PER_KIND};
 use crate::session::Session;
+use crate::text::escape_controls;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::ser::{Serialize, SerializeMap};
@@ -127,7 +128,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
     let path = s
         .request
         .as_ref()
-        .map(|r| format!("  GET {}", r.path))
+        .map(|r| format!("  GET {}", escape_controls(&r.path)))
         .unwrap_or_default();
     writeln!(out, "session {}  {} -> {}{path}", s.id, s.client, s.server)?;
     write!(
@@ -138,6 +139,18 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
     )?;
     if let Some(code) = s.client_observed_code {
         write!(out, ", client observed {code}")?;
+    }
+    writeln!(out)?;
+    write!(
+        out,
+        "on its server: {} established when it began",
+        s.established_at_start
+    )?;
+    if let (Some(e), Some(c)) = (s.established_at_teardown, s.connecting_at_teardown) {
+        write!(
+            out,
+            "; {e} established and {c} connecting when its teardown started (itself included)"
+        )?;
     }
     writeln!(out)?;
     for e in &s.timeline {
@@ -153,7 +166,7 @@ pub fn write_timeline(s: &Session, mut out: impl Write) -> io::Result<()> {
             "{mark} {} {rel:>+12.6}s  {}  {}{note}",
             e.ts.clock(),
             e.direction,
-            e.kind
+            escape_controls(&e.kind.to_string())
         )?;
     }
     Ok(())
@@ -179,23 +192,43 @@ pub fn write_warnings(diags: &Diagnostics, mut out: impl Write) -> io::Result<()
 /// Writes the run summary as text.
 pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
     let sum = crate::summary::summarize(a);
+    write_capture_lines(a, &sum, &mut out)?;
+    write_count_tables(&sum, &mut out)?;
+    write_teardown_lines(&sum, &mut out)?;
+    write_run_notes(a, &mut out)
+}
+
+/// The capture's size and time range, what its connections were, and the TLS ones.
+fn write_capture_lines(
+    a: &Analysis,
+    sum: &crate::summary::Summary,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let st = &a.stats;
+    let range = match (st.first_ts, st.last_ts) {
+        (Some(f), Some(l)) if f.same_day(l) => format!(
+            "{} to {} UTC ({:.3} s)",
+            f.clock(),
+            l.clock(),
+            l.millis_since(f) / 1000.0
+        ),
+        (Some(f), Some(l)) => format!(
+            "{} {} to {} {} UTC ({:.3} s)",
+            f.date(),
+            f.clock(),
+            l.date(),
+            l.clock(),
+            l.millis_since(f) / 1000.0
+        ),
+        _ => "no packets".to_string(),
+    };
     writeln!(
         out,
-        "capture: {} file(s), {:.1} MB, {} packets ({} TCP), {}",
+        "capture: {} file(s), {:.1} MB, {} packets ({} TCP), {range}",
         st.files,
         st.bytes as f64 / 1e6,
         st.packets,
         st.tcp_segments,
-        match (st.first_ts, st.last_ts) {
-            (Some(f), Some(l)) => format!(
-                "{} to {} UTC ({:.3} s)",
-                f.clock(),
-                l.clock(),
-                l.millis_since(f) / 1000.0
-            ),
-            _ => "no packets".to_string(),
-        }
     )?;
     writeln!(
         out,
@@ -206,10 +239,30 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
     if sum.tls_sessions > 0 {
         writeln!(
             out,
-            "TLS: {} sessions over TLS, {} decrypted with the key log",
-            sum.tls_sessions, sum.tls_decrypted
+            "TLS: {} sessions over TLS, {} decrypted with the key log, {} inferred from record lengths",
+            sum.tls_sessions, sum.tls_decrypted, sum.tls_inferred
         )?;
     }
+    if !st.tls_left_out.is_empty() {
+        let n: u64 = st.tls_left_out.iter().map(|(_, n)| n).sum();
+        let ports: Vec<String> = st
+            .tls_left_out
+            .iter()
+            .map(|(port, n)| format!("{n} to port {port}"))
+            .collect();
+        writeln!(
+            out,
+            "TLS connections not counted as WebSocket sessions: {n} ({}): not decrypted, and \
+             their records do not show an upgrade followed by frames; if they carry wss://, \
+             name the port with --ws-port or give the key log with --keylog",
+            ports.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// Sessions by verdict, and by the code their client observed.
+fn write_count_tables(sum: &crate::summary::Summary, out: &mut impl Write) -> io::Result<()> {
     let mut table = new_table();
     table.set_header(vec!["verdict", "sessions", "share"]);
     for (v, n) in &sum.by_verdict {
@@ -229,20 +282,59 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             n.to_string(),
         ]);
     }
-    writeln!(out, "{table}")?;
+    if sum.observed_code_unknown > 0 {
+        table.add_row(vec![
+            "(unknown: encrypted)".to_string(),
+            sum.observed_code_unknown.to_string(),
+        ]);
+    }
+    writeln!(out, "{table}")
+}
+
+/// The first abnormal teardown, each server's drops and the protocol violations.
+fn write_teardown_lines(sum: &crate::summary::Summary, out: &mut impl Write) -> io::Result<()> {
     match &sum.first_abnormal {
         Some(f) => writeln!(
             out,
-            "first abnormal teardown: {} UTC, session {} ({}, {} -> {}), with {} sessions open",
+            "first abnormal teardown: {} UTC, session {} ({}, {} -> {}), with {} sessions open: {} established on its server, {} connecting",
             f.ts.clock(),
             f.session_id,
             f.verdict,
             f.client,
             f.server,
-            f.open_sessions
+            f.open_sessions,
+            f.established.unwrap_or_default(),
+            f.connecting.unwrap_or_default()
         )?,
         None => writeln!(out, "first abnormal teardown: none")?,
     }
+    for d in &sum.server_drops {
+        writeln!(
+            out,
+            "server drops on {}: {} ({}) with {} to {} established on it; {} teardowns below {} established, none a drop",
+            d.server,
+            d.drops,
+            counted(d.by_kind.iter().map(|(k, n)| (k, n))),
+            d.established_min,
+            d.established_max,
+            d.teardowns_below,
+            d.established_min
+        )?;
+    }
+    if !sum.violations.is_empty() {
+        writeln!(
+            out,
+            "protocol violations (RFC 6455) in {} sessions: {}",
+            sum.sessions_with_violations,
+            counted(sum.violations.iter().map(|(k, n)| (k, n)))
+        )?;
+    }
+    Ok(())
+}
+
+/// What was counted but not listed, and the warnings by kind.
+fn write_run_notes(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
+    let st = &a.stats;
     if !st.unlisted_attempts.is_empty() {
         let parts: Vec<String> = st
             .unlisted_attempts
@@ -263,13 +355,18 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         )?;
     }
     if !a.diagnostics.is_empty() {
-        let parts: Vec<String> = a
-            .diagnostics
-            .counts()
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect();
-        writeln!(out, "warnings: {}", parts.join(", "))?;
+        let counts = a.diagnostics.counts();
+        writeln!(out, "warnings: {}", counted(counts.iter()))?;
     }
     Ok(())
+}
+
+/// `3 rst, 2 close 1011`: counts with what they count.
+fn counted<K: std::fmt::Display, N: std::fmt::Display>(
+    items: impl Iterator<Item = (K, N)>,
+) -> String {
+    items
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

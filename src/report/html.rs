@@ -5,10 +5,8 @@ use super::svg::{number, Axis, Plot, WIDTH};
 use super::tables::{self, Table};
 use super::{esc, Meta};
 use crate::analysis::Analysis;
-use crate::loadrun::{
-    clock_ms, concurrency_steps, duration, open_including, percent, LoadRun, Step,
-};
-use crate::session::{Direction, EventKind, Session, Verdict};
+use crate::loadrun::{clock_ms, duration, percent, LoadRun, ServerRow, Step};
+use crate::session::{Direction, EventKind, InferredEvent, Session, Verdict};
 use crate::time::Timestamp;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -34,6 +32,8 @@ pub fn verdict_color(v: Verdict) -> &'static str {
         Verdict::ClientRstEncrypted => "#5c3a7d",
         Verdict::ClientFinEncrypted => "#9c86b5",
         Verdict::TlsHandshakeFailed => "#6b4a2f",
+        Verdict::ClientCloseEncrypted => "#76b08a",
+        Verdict::ServerCloseEncrypted => "#d98a5a",
     }
 }
 
@@ -108,9 +108,9 @@ fn verdict_legend(verdicts: &[Verdict]) -> String {
     legend(&items)
 }
 
-/// A step path (`M`/`H`/`V` commands) of a concurrency step function, at most a few
-/// points per pixel column.
-fn step_path(p: &Plot, steps: &[Step], end: Timestamp) -> String {
+/// A step path (`M`/`H`/`V` commands) of one count of a concurrency step function, at
+/// most a few points per pixel column.
+fn step_path(p: &Plot, steps: &[Step], count: fn(&Step) -> usize, end: Timestamp) -> String {
     let mut d = String::new();
     let Some(first) = steps.first() else {
         return d;
@@ -128,18 +128,19 @@ fn step_path(p: &Plot, steps: &[Step], end: Timestamp) -> String {
         let _ = write!(d, "V{:.1}", p.py(last as f64));
     };
     for s in steps {
+        let n = count(s);
         let x = (p.px(s.ts.0 as f64) * 2.0).round() / 2.0;
         if x != col {
             if !col.is_nan() {
                 flush(&mut d, col, lo, hi, last);
             }
             col = x;
-            lo = s.open;
-            hi = s.open;
+            lo = n;
+            hi = n;
         }
-        lo = lo.min(s.open);
-        hi = hi.max(s.open);
-        last = s.open;
+        lo = lo.min(n);
+        hi = hi.max(n);
+        last = n;
     }
     flush(&mut d, col, lo, hi, last);
     let _ = write!(d, "H{:.1}", p.px(end.0 as f64));
@@ -153,25 +154,32 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
     let mut p = Plot::new(
         340.0,
         Axis::time(start, end, "time (UTC)"),
-        Axis::linear(0.0, peak as f64, 6, "sessions open", number),
+        Axis::linear(0.0, peak as f64, 6, "sessions", number),
     );
-    let mut items: Vec<(String, &str, &str)> = vec![("all sessions".into(), "#1d2430", "line")];
+    let mut items: Vec<(String, &str, &str)> = vec![
+        ("established, all servers".into(), "#1d2430", "line"),
+        (
+            "connecting (SYN seen, not yet established)".into(),
+            "#9aa5b1",
+            "line",
+        ),
+    ];
     let mut body = String::new();
     if run.servers.len() > 1 && run.servers.len() <= SERVER_COLORS.len() {
         for (srv, color) in run.servers.iter().zip(SERVER_COLORS) {
-            let steps = concurrency_steps(a.sessions.iter().filter(|s| s.server == srv.server));
             let _ = write!(
                 body,
                 r#"<path d="{}" fill="none" stroke="{color}" stroke-width="1.6" opacity="0.85"/>"#,
-                step_path(&p, &steps, end)
+                step_path(&p, &srv.steps, |s| s.established, end)
             );
-            items.push((format!("on {}", srv.server), color, "line"));
+            items.push((format!("established on {}", srv.server), color, "line"));
         }
     }
     let _ = write!(
         body,
-        r##"<path d="{}" fill="none" stroke="#1d2430" stroke-width="2.2"/>"##,
-        step_path(&p, &run.steps, end)
+        r##"<path d="{}" fill="none" stroke="#9aa5b1" stroke-width="1.4" stroke-dasharray="4 3"/><path d="{}" fill="none" stroke="#1d2430" stroke-width="2.2"/>"##,
+        step_path(&p, &run.steps, |s| s.connecting, end),
+        step_path(&p, &run.steps, |s| s.established, end)
     );
     if let Some(f) = &run.summary.first_abnormal {
         let x = p.px(f.ts.0 as f64);
@@ -181,9 +189,10 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
             body,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{t}" y2="{b}" stroke="#c62f2f" stroke-dasharray="5 4" stroke-width="1.3"/><text x="{tx:.1}" y="{ty}" text-anchor="{anchor}" style="fill:#c62f2f;font-weight:600">{}</text>"##,
             esc(&format!(
-                "first abnormal teardown {} UTC, {} open",
+                "first abnormal teardown {} UTC, {} established on {}",
                 clock_ms(f.ts),
-                f.open_sessions
+                f.established.unwrap_or_default(),
+                f.server
             )),
             t = p.top,
             b = p.floor(),
@@ -194,8 +203,8 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
     let mut seen: Vec<Verdict> = Vec::new();
     for s in a.sessions.iter().filter(|s| s.verdict.is_abnormal()) {
         let t = s.closed_at();
-        let open = open_including(&run.steps, t);
-        let (x, y) = (p.px(t.0 as f64), p.py(open as f64));
+        let established = s.established_at_teardown.unwrap_or_default();
+        let (x, y) = (p.px(t.0 as f64), p.py(established as f64));
         let _ = write!(
             body,
             r##"<path d="M{:.1},{:.1}l5,-9l5,9z" fill="{}" stroke="#fff" stroke-width="0.8"><title>{}</title></path>"##,
@@ -203,7 +212,7 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
             y + 3.0,
             verdict_color(s.verdict),
             esc(&format!(
-                "session {} {} at {} UTC with {open} open ({} → {})",
+                "session {} {} at {} UTC with {established} established on its server ({} → {})",
                 s.id,
                 s.verdict,
                 t.clock(),
@@ -220,7 +229,8 @@ fn concurrency_chart(a: &Analysis, run: &LoadRun) -> String {
         items.push((format!("{v} (teardown)"), verdict_color(v), ""));
     }
     p.body = body;
-    let mut out = p.finish("Sessions open over time, abnormal teardowns marked");
+    let mut out =
+        p.finish("Sessions established and connecting over time, abnormal teardowns marked");
     out.push_str(&legend(&items));
     out
 }
@@ -327,15 +337,23 @@ fn age_chart(run: &LoadRun) -> String {
     out
 }
 
+/// The server whose bands the latency chart draws: the one with the most drops, else the
+/// one with the most sessions.
+fn main_server(run: &LoadRun) -> Option<&ServerRow> {
+    match run.summary.server_drops.first() {
+        Some(d) => run.servers.iter().find(|r| r.server == d.server),
+        None => run.servers.first(),
+    }
+}
+
 fn latency_chart(a: &Analysis, run: &LoadRun) -> String {
-    let Some((peak, _)) = run.peak else {
+    let Some(peak) = run.servers.iter().map(|s| s.peak_established).max() else {
         return String::new();
     };
     let points: Vec<(usize, f64, &Session)> = a
         .sessions
         .iter()
-        .zip(&run.load)
-        .filter_map(|(s, l)| s.handshake_ms.map(|h| (*l, h, s)))
+        .filter_map(|s| s.handshake_ms.map(|h| (s.established_at_start, h, s)))
         .collect();
     if points.is_empty() {
         return String::new();
@@ -351,7 +369,7 @@ fn latency_chart(a: &Analysis, run: &LoadRun) -> String {
             0.0,
             peak as f64,
             10,
-            "sessions open when the session began",
+            "sessions established on its server when the session began",
             number,
         ),
         Axis::linear(0.0, top, 5, "handshake SYN → 101 (ms)", number),
@@ -369,7 +387,7 @@ fn latency_chart(a: &Analysis, run: &LoadRun) -> String {
             p.px(*l as f64),
             p.py(h.min(ymax)),
             esc(&format!(
-                "session {}: {} open, handshake {}, {}",
+                "session {}: {} established, handshake {}, {}",
                 s.id,
                 l,
                 duration(*h),
@@ -377,9 +395,11 @@ fn latency_chart(a: &Analysis, run: &LoadRun) -> String {
             ))
         );
     }
+    let bands = main_server(run)
+        .map(|r| r.bands.as_slice())
+        .unwrap_or_default();
     for (pick, dash, color) in [(0, "", "#1d2430"), (1, "6 4", "#5d6878")] {
-        let pts: Vec<String> = run
-            .bands
+        let pts: Vec<String> = bands
             .iter()
             .filter_map(|b| {
                 let h = b.handshake_ms.as_ref()?;
@@ -399,12 +419,15 @@ fn latency_chart(a: &Analysis, run: &LoadRun) -> String {
             );
         }
     }
-    let mut out = p.finish("Handshake latency against load");
+    let mut out = p.finish("Handshake latency against established sessions");
+    let on = main_server(run)
+        .map(|r| format!(" on {}", r.server))
+        .unwrap_or_default();
     out.push_str(&legend(&[
         ("normal session".into(), "#8fa3b8", "dot"),
         ("abnormal session (verdict colour)".into(), "#c62f2f", "dot"),
-        ("median per band".into(), "#1d2430", "line"),
-        ("90th percentile per band".into(), "#5d6878", "line"),
+        (format!("median per band{on}"), "#1d2430", "line"),
+        (format!("90th percentile per band{on}"), "#5d6878", "line"),
     ]));
     out
 }
@@ -415,7 +438,11 @@ fn event_mark(kind: &EventKind, dir: Direction) -> Option<(&'static str, &'stati
     match kind {
         EventKind::HandshakeResponse { status: 101, .. } => Some(("tick", "#2f7ebc")),
         EventKind::HandshakeResponse { .. } => Some(("tick", "#8d5b3a")),
-        EventKind::Close { .. } => Some(("diamond", if server { "#e8793a" } else { "#4e9a6b" })),
+        EventKind::Close { .. }
+        | EventKind::Inferred {
+            what: InferredEvent::CloseFrame,
+            ..
+        } => Some(("diamond", if server { "#e8793a" } else { "#4e9a6b" })),
         EventKind::Fin { .. } => Some(("bar", "#36506b")),
         EventKind::Rst => Some(("cross", "#c62f2f")),
         EventKind::ZeroWindow => Some(("dot", "#7b4ea3")),
@@ -648,9 +675,11 @@ fn cards(run: &LoadRun) -> String {
         run.abnormal > 0,
     ));
     s.push_str(&card(
-        "peak open",
-        &run.peak.map(|p| p.0.to_string()).unwrap_or_default(),
-        &run.peak
+        "peak established",
+        &run.peak_established
+            .map(|p| p.0.to_string())
+            .unwrap_or_default(),
+        &run.peak_established
             .map(|p| format!("first at {} UTC", clock_ms(p.1)))
             .unwrap_or_default(),
         false,
@@ -658,7 +687,7 @@ fn cards(run: &LoadRun) -> String {
     match &run.summary.first_abnormal {
         Some(f) => s.push_str(&card(
             "first abnormal",
-            &format!("{} open", f.open_sessions),
+            &format!("{} established", f.established.unwrap_or_default()),
             &format!(
                 "{} UTC, session {}, {}",
                 clock_ms(f.ts),
@@ -724,7 +753,7 @@ pub fn write(a: &Analysis, run: &LoadRun, meta: &Meta, mut out: impl Write) -> i
     h.push_str(&section(
         "concurrency",
         "Concurrency over time",
-        "Sessions open at every instant (first packet to teardown start), overall and per server; ▲ an abnormal teardown, at the concurrency of that instant.",
+        "Sessions established at every instant (101 sent, teardown not started), overall and per server, and connecting (SYN seen, not yet established or rejected); ▲ an abnormal teardown, at the sessions established on its server at that instant (itself included).",
         &concurrency_chart(a, run),
     ));
     let timeline = tables::timeline_sessions(a, 12, 5);
@@ -755,14 +784,14 @@ pub fn write(a: &Analysis, run: &LoadRun, meta: &Meta, mut out: impl Write) -> i
     ));
     h.push_str(&section(
         "latency",
-        "Latency against load",
-        "Handshake latency of each session against the sessions open when it began: does the server slow down before it drops?",
+        "Latency against established sessions",
+        "Handshake latency of each session against the sessions established on its server just before it began: does the server slow down before it drops?",
         &latency_chart(a, run),
     ));
     h.push_str(&table_html(&tables::bands(run)));
     h.push_str(&table_html(&tables::servers(run)));
     if run.abnormal > 0 {
-        h.push_str(&table_html(&tables::first_failing(a, run, 20)));
+        h.push_str(&table_html(&tables::first_failing(a, 20)));
     }
     let seconds = tables::per_second(run);
     let _ = write!(

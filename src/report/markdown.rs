@@ -7,9 +7,12 @@ use crate::loadrun::LoadRun;
 use std::io::{self, Write};
 
 /// Escapes text for a Markdown table cell or list item: HTML markup becomes entities
-/// (Markdown renderers pass raw HTML through), Markdown punctuation gets a backslash, and
-/// line breaks become spaces.
+/// (Markdown renderers pass raw HTML through), Markdown punctuation gets a backslash, line
+/// breaks become spaces, and other controls and direction marks are written out
+/// ([`escape_controls`](crate::text::escape_controls)).
 pub fn md_escape(s: &str) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    let s = crate::text::escape_controls(&one_line);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -78,7 +81,7 @@ pub fn write(a: &Analysis, run: &LoadRun, meta: &Meta, mut out: impl Write) -> i
     table(&tables::bands(run), &mut out)?;
     table(&tables::servers(run), &mut out)?;
     if run.abnormal > 0 {
-        table(&tables::first_failing(a, run, 20), &mut out)?;
+        table(&tables::first_failing(a, 20), &mut out)?;
     }
     table(&tables::per_second(run), &mut out)?;
     writeln!(
@@ -97,6 +100,10 @@ mod tests {
         assert_eq!(
             md_escape("<script>a|b</script>\n*x*"),
             "&lt;script&gt;a\\|b&lt;/script&gt; \\*x\\*"
+        );
+        assert_eq!(
+            md_escape("a\u{1b}[2J\u{202e}b"),
+            "a\\\\u{1b}\\[2J\\\\u{202e}b"
         );
     }
 }

@@ -57,9 +57,13 @@ pub fn capture_name(inputs: &[PathBuf]) -> String {
 }
 
 /// Escapes text for HTML: `&`, `<`, `>`, `"` and `'` become entities, so the result is
-/// safe both as element text and inside a quoted attribute.
+/// safe both as element text and inside a quoted attribute; controls and direction marks
+/// are written out ([`escape_controls`](crate::text::escape_controls)).
 pub fn esc(s: &str) -> Cow<'_, str> {
-    html_escape::encode_quoted_attribute(s)
+    match crate::text::escape_controls(s) {
+        Cow::Borrowed(s) => html_escape::encode_quoted_attribute(s),
+        Cow::Owned(s) => Cow::Owned(html_escape::encode_quoted_attribute(&s).into_owned()),
+    }
 }
 
 /// Writes the HTML report.
@@ -100,9 +104,16 @@ pub fn summary(run: &LoadRun, path: &Path) -> String {
     );
     if let Some(f) = &run.summary.first_abnormal {
         s.push_str(&format!(
-            "; first abnormal teardown at {} UTC with {} open",
+            "; first abnormal teardown at {} UTC with {} established on {}",
             crate::loadrun::clock_ms(f.ts),
-            f.open_sessions
+            f.established.unwrap_or_default(),
+            f.server
+        ));
+    }
+    for d in &run.summary.server_drops {
+        s.push_str(&format!(
+            "; {} server drops with {}–{} established on {}",
+            d.drops, d.established_min, d.established_max, d.server
         ));
     }
     if let Some(c) = run.causes.first() {
@@ -121,6 +132,7 @@ mod tests {
             esc(r#"<script>alert("x")</script>&'"#),
             "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#x27;"
         );
+        assert_eq!(esc("<b>\u{7}\u{202e}"), "&lt;b&gt;\\u{7}\\u{202e}");
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub fn verdicts(a: &Analysis, run: &LoadRun) -> Table {
                 .iter()
                 .map(|(c, n)| match c {
                     Some(c) => format!("{c} ×{n}"),
-                    None => format!("(open) ×{n}"),
+                    None if *v == Verdict::OpenAtCaptureEnd => format!("(open) ×{n}"),
+                    None => format!("(unknown) ×{n}"),
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
@@ -114,15 +115,22 @@ fn spread_cells(s: &Option<Spread>) -> [String; 3] {
     }
 }
 
-/// Failure rate and latency by concurrency band.
+/// Time at risk, drops and latency by band of established concurrency, per server.
 pub fn bands(run: &LoadRun) -> Table {
-    let stun = run.bands.iter().any(|b| b.stun_rtt_ms.is_some());
+    let stun = run
+        .servers
+        .iter()
+        .flat_map(|s| &s.bands)
+        .any(|b| b.stun_rtt_ms.is_some());
     let mut cols = vec![
-        ("sessions open when it began", Col::Text),
-        ("sessions", Col::Num),
-        ("abnormal", Col::Num),
-        ("failure rate", Col::Num),
-        ("abnormal verdicts", Col::Wrap),
+        ("server", Col::Text),
+        ("established on it", Col::Text),
+        ("session-min at risk", Col::Num),
+        ("teardowns", Col::Num),
+        ("server drops", Col::Num),
+        ("drops per session-min", Col::Num),
+        ("drop verdicts", Col::Wrap),
+        ("sessions began", Col::Num),
         ("handshake p50", Col::Num),
         ("p90", Col::Num),
         ("p99", Col::Num),
@@ -136,27 +144,35 @@ pub fn bands(run: &LoadRun) -> Table {
     }
     let mut t = Table::new(
         "bands",
-        "Failure rate and latency by load",
+        "Drops and latency by established concurrency",
         &format!(
-            "Sessions grouped by the number of sessions open just after they began (itself included), in bands of {}. Handshake: SYN to the upgrade response{}.",
-            run.band_width,
-            if stun { "; STUN: each session's mean round trip" } else { "" }
+            "Per server, bands of the sessions established on it. Time at risk: session-minutes spent established while the count was in the band; teardowns and server drops of established sessions by the count when their teardown started (itself included); hazard: drops per session-minute at risk. Sessions began, handshake (SYN to the upgrade response){}: by the count just before each session began. Empty bands left out.",
+            if stun { " and STUN (each session's mean round trip)" } else { "" }
         ),
         &cols,
     );
-    for b in &run.bands {
-        let mut row = vec![
-            b.label(),
-            b.sessions.to_string(),
-            b.abnormal.to_string(),
-            percent(b.abnormal, b.sessions),
-            verdict_list(&b.by_verdict),
-        ];
-        row.extend(spread_cells(&b.handshake_ms));
-        if stun {
-            row.extend(spread_cells(&b.stun_rtt_ms));
+    for s in &run.servers {
+        for b in s
+            .bands
+            .iter()
+            .filter(|b| b.session_minutes > 0.0 || b.sessions > 0)
+        {
+            let mut row = vec![
+                s.server.to_string(),
+                b.label(),
+                format!("{:.1}", b.session_minutes),
+                b.teardowns.to_string(),
+                b.drops.to_string(),
+                b.hazard().map(|h| format!("{h:.3}")).unwrap_or_default(),
+                verdict_list(&b.by_verdict),
+                b.sessions.to_string(),
+            ];
+            row.extend(spread_cells(&b.handshake_ms));
+            if stun {
+                row.extend(spread_cells(&b.stun_rtt_ms));
+            }
+            t.rows.push(row);
         }
-        t.rows.push(row);
     }
     t
 }
@@ -166,16 +182,17 @@ pub fn servers(run: &LoadRun) -> Table {
     let mut t = Table::new(
         "servers",
         "By server",
-        "Each server address with its failures, the most sessions open on it at once, and the sessions open on it at its first abnormal teardown.",
+        "Each server address with its failures, the most sessions established on it at once (and open, counting connections still in their handshake), and the sessions established on it at its first abnormal teardown.",
         &[
             ("server", Col::Text),
             ("sessions", Col::Num),
             ("abnormal", Col::Num),
             ("failure rate", Col::Num),
             ("abnormal verdicts", Col::Wrap),
+            ("peak established on it", Col::Num),
             ("peak open on it", Col::Num),
             ("first abnormal (UTC)", Col::Text),
-            ("open on it then", Col::Num),
+            ("established on it then", Col::Num),
             ("handshake p50", Col::Num),
             ("p90", Col::Num),
         ],
@@ -188,6 +205,7 @@ pub fn servers(run: &LoadRun) -> Table {
             s.abnormal.to_string(),
             percent(s.abnormal, s.sessions),
             verdict_list(&s.by_verdict),
+            s.peak_established.to_string(),
             s.peak_open.to_string(),
             s.first_abnormal
                 .map(|(ts, id, _)| format!("{} (session {id})", clock_ms(ts)))
@@ -230,6 +248,13 @@ pub fn close_codes(run: &LoadRun) -> Table {
             observed.get(&c).copied().unwrap_or(0).to_string(),
         ]);
     }
+    if run.summary.observed_code_unknown + run.close_code_unknown > 0 {
+        t.rows.push(vec![
+            "(unknown: encrypted, no key)".into(),
+            run.close_code_unknown.to_string(),
+            run.summary.observed_code_unknown.to_string(),
+        ]);
+    }
     t
 }
 
@@ -258,15 +283,16 @@ pub fn timeline_sessions(a: &Analysis, failing: usize, healthy: usize) -> Vec<&S
 }
 
 /// The first failing sessions in detail.
-pub fn first_failing(a: &Analysis, run: &LoadRun, limit: usize) -> Table {
+pub fn first_failing(a: &Analysis, limit: usize) -> Table {
     let mut t = Table::new(
         "failing",
         "First failing sessions",
-        &format!("The first {limit} abnormal teardowns in time order; text from the capture is shown as it was sent."),
+        &format!("The first {limit} abnormal teardowns in time order, with the sessions established on and connecting to its server when its teardown started (itself included); text from the capture is shown as it was sent."),
         &[
             ("session", Col::Num),
             ("teardown (UTC)", Col::Text),
-            ("load", Col::Num),
+            ("established then", Col::Num),
+            ("connecting then", Col::Num),
             ("client", Col::Text),
             ("server", Col::Text),
             ("path", Col::Wrap),
@@ -277,18 +303,18 @@ pub fn first_failing(a: &Analysis, run: &LoadRun, limit: usize) -> Table {
             ("client saw", Col::Num),
         ],
     );
-    let mut bad: Vec<(usize, &Session)> = a
+    let mut bad: Vec<&Session> = a
         .sessions
         .iter()
-        .enumerate()
-        .filter(|(_, s)| s.verdict.is_abnormal())
+        .filter(|s| s.verdict.is_abnormal())
         .collect();
-    bad.sort_by_key(|(_, s)| (s.closed_at(), s.id));
-    for (i, s) in bad.into_iter().take(limit) {
+    bad.sort_by_key(|s| (s.closed_at(), s.id));
+    for s in bad.into_iter().take(limit) {
         t.rows.push(vec![
             s.id.to_string(),
             s.closed_at().clock(),
-            opt(run.load.get(i)),
+            opt(s.established_at_teardown),
+            opt(s.connecting_at_teardown),
             s.client.to_string(),
             s.server.to_string(),
             opt(s.request.as_ref().map(|r| r.path.clone())),
@@ -327,7 +353,8 @@ pub fn codes_over_time(run: &LoadRun) -> Table {
     codes.dedup();
     let headers: Vec<String> = codes
         .iter()
-        .map(|c| c.map_or("(open)".to_string(), |c| c.to_string()))
+        // Buckets hold teardowns only: no code there is one unreadable without keys.
+        .map(|c| c.map_or("(unknown)".to_string(), |c| c.to_string()))
         .collect();
     let mut cols: Vec<(&str, Col)> = vec![("from (UTC)", Col::Text)];
     cols.extend(headers.iter().map(|h| (h.as_str(), Col::Num)));
@@ -358,11 +385,12 @@ pub fn per_second(run: &LoadRun) -> Table {
     let mut t = Table::new(
         "seconds",
         "Concurrency per second",
-        "Sessions open at the start of each second and at most during it, sessions started and torn down in it.",
+        "Sessions open at the start of each second and at most during it (connecting ones included), most established during it, sessions started and torn down in it.",
         &[
             ("second (UTC)", Col::Text),
             ("open at start", Col::Num),
             ("max open", Col::Num),
+            ("max established", Col::Num),
             ("started", Col::Num),
             ("torn down", Col::Num),
             ("abnormal", Col::Num),
@@ -373,6 +401,7 @@ pub fn per_second(run: &LoadRun) -> Table {
             s.ts.clock()[..8].to_string(),
             s.open_at_start.to_string(),
             s.max_open.to_string(),
+            s.max_established.to_string(),
             s.started.to_string(),
             s.ended.to_string(),
             s.ended_abnormal.to_string(),

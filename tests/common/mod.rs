@@ -104,6 +104,24 @@ pub fn have_tshark() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// tshark's `-T fields` reading of `file`: one row per packet that `filter` keeps, one
+/// cell per field, in the order asked.
+pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"])
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(out.status.success(), "tshark on {}", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect()
+}
+
 /// What tshark decodes as WebSocket in `file`, keyed by (sender, receiver).
 pub fn tshark_frames(file: &Path) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
     let out = Command::new("tshark")
@@ -273,4 +291,253 @@ impl Pcap {
         let usec = u32::from_le_bytes(h[4..8].try_into().unwrap()) as i64;
         sec * 1_000_000_000 + usec * 1000
     }
+}
+
+/// A capture crafted packet by packet (Ethernet, IPv4, checksums right), for the cases no
+/// recorded sample shows: little-endian, microsecond timestamps.
+#[derive(Default)]
+pub struct Craft {
+    records: Vec<(u64, Vec<u8>)>,
+}
+
+/// TCP flags of a crafted segment.
+#[derive(Clone, Copy, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub psh: bool,
+}
+
+impl Craft {
+    /// A UDP datagram at `t_us` microseconds.
+    pub fn udp(&mut self, t_us: u64, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("IPv4 only")
+        };
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(s.ip().octets(), d.ip().octets(), 64)
+            .udp(s.port(), d.port())
+            .write(&mut frame, payload)
+            .unwrap();
+        self.records.push((t_us, frame));
+    }
+
+    /// A TCP segment at `t_us` microseconds (window 65535, no options).
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(
+        &mut self,
+        t_us: u64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        payload: &[u8],
+    ) {
+        let (SocketAddr::V4(s), SocketAddr::V4(d)) = (src, dst) else {
+            panic!("IPv4 only")
+        };
+        let mut b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4(s.ip().octets(), d.ip().octets(), 64)
+            .tcp(s.port(), d.port(), seq, 65535);
+        if flags.syn {
+            b = b.syn();
+        }
+        if flags.ack {
+            b = b.ack(ack);
+        }
+        if flags.fin {
+            b = b.fin();
+        }
+        if flags.rst {
+            b = b.rst();
+        }
+        if flags.psh {
+            b = b.psh();
+        }
+        let mut frame = Vec::new();
+        b.write(&mut frame, payload).unwrap();
+        self.records.push((t_us, frame));
+    }
+
+    /// A frame as given (damaged ones included).
+    pub fn raw(&mut self, t_us: u64, frame: Vec<u8>) {
+        self.records.push((t_us, frame));
+    }
+
+    /// Writes the capture into `dir` as `name`, records in the order they were added.
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
+        let mut out = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        const EPOCH_US: u64 = 1_764_763_200_000_000; // 2025-12-03 12:00 UTC
+        for (t, frame) in &self.records {
+            let abs = EPOCH_US + t;
+            for v in [
+                (abs / 1_000_000) as u32,
+                (abs % 1_000_000) as u32,
+                frame.len() as u32,
+                frame.len() as u32,
+            ] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(frame);
+        }
+        let p = dir.join(name);
+        std::fs::write(&p, out).unwrap();
+        p
+    }
+}
+
+/// A TCP conversation between 10.0.0.1 (client) and 10.0.0.2:9999, written as a raw-IP
+/// pcap segment by segment, 1 ms apart: for captures crafted by a test.
+pub struct Conv {
+    client_port: u16,
+    /// Next sequence number, client then server.
+    seq: [u32; 2],
+    /// Time of the next segment, µs after 1 700 000 000 s.
+    t: u64,
+    out: Vec<u8>,
+}
+
+/// A pcap header (raw IP, µs) for captures made of [`Conv`]s.
+pub fn raw_ip_pcap_header() -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 101] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v
+}
+
+impl Conv {
+    /// A connection from `client_port`, starting `t_ms` ms in, with its handshake.
+    pub fn open(client_port: u16, t_ms: u64) -> Conv {
+        let mut c = Conv {
+            client_port,
+            seq: [1000, 5000],
+            t: t_ms * 1000,
+            out: Vec::new(),
+        };
+        c.segment(true, 0x02, &[]);
+        c.seq[0] += 1;
+        c.segment(false, 0x12, &[]);
+        c.seq[1] += 1;
+        c.segment(true, 0x10, &[]);
+        c
+    }
+
+    fn segment(&mut self, from_client: bool, flags: u8, data: &[u8]) {
+        let (d, o) = if from_client { (0, 1) } else { (1, 0) };
+        let (src, dst) = if from_client { (1u8, 2u8) } else { (2, 1) };
+        let (sport, dport) = if from_client {
+            (self.client_port, 9999)
+        } else {
+            (9999, self.client_port)
+        };
+        let len = 40 + data.len();
+        let mut p = vec![
+            0x45,
+            0,
+            (len >> 8) as u8,
+            len as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&[10, 0, 0, src, 10, 0, 0, dst]);
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&self.seq[d].to_be_bytes());
+        let ack = if flags & 0x10 != 0 { self.seq[o] } else { 0 };
+        p.extend_from_slice(&ack.to_be_bytes());
+        p.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend_from_slice(data);
+        let (sec, us) = (1_700_000_000 + self.t / 1_000_000, self.t % 1_000_000);
+        for x in [sec as u32, us as u32, p.len() as u32, p.len() as u32] {
+            self.out.extend_from_slice(&x.to_le_bytes());
+        }
+        self.out.extend_from_slice(&p);
+        self.seq[d] = self.seq[d].wrapping_add(data.len() as u32);
+        self.t += 1000;
+    }
+
+    /// Sends `data` in segments of at most 1400 bytes.
+    pub fn send(&mut self, from_client: bool, data: &[u8]) -> &mut Conv {
+        for piece in data.chunks(1400) {
+            self.segment(from_client, 0x18, piece);
+        }
+        self
+    }
+
+    /// Both sides send a FIN (client first) and the last ACK.
+    pub fn close(&mut self) -> Vec<u8> {
+        self.segment(true, 0x11, &[]);
+        self.seq[0] += 1;
+        self.segment(false, 0x11, &[]);
+        self.seq[1] += 1;
+        self.segment(true, 0x10, &[]);
+        std::mem::take(&mut self.out)
+    }
+}
+
+/// A WebSocket frame (FIN set); masked with a fixed key when `masked` (client frames).
+pub fn ws_frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    let m = if masked { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => f.push(m | n as u8),
+        n => {
+            f.push(m | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    let key = [1, 2, 3, 4];
+    if masked {
+        f.extend_from_slice(&key);
+    }
+    f.extend(
+        payload
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if masked { b ^ key[i % 4] } else { *b }),
+    );
+    f
+}
+
+/// A whole WebSocket session on a [`Conv`]: `request` (an upgrade head), the RFC 6455
+/// §1.3 101, a text message each way, a client close 1000 answered, FINs.
+pub fn ws_session(client_port: u16, t_ms: u64, request: &[u8]) -> Vec<u8> {
+    let mut c = Conv::open(client_port, t_ms);
+    c.send(true, request).send(
+        false,
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    );
+    c.send(true, &ws_frame(1, b"hello", true))
+        .send(false, &ws_frame(1, b"world", false))
+        .send(true, &ws_frame(8, &1000u16.to_be_bytes(), true))
+        .send(false, &ws_frame(8, &1000u16.to_be_bytes(), false));
+    c.close()
+}
+
+/// An upgrade request head for `path` with `extra` header lines (each ending in `\r\n`).
+pub fn upgrade_head(path: &[u8], extra: &[u8]) -> Vec<u8> {
+    let mut h = b"GET ".to_vec();
+    h.extend_from_slice(path);
+    h.extend_from_slice(
+        b" HTTP/1.1\r\nHost: 10.0.0.2:9999\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    );
+    h.extend_from_slice(extra);
+    h.extend_from_slice(b"\r\n");
+    h
 }

@@ -87,18 +87,16 @@ def campaign(spark, tmp_path_factory):
     empty.write_bytes(tc.empty_pcap())
     caps = sample_captures()
     listing = tmp / "captures.txt"
+    # A glob per folder and extension of samples/ (so a new sample folder is in the job by
+    # itself), the rotated load run by its folder.
+    globs = sorted({
+        os.path.join(os.path.dirname(p), "*" + os.path.splitext(p)[1])
+        for p in caps.values()
+        if p != caps["loadrun"]
+    })
     listing.write_text(
         "# every sample, by glob and by folder\n"
-        + "\n".join([
-            os.path.join(SAMPLES, "*.pcap"),
-            os.path.join(SAMPLES, "*.pcapng"),
-            os.path.join(SAMPLES, "loadrun"),
-            os.path.join(SAMPLES, "media", "*.pcap"),
-            os.path.join(SAMPLES, "tls", "*.pcap"),
-            os.path.join(SAMPLES, "browser", "*.pcap"),
-            str(damaged),
-            f"empty\t{empty}",
-        ])
+        + "\n".join(globs + [caps["loadrun"], str(damaged), f"empty\t{empty}"])
         + "\n"
     )
     out = tmp / "out"
@@ -224,7 +222,7 @@ def test_queries_give_the_same_answers_in_spark_and_duckdb(spark, campaign):
         return v
 
     queries = tc.read_queries()
-    assert len(queries) == 4
+    assert len(queries) == 5
     for title, sql in queries:
         got = [[norm(v) for v in r] for r in spark.sql(sql).collect()]
         want = [[norm(v) for v in r] for r in con.sql(sql).fetchall()]
@@ -233,6 +231,9 @@ def test_queries_give_the_same_answers_in_spark_and_duckdb(spark, campaign):
     first = spark.sql(queries[1][1]).where("capture = 'loadrun'").first()
     # The report's finding: abnormal teardowns begin with 60 sessions open, session 60.
     assert (first.session_id, first.open_sessions) == (60, 60)
+    drops = spark.sql(queries[2][1]).where("capture = 'loadrun'").first()
+    # The report's finding: all 9 drops with 25 to 30 established on 10.99.0.3:8080.
+    assert (drops.server_ip, drops.drops, drops.threshold, drops.most) == ("10.99.0.3", 9, 25, 30)
 
 
 def test_ship_bytes_through_the_command_line(tmp_path):

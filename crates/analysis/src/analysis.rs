@@ -12,7 +12,7 @@
 use crate::flow::{MediaFlow, UdpFlow};
 use crate::session::connection::WarningSink;
 use crate::session::join::join;
-use crate::session::{Connection, ConnectionEnd, Membership, Session, Verdict};
+use crate::session::{Connection, ConnectionEnd, Evidence, Membership, Session, Verdict};
 use rayon::prelude::*;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use serde::Serialize;
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use teardown_wire::capture::{
-    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip, MAX_SNAPLEN,
+    self, CaptureSet, Datagram, Merged, Packet, RawPacket, Segment, Skip,
 };
 use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::time::Timestamp;
@@ -37,8 +37,12 @@ pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
 /// is kept without packets before it is finished: longer than Linux's SYN retries (~63 s
 /// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
 pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
-/// Connections open at one time, over all shards, before empty ones are evicted early
-/// (about 1.5 KB each with the table's overhead: 128 Ki of them take about 200 MB).
+/// Connections open at one time, over all shards, before empty ones are evicted early.
+/// An open WebSocket connection costs about 5.9 KB, the session it becomes included
+/// (measured with `examples/openconns.rs`, README "Hostile input and bounded memory"):
+/// 128 Ki of them take about 770 MB. Connections that carried data are never evicted, so
+/// more than this many can be open; the shard then scans for empty ones at most once per
+/// second of capture time.
 pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
 /// Empty connections (attempts that carried nothing) kept as full sessions, over all
 /// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
@@ -47,10 +51,13 @@ pub const MAX_EMPTY_SESSIONS: usize = 1 << 16;
 /// its application events); beyond, only counted in [`RunStats::other_connections`].
 pub const MAX_OTHER_LISTED: usize = 1 << 15;
 
+/// The most worker threads an analysis runs on ([`Options::threads`]).
+pub const MAX_THREADS: usize = 256;
+
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Worker threads (default: all cores).
+    /// Worker threads (default, or 0: one per core); at most [`MAX_THREADS`].
     pub threads: Option<usize>,
     /// Server ports to treat as WebSocket even where no upgrade was captured.
     pub ws_ports: Vec<u16>,
@@ -102,6 +109,12 @@ pub enum AnalysisError {
     /// The key log could not be read.
     #[error(transparent)]
     KeyLog(#[from] teardown_wire::tls::KeyLogError),
+    /// More worker threads were asked for than [`MAX_THREADS`].
+    #[error("--threads {requested}: at most {MAX_THREADS} worker threads")]
+    TooManyThreads {
+        /// The number asked for.
+        requested: usize,
+    },
     /// The BPF filter is invalid.
     #[cfg(feature = "libpcap")]
     #[error(transparent)]
@@ -136,6 +149,10 @@ pub struct RunStats {
     /// Connections that were not WebSocket sessions (listed in [`Analysis::other_tcp`] up
     /// to [`MAX_OTHER_LISTED`]).
     pub other_connections: u64,
+    /// Of those, the TLS connections not decrypted, by server port: neither an upgrade
+    /// seen on their port, nor `--ws-port`, nor the WebSocket shape of their records made
+    /// them sessions.
+    pub tls_left_out: Vec<(u16, u64)>,
     /// Connections that carried nothing and were finished after going idle.
     pub evicted_idle: u64,
     /// Empty connection attempts to WebSocket ports counted but not listed as sessions
@@ -205,9 +222,15 @@ struct Shard {
     /// Connections that are not sessions, up to its share of [`MAX_OTHER_LISTED`].
     other: Vec<Session>,
     max_other_kept: usize,
+    tls_left_out: BTreeMap<u16, u64>,
     diags: Diagnostics,
     now: Timestamp,
     last_sweep: Timestamp,
+    /// While over its share of open connections (or flows) with nothing to evict, the
+    /// shard does not scan again before this time: one scan per second of capture time,
+    /// not one per new connection (which made a run over the cap quadratic).
+    evict_blocked_until: Timestamp,
+    flows_blocked_until: Timestamp,
     connections: u64,
     evicted: u64,
     keys: Option<Arc<KeyLog>>,
@@ -228,9 +251,12 @@ impl Shard {
             empty_overflow: BTreeMap::new(),
             empty_kept: 0,
             other_connections: 0,
+            tls_left_out: BTreeMap::new(),
             diags: Diagnostics::default(),
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
+            evict_blocked_until: Timestamp(i64::MIN),
+            flows_blocked_until: Timestamp(i64::MIN),
             connections: 0,
             evicted: 0,
         }
@@ -244,8 +270,14 @@ impl Shard {
                 self.finish(old, ConnectionEnd::Reused, files);
             }
         }
-        if !self.conns.contains_key(&key) && self.conns.len() >= max_open {
+        if self.conns.len() >= max_open
+            && self.now >= self.evict_blocked_until
+            && !self.conns.contains_key(&key)
+        {
             self.evict_empty(files, Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+            if self.conns.len() >= max_open {
+                self.evict_blocked_until = Timestamp(self.now.0.saturating_add(1_000_000_000));
+            }
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
@@ -258,11 +290,18 @@ impl Shard {
         conn.on_segment(seg, &mut sink);
     }
 
-    fn on_datagram(&mut self, d: &Datagram<'_>, max_open: usize) {
+    fn on_datagram(&mut self, d: &Datagram<'_>, files: &[String], max_open: usize) {
         self.now = self.now.max(d.ts);
         let key = ConnKey::of((d.src, d.dst));
-        if !self.flows.contains_key(&key) && self.flows.len() >= max_open {
-            self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(1_000_000_000)));
+        if self.flows.len() >= max_open
+            && self.now >= self.flows_blocked_until
+            && !self.flows.contains_key(&key)
+        {
+            let before = Timestamp(self.now.0.saturating_sub(1_000_000_000));
+            self.finish_idle_flows(files, before);
+            if self.flows.len() >= max_open {
+                self.flows_blocked_until = Timestamp(self.now.0.saturating_add(1_000_000_000));
+            }
         }
         self.flows
             .entry(key)
@@ -270,7 +309,24 @@ impl Shard {
             .on_datagram(d);
     }
 
-    fn finish_flow(&mut self, flow: Box<UdpFlow>) {
+    fn finish_flow(&mut self, flow: Box<UdpFlow>, files: &[String]) {
+        if let (n @ 1.., Some((file, packet))) = flow.rtp_untracked() {
+            self.diags.push(Warning {
+                kind: WarningKind::RtpStreamCap,
+                location: Location {
+                    file: files.get(file as usize).cloned().unwrap_or_default(),
+                    packet: Some(packet),
+                    offset: None,
+                },
+                message: format!(
+                    "UDP flow {} <-> {}: more than {} RTP streams; {n} packets of the \
+                     streams beyond them counted, not analysed",
+                    flow.endpoints().0,
+                    flow.endpoints().1,
+                    crate::flow::MAX_STREAMS
+                ),
+            });
+        }
         let f = flow.finish();
         if f.is_media() {
             self.media.push(f);
@@ -279,7 +335,7 @@ impl Shard {
         }
     }
 
-    fn finish_idle_flows(&mut self, before: Timestamp) {
+    fn finish_idle_flows(&mut self, files: &[String], before: Timestamp) {
         let idle: Vec<ConnKey> = self
             .flows
             .iter()
@@ -288,7 +344,7 @@ impl Shard {
             .collect();
         for key in idle {
             if let Some(f) = self.flows.remove(&key) {
-                self.finish_flow(f);
+                self.finish_flow(f, files);
             }
         }
     }
@@ -300,6 +356,9 @@ impl Shard {
         match membership {
             Membership::Other => {
                 self.other_connections += 1;
+                if session.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                    *self.tls_left_out.entry(session.server.port()).or_default() += 1;
+                }
                 if self.other.len() < self.max_other_kept {
                     let mut session = session;
                     session.keep_tcp_only();
@@ -357,7 +416,7 @@ impl Shard {
             }
         }
         self.evict_empty(files, Timestamp(self.now.0.saturating_sub(EMPTY_IDLE.0)));
-        self.finish_idle_flows(Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
+        self.finish_idle_flows(files, Timestamp(self.now.0.saturating_sub(FLOW_IDLE.0)));
     }
 
     fn finish_all(&mut self, files: &[String]) {
@@ -367,7 +426,7 @@ impl Shard {
         }
         let flows: Vec<Box<UdpFlow>> = self.flows.drain().map(|(_, f)| f).collect();
         for f in flows {
-            self.finish_flow(f);
+            self.finish_flow(f, files);
         }
     }
 }
@@ -376,6 +435,7 @@ impl Shard {
 /// option (a `--filter` libpcap cannot compile); damaged input becomes warnings, and an
 /// input that cannot be used at all sets [`Analysis::unusable_input`].
 pub fn analyze(inputs: &[PathBuf], opts: &Options) -> Result<Analysis, AnalysisError> {
+    check_threads(opts)?;
     let mut diags = Diagnostics::default();
     let paths = capture::expand_inputs(inputs, &mut diags);
     let set = CaptureSet::open(&paths, &mut diags);
@@ -400,8 +460,19 @@ pub fn analyze_bytes(
     bytes: Vec<u8>,
     opts: &Options,
 ) -> Result<Analysis, AnalysisError> {
+    check_threads(opts)?;
     let set = CaptureSet::from_bytes(name, bytes)?;
     analyze_set(&set, Diagnostics::default(), opts)
+}
+
+/// Refuses a thread count over [`MAX_THREADS`] before anything is read or started.
+fn check_threads(opts: &Options) -> Result<(), AnalysisError> {
+    match opts.threads {
+        Some(requested) if requested > MAX_THREADS => {
+            Err(AnalysisError::TooManyThreads { requested })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn analyze_set(
@@ -466,13 +537,17 @@ struct Batch<'a> {
     filtered_out: u64,
     counts: PacketCounts,
     warnings: Diagnostics,
-    /// Per file, how far it had been read when this batch was complete.
-    ends: Vec<(u32, usize)>,
+    /// The capture set's [`CaptureSet::retired_mark`] when this batch was complete: the
+    /// chunks its packets borrow from are before it or still being read.
+    retired_mark: u64,
+    /// Bytes read over all files when this batch was complete.
+    position: u64,
 }
 
 /// The first stage of the pipeline: reads batches (sequential: records are found one
 /// after the other), decodes them (in parallel) and routes each packet to its shard.
 struct BatchReader<'a, 'f> {
+    set: &'a CaptureSet,
     merged: Merged<'a>,
     #[cfg(feature = "libpcap")]
     filter: Option<teardown_wire::capture::bpf::Filter>,
@@ -494,12 +569,8 @@ impl<'a> BatchReader<'a, '_> {
             bufs.packets.retain(|p| f.matches(p));
         }
         let filtered_out = read - bufs.packets.len() as u64;
-        // The reader holds one packet ahead per file: release only what precedes it.
-        let ends = self
-            .merged
-            .positions()
-            .map(|(f, pos)| (f, pos.saturating_sub(MAX_SNAPLEN as usize + 16)))
-            .collect();
+        let retired_mark = self.set.retired_mark();
+        let position = self.merged.position();
         // The batch (16 Ki packets of 200+ bytes) is larger than L2: the records read first
         // have left the cache by the time they are decoded. Ask for each packet's bytes a
         // few packets ahead.
@@ -527,7 +598,8 @@ impl<'a> BatchReader<'a, '_> {
             filtered_out,
             counts,
             warnings,
-            ends,
+            retired_mark,
+            position,
         }
     }
 
@@ -613,7 +685,7 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
                 }
                 match &decoded[i as usize] {
                     Ok(Packet::Tcp(seg)) => shard.on_segment(seg, files, max_open),
-                    Ok(Packet::Udp(d)) => shard.on_datagram(d, max_open),
+                    Ok(Packet::Udp(d)) => shard.on_datagram(d, files, max_open),
                     Err(_) => {}
                 }
             }
@@ -689,6 +761,7 @@ fn analyze_in_pool(
     }
 
     let mut reader = BatchReader {
+        set,
         merged: set.packets(),
         #[cfg(feature = "libpcap")]
         filter,
@@ -699,8 +772,6 @@ fn analyze_in_pool(
     let mut current = reader.next_batch(Buffers::default());
     // Two sets of buffers, reused batch after batch.
     let mut spare = Buffers::default();
-    // Per file, the end of the last batch the shards finished.
-    let mut analysed: Vec<(u32, usize)> = Vec::new();
     while !current.bufs.packets.is_empty() {
         stats.packets += current.read;
         stats.filtered_out += current.filtered_out;
@@ -719,24 +790,25 @@ fn analyze_in_pool(
         // Pipelined: the next batch is read, decoded and routed while the shards analyse
         // this one. The two stages cost about the same, and work stealing lends idle
         // threads to the decoding of the first (see BENCHMARKS.md).
-        // The previous batch has been analysed: the bytes before its end are released
-        // (MADV_DONTNEED, 5 % of a one-thread profile) in the first stage, beside the
-        // shards, instead of between batches while the other threads wait.
         let (next, ()) = rayon::join(
-            || {
-                for &(file, pos) in &analysed {
-                    set.release_before(file, pos);
-                }
-                reader.next_batch(std::mem::take(&mut spare))
-            },
+            || reader.next_batch(std::mem::take(&mut spare)),
             || run_shards(&mut shards, &current, &files, max_open),
         );
-        analysed.clone_from(&current.ends);
+        // This batch and the one before it have been analysed: free the chunks only they
+        // borrow from, once this batch's packets are gone.
+        let mark = current.retired_mark;
         if let Some(p) = &progress {
-            p.advance(current.ends.iter().map(|(_, pos)| *pos as u64).sum());
+            p.advance(current.position);
         }
         spare = std::mem::replace(&mut current, next).bufs;
+        spare.packets.clear();
+        spare.decoded.clear();
+        // SAFETY: the packets read before `mark` are in this batch or earlier ones, all
+        // analysed; their buffers were just cleared, and the shards keep no borrowed bytes
+        // (`Shard` has no lifetime).
+        unsafe { set.release_retired(mark) };
     }
+    stats.bytes += reader.merged.stream_bytes();
     #[cfg(feature = "libpcap")]
     let filter = reader.filter;
     // The last read found the end of the input, and what was wrong with it.
@@ -750,7 +822,11 @@ fn analyze_in_pool(
     let mut other_tcp = Vec::new();
     let mut media = Vec::new();
     let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
+    let mut tls_left_out: BTreeMap<u16, u64> = BTreeMap::new();
     for s in shards {
+        for (port, n) in s.tls_left_out {
+            *tls_left_out.entry(port).or_default() += n;
+        }
         stats.other_udp_flows += s.other_udp_flows;
         media.extend(s.media);
         stats.connections += s.connections;
@@ -763,10 +839,14 @@ fn analyze_in_pool(
             *overflow.entry(k).or_default() += n;
         }
     }
-    // Server ports where an upgrade was seen, plus the ones the user named.
+    // Server ports where an upgrade was seen (decrypted, or inferred from TLS record
+    // lengths), plus the ones the user named.
     let ws_ports: BTreeSet<u16> = finished
         .iter()
-        .filter(|(s, m)| *m == Membership::WebSocket && s.request.is_some())
+        .filter(|(s, m)| {
+            *m == Membership::WebSocket
+                && (s.request.is_some() || s.evidence == Evidence::RecordLengths)
+        })
         .map(|(s, _)| s.server.port())
         .chain(opts.ws_ports.iter().copied())
         .collect();
@@ -781,11 +861,15 @@ fn analyze_in_pool(
             sessions.push(s);
         } else {
             stats.other_connections += 1;
+            if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                *tls_left_out.entry(s.server.port()).or_default() += 1;
+            }
             let mut s = s;
             s.keep_tcp_only();
             other_tcp.push(s);
         }
     }
+    stats.tls_left_out = tls_left_out.into_iter().collect();
     for ((port, verdict), n) in overflow {
         if ws_ports.contains(&port) {
             stats.unlisted_attempts.push((port, verdict, n));
@@ -803,6 +887,7 @@ fn analyze_in_pool(
     for s in sessions.iter_mut() {
         s.open_at_start = crate::loadrun::open_at(&steps, s.start_ts);
     }
+    crate::loadrun::set_server_load(&mut sessions);
     // Deterministic order before joining (shards finish flows in any order).
     media.sort_by_key(|f| (f.first_ts, f.a, f.b));
     let orphan_media = join(&mut sessions, media);
@@ -831,4 +916,43 @@ fn analyze_in_pool(
         diagnostics: diags,
         unusable_input,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use teardown_wire::capture::TcpFlags;
+
+    /// A shard over its share of open connections, all of which carried data (nothing to
+    /// evict), does not scan its connections again for every new one: that made 200 000
+    /// open connections take 272 s instead of 32 s (README, "Hostile input and bounded
+    /// memory"). 30 000 connections over a cap of 100 within 30 ms of capture time: one
+    /// scan instead of 30 000 scans of up to 30 000 connections (0.3 s against 180 s in a
+    /// debug build).
+    #[test]
+    fn a_full_shard_with_nothing_to_evict_does_not_rescan_per_connection() {
+        let files = ["t.pcap".to_string()];
+        let mut shard = Shard::new(16, None);
+        let server: SocketAddr = "10.0.0.5:8080".parse().unwrap();
+        let start = std::time::Instant::now();
+        for i in 0..30_000u32 {
+            let seg = Segment {
+                ts: Timestamp(1_000_000_000 + i64::from(i) * 1000),
+                src: SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 40_000)),
+                dst: server,
+                seq: 1,
+                ack: 1,
+                flags: TcpFlags(TcpFlags::ACK),
+                window: 1000,
+                payload: b"GET / HTTP/1.1\r\n",
+                missing: 0,
+                file: 0,
+                number: u64::from(i) + 1,
+            };
+            shard.on_segment(&seg, &files, 100);
+        }
+        let took = start.elapsed();
+        assert_eq!(shard.conns.len(), 30_000);
+        assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    }
 }

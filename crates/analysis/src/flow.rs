@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::fmt;
 use std::net::SocketAddr;
 use teardown_wire::capture::Datagram;
 use teardown_wire::media::demux::{classify, Kind};
@@ -16,7 +17,7 @@ use teardown_wire::time::Timestamp;
 /// Open transactions tracked per flow; older ones are dropped (counted unanswered).
 const MAX_OPEN_TRANSACTIONS: usize = 1024;
 /// RTP streams tracked per flow (a hostile flow cannot create more).
-const MAX_STREAMS: usize = 64;
+pub const MAX_STREAMS: usize = 64;
 /// Usernames, alerts and other lists kept per flow.
 const MAX_LIST: usize = 16;
 /// TURN nesting: a relayed datagram is not itself unwrapped again.
@@ -216,11 +217,30 @@ pub struct DtlsAlert {
     pub alert: Option<(u8, u8)>,
 }
 
+/// What carries a media flow.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// UDP datagrams.
+    Udp,
+    /// STUN, TURN or RTP framed on a TCP connection (ICE-TCP, TURN over TCP).
+    Tcp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
 /// What a finished UDP flow carried.
 #[derive(Clone, Debug, Serialize)]
 pub struct MediaFlow {
-    /// `udp`, or `tcp` for STUN framed on a TCP connection.
-    pub transport: &'static str,
+    /// UDP, or TCP for STUN framed on a TCP connection.
+    pub transport: Transport,
     /// First sender.
     pub a: SocketAddr,
     /// The other endpoint.
@@ -231,14 +251,17 @@ pub struct MediaFlow {
     pub last_ts: Timestamp,
     /// Datagrams a→b and b→a.
     pub packets: [u64; 2],
-    /// Datagrams by kind: stun, dtls, channel_data, rtp, rtcp, other.
-    pub kinds: BTreeMap<String, u64>,
+    /// Datagrams by kind, as the demultiplexer confirmed them (kinds with none left out).
+    pub kinds: BTreeMap<Kind, u64>,
     /// STUN/TURN.
     pub stun: StunStats,
     /// DTLS.
     pub dtls: DtlsStats,
     /// RTP streams: sent by `a`?, and the stream.
     pub rtp: Vec<(bool, RtpStream)>,
+    /// RTP packets of streams beyond the first [`MAX_STREAMS`] of the flow: counted, not
+    /// analysed (a `rtp_stream_cap` warning says so).
+    pub rtp_untracked_packets: u64,
     /// RTCP compound packets, and how many were encrypted (SRTCP).
     pub rtcp_packets: u64,
     /// SRTCP packets (reports not readable).
@@ -255,23 +278,26 @@ impl MediaFlow {
 
     /// True when nothing in it was recognised as WebRTC media or ICE.
     pub fn is_media(&self) -> bool {
-        self.kinds.keys().any(|k| k != "other")
+        self.kinds.keys().any(|k| *k != Kind::Unknown)
     }
 }
 
 /// Tracks one UDP flow (or the STUN carried on one TCP connection).
 pub struct UdpFlow {
-    transport: &'static str,
+    transport: Transport,
     a: SocketAddr,
     b: SocketAddr,
     first_ts: Timestamp,
     last_ts: Timestamp,
     packets: [u64; 2],
-    /// Datagrams per kind, in the order of [`KINDS`] (no allocation per packet).
-    kinds: [u64; KINDS.len()],
+    /// Datagrams per kind, in the order of [`Kind::ALL`] (no allocation per packet).
+    kinds: [u64; Kind::ALL.len()],
     stun: StunStats,
     dtls: DtlsStats,
     rtp: Vec<(bool, RtpStream)>,
+    rtp_untracked_packets: u64,
+    /// The first datagram with an RTP packet beyond [`MAX_STREAMS`]: (file, packet).
+    first_untracked: Option<(u32, u64)>,
     rtcp_packets: u64,
     rtcp_encrypted: u64,
     transactions: HashMap<[u8; 12], Transaction>,
@@ -280,29 +306,8 @@ pub struct UdpFlow {
     seen_errors: BTreeSet<u16>,
     events: Vec<MediaEvent>,
     last_answered: Option<(Timestamp, bool)>,
-}
-
-/// Every kind the demultiplexer tells apart.
-const KINDS: [Kind; 7] = [
-    Kind::Stun,
-    Kind::Zrtp,
-    Kind::Dtls,
-    Kind::ChannelData,
-    Kind::Rtp,
-    Kind::Rtcp,
-    Kind::Unknown,
-];
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Stun => "stun",
-        Kind::Zrtp => "zrtp",
-        Kind::Dtls => "dtls",
-        Kind::ChannelData => "channel_data",
-        Kind::Rtp => "rtp",
-        Kind::Rtcp => "rtcp",
-        Kind::Unknown => "other",
-    }
+    /// A DTLS handshake record was seen on the flow.
+    dtls_handshake_seen: bool,
 }
 
 fn class_name(c: Class) -> &'static str {
@@ -317,16 +322,16 @@ fn class_name(c: Class) -> &'static str {
 impl UdpFlow {
     /// Starts tracking at the first datagram.
     pub fn new(d: &Datagram<'_>) -> UdpFlow {
-        UdpFlow::with_endpoints("udp", d.src, d.dst, d.ts)
+        UdpFlow::with_endpoints(Transport::Udp, d.src, d.dst, d.ts)
     }
 
     /// Tracks STUN/TURN framed on a TCP connection from `a` to `b` (ICE-TCP, TURN over TCP).
     pub fn on_tcp(a: SocketAddr, b: SocketAddr, ts: Timestamp) -> UdpFlow {
-        UdpFlow::with_endpoints("tcp", a, b, ts)
+        UdpFlow::with_endpoints(Transport::Tcp, a, b, ts)
     }
 
     fn with_endpoints(
-        transport: &'static str,
+        transport: Transport,
         a: SocketAddr,
         b: SocketAddr,
         ts: Timestamp,
@@ -338,10 +343,12 @@ impl UdpFlow {
             first_ts: ts,
             last_ts: ts,
             packets: [0; 2],
-            kinds: [0; KINDS.len()],
+            kinds: [0; Kind::ALL.len()],
             stun: StunStats::default(),
             dtls: DtlsStats::default(),
             rtp: Vec::new(),
+            rtp_untracked_packets: 0,
+            first_untracked: None,
             rtcp_packets: 0,
             rtcp_encrypted: 0,
             transactions: HashMap::new(),
@@ -350,7 +357,13 @@ impl UdpFlow {
             seen_errors: BTreeSet::new(),
             events: Vec::new(),
             last_answered: None,
+            dtls_handshake_seen: false,
         }
+    }
+
+    /// The first sender and the other endpoint.
+    pub fn endpoints(&self) -> (SocketAddr, SocketAddr) {
+        (self.a, self.b)
     }
 
     /// Time of the last datagram.
@@ -367,6 +380,15 @@ impl UdpFlow {
     /// Adds one datagram.
     pub fn on_datagram(&mut self, d: &Datagram<'_>) {
         self.on_message(d.ts, d.src == self.a, d.payload);
+        if self.rtp_untracked_packets > 0 && self.first_untracked.is_none() {
+            self.first_untracked = Some((d.file, d.number));
+        }
+    }
+
+    /// RTP packets beyond [`MAX_STREAMS`] streams so far, and the datagram (file index,
+    /// packet number) of the first.
+    pub fn rtp_untracked(&self) -> (u64, Option<(u32, u64)>) {
+        (self.rtp_untracked_packets, self.first_untracked)
     }
 
     /// Adds one message (a datagram's payload, or a message framed on TCP).
@@ -378,7 +400,7 @@ impl UdpFlow {
 
     fn payload(&mut self, ts: Timestamp, from_a: bool, b: &[u8], depth: u8) {
         let kind = classify(b);
-        if let Some(i) = KINDS.iter().position(|k| *k == kind) {
+        if let Some(i) = Kind::ALL.iter().position(|k| *k == kind) {
             self.kinds[i] += 1;
         }
         let relayed = depth > 0;
@@ -511,10 +533,17 @@ impl UdpFlow {
         for r in dtls::parse_records(b) {
             self.dtls.records += 1;
             match r.content_type {
-                dtls::HANDSHAKE if r.handshake_type == Some(1) => {
-                    self.dtls.client_hello.get_or_insert(ts);
+                dtls::HANDSHAKE => {
+                    self.dtls_handshake_seen = true;
+                    if r.handshake_type == Some(1) {
+                        self.dtls.client_hello.get_or_insert(ts);
+                    }
                 }
-                dtls::APPLICATION_DATA if self.dtls.handshake_done.is_none() => {
+                // Application data ends a handshake only if one was seen: a flow whose first
+                // record is application data began before the capture (or migrated here).
+                dtls::APPLICATION_DATA
+                    if self.dtls.handshake_done.is_none() && self.dtls_handshake_seen =>
+                {
                     self.dtls.handshake_done = Some(ts);
                     self.event(ts, from_a, MediaEventKind::DtlsHandshakeDone);
                 }
@@ -558,7 +587,10 @@ impl UdpFlow {
                 self.event(ts, from_a, MediaEventKind::RtpFirst { ssrc: h.ssrc });
                 self.rtp.len() - 1
             }
-            None => return,
+            None => {
+                self.rtp_untracked_packets += 1;
+                return;
+            }
         };
         let stream = &mut self.rtp[index].1;
         stream.push(
@@ -626,18 +658,57 @@ impl UdpFlow {
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             packets: self.packets,
-            kinds: KINDS
-                .iter()
+            kinds: Kind::ALL
+                .into_iter()
                 .zip(self.kinds)
                 .filter(|(_, n)| *n > 0)
-                .map(|(k, n)| (kind_name(*k).to_string(), n))
                 .collect(),
             stun: self.stun,
             dtls: self.dtls,
             rtp: self.rtp,
+            rtp_untracked_packets: self.rtp_untracked_packets,
             rtcp_packets: self.rtcp_packets,
             rtcp_encrypted: self.rtcp_encrypted,
             events: self.events,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow_of(records: &[&[u8]]) -> MediaFlow {
+        let (a, b) = (
+            "10.0.0.1:5000".parse().unwrap(),
+            "10.0.0.2:6000".parse().unwrap(),
+        );
+        let mut f = UdpFlow::on_tcp(a, b, Timestamp(0));
+        for (i, r) in records.iter().enumerate() {
+            f.on_message(Timestamp(i as i64), i % 2 == 0, r);
+        }
+        f.finish()
+    }
+
+    /// A DTLS 1.2 record of `content_type` with a 2-byte body.
+    fn record(content_type: u8, epoch: u8, body: [u8; 2]) -> Vec<u8> {
+        let mut r = vec![content_type, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 1, 0, 2];
+        r.extend_from_slice(&body);
+        r
+    }
+
+    #[test]
+    fn dtls_application_data_ends_a_handshake_only_after_one() {
+        let app = record(dtls::APPLICATION_DATA, 1, [9, 9]);
+        // An association that began before the capture: application data first.
+        let f = flow_of(&[&app, &app]);
+        assert_eq!(f.dtls.records, 2);
+        assert_eq!(f.dtls.handshake_done, None);
+        assert!(f.events.is_empty());
+        // A ClientHello, then application data: done at the latter.
+        let hello = record(dtls::HANDSHAKE, 0, [1, 0]);
+        let f = flow_of(&[&hello, &app]);
+        assert_eq!(f.dtls.handshake_done, Some(Timestamp(1)));
+        assert_eq!(f.kinds.get(&Kind::Dtls), Some(&2));
     }
 }

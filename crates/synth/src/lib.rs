@@ -35,9 +35,14 @@
 //!   numbers wrap, `loss` skips sequence numbers), RTCP SR+SDES every 5 s, and SR+SDES+BYE
 //!   at clean ends.
 //!
+//! With [`SynthConfig::load`], a load run of long calls against one server that sheds load
+//! instead (see [`LoadShape`]); its truth adds, per session, the server's own count of
+//! established and connecting sessions at its start and its teardown.
+//!
 //! The capture is streamed: sessions wait in a priority queue keyed by the time of their
 //! next packet, so memory follows the sessions open at one time, not the duration.
 
+mod loadrun;
 mod media;
 mod pcap;
 mod rng;
@@ -45,6 +50,7 @@ mod session;
 mod tcp;
 mod ws;
 
+pub use loadrun::LoadShape;
 use rng::Rng;
 use session::{Session, Shared};
 use std::cmp::Reverse;
@@ -78,6 +84,10 @@ pub struct SynthConfig {
     pub reorder: f64,
     /// Probability that a data segment is retransmitted.
     pub retransmit: f64,
+    /// A load run against one server that sheds load above a cap (`fail_above` and the
+    /// normal mix of endings do not apply then); every call should end within
+    /// `duration_s`, as the server's counts treat a session still open as open forever.
+    pub load: Option<LoadShape>,
     /// The audio codec of the RTP streams (packet size and clock).
     pub codec: Codec,
 }
@@ -123,6 +133,7 @@ impl Default for SynthConfig {
             loss: 0.01,
             reorder: 0.02,
             retransmit: 0.005,
+            load: None,
             codec: Codec::Opus,
         }
     }
@@ -155,7 +166,7 @@ impl Truth {
         self.sessions.iter().map(|s| s.reordered).sum()
     }
 
-    /// Data segments written twice, over all sessions.
+    /// Segments written twice (data, SYNs), over all sessions.
     pub fn retransmissions(&self) -> u64 {
         self.sessions.iter().map(|s| s.retransmissions).sum()
     }
@@ -191,12 +202,25 @@ pub struct SessionTruth {
     pub frames_c2s: u64,
     /// WebSocket frames from the server.
     pub frames_s2c: u64,
-    /// Data segments written a second time.
+    /// Segments written a second time: data, and SYNs sent again (what tshark counts as
+    /// retransmissions).
     pub retransmissions: u64,
     /// Adjacent segment pairs written swapped.
     pub reordered: u64,
     /// HTTP status of the upgrade response.
     pub http_status: Option<u16>,
+    /// When the server's 101 went out, µs since the epoch.
+    pub established_us: Option<u64>,
+    /// When its teardown started on the wire (README, "Verdicts"), µs since the epoch.
+    pub teardown_us: Option<u64>,
+    /// The server started the teardown and it was abnormal: a drop.
+    pub server_dropped: bool,
+    /// Load mode: sessions established on its server just before its SYN.
+    pub established_at_start: usize,
+    /// Load mode: sessions established on its server at its teardown, itself included.
+    pub established_at_teardown: Option<usize>,
+    /// Load mode: sessions connecting to its server at its teardown, itself included.
+    pub connecting_at_teardown: Option<usize>,
 }
 
 /// One RTP stream as written.
@@ -247,6 +271,8 @@ pub fn generate(cfg: &SynthConfig, out: &mut impl Write) -> io::Result<Truth> {
         end,
         cfg: cfg.clone(),
         concurrency: 0,
+        shed: 0,
+        sheds: Vec::new(),
         truth: Truth::default(),
     };
     let mut master = Rng::new(cfg.seed ^ 0x7EA2_D0C5_5EED_0001);
@@ -254,12 +280,20 @@ pub fn generate(cfg: &SynthConfig, out: &mut impl Write) -> io::Result<Truth> {
     let n = cfg.sessions;
     let mut prev = 0u64;
     let mut arrival = |i: usize, rng: &mut Rng| -> u64 {
-        let t = (ramp * (i as f64 + 0.9 * rng.f64()) / n as f64) as u64 + 1000;
+        let u = rng.f64();
+        let t = match &cfg.load {
+            Some(shape) => shape.arrival_us(i, u),
+            None => ramp * (i as f64 + 0.9 * u) / n as f64,
+        } as u64
+            + 1000;
         prev = if i == 0 { t } else { t.max(prev + 1) };
         prev
     };
     let mut heap: BinaryHeap<Reverse<(u64, u64, usize)>> = BinaryHeap::new();
     let mut slots: Vec<Option<Session>> = Vec::new();
+    // The time of each slot's live heap entry; an entry at another time is stale (a shed
+    // session was rescheduled earlier).
+    let mut due: Vec<u64> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut i = 0usize;
     let mut next_arrival = (n > 0).then(|| arrival(0, &mut master));
@@ -277,15 +311,19 @@ pub fn generate(cfg: &SynthConfig, out: &mut impl Write) -> io::Result<Truth> {
                     }
                     None => {
                         slots.push(Some(s));
+                        due.push(0);
                         slots.len() - 1
                     }
                 };
                 (a, slot)
             }
             (_, Some(_)) => {
-                let Some(Reverse((t, _, slot))) = heap.pop() else {
+                let Some(Reverse((t, id, slot))) = heap.pop() else {
                     break;
                 };
+                if due[slot] != t || slots[slot].as_ref().is_none_or(|s| s.id != id) {
+                    continue;
+                }
                 (t, slot)
             }
             _ => break,
@@ -293,12 +331,35 @@ pub fn generate(cfg: &SynthConfig, out: &mut impl Write) -> io::Result<Truth> {
         let s = slots[slot].as_mut().expect("live slot");
         s.run(t, &mut sh)?;
         match s.next_time() {
-            Some(nt) => heap.push(Reverse((nt, s.id, slot))),
+            Some(nt) => {
+                heap.push(Reverse((nt, s.id, slot)));
+                due[slot] = nt;
+            }
             None => {
                 let s = slots[slot].take().expect("live slot");
                 debug_assert!(s.done());
                 s.finish(&mut sh);
                 free.push(slot);
+            }
+        }
+        // Load mode: the server drops a random established session for each one over its
+        // cap.
+        for (at, end) in std::mem::take(&mut sh.sheds) {
+            let live: Vec<usize> = (0..slots.len())
+                .filter(|&k| slots[k].as_ref().is_some_and(Session::sheddable))
+                .collect();
+            if live.is_empty() {
+                continue;
+            }
+            let k = live[master.below(live.len() as u64) as usize];
+            let victim = slots[k].as_mut().expect("live slot");
+            victim.shed(at, end);
+            let nt = victim
+                .next_time()
+                .expect("a shed session has its teardown to do");
+            if nt < due[k] {
+                heap.push(Reverse((nt, victim.id, k)));
+                due[k] = nt;
             }
         }
     }
@@ -310,6 +371,9 @@ pub fn generate(cfg: &SynthConfig, out: &mut impl Write) -> io::Result<Truth> {
     truth
         .rtp_streams
         .sort_by_key(|r| (r.first_us, r.src, r.ssrc));
+    if cfg.load.is_some() {
+        loadrun::server_counts(&mut truth);
+    }
     Ok(truth)
 }
 
@@ -340,6 +404,12 @@ pub fn write_sessions_csv(truth: &Truth, out: impl Write) -> io::Result<()> {
         "handshake_status",
         "retransmissions",
         "reordered",
+        "established_ts",
+        "teardown_ts",
+        "server_dropped",
+        "established_at_start",
+        "established_at_teardown",
+        "connecting_at_teardown",
     ])?;
     for (i, s) in truth.sessions.iter().enumerate() {
         w.write_record([
@@ -357,6 +427,12 @@ pub fn write_sessions_csv(truth: &Truth, out: impl Write) -> io::Result<()> {
             opt(s.http_status),
             s.retransmissions.to_string(),
             s.reordered.to_string(),
+            opt(s.established_us.map(us_to_secs)),
+            opt(s.teardown_us.map(us_to_secs)),
+            s.server_dropped.to_string(),
+            s.established_at_start.to_string(),
+            opt(s.established_at_teardown),
+            opt(s.connecting_at_teardown),
         ])?;
     }
     w.flush()

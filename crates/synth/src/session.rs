@@ -38,14 +38,40 @@ pub(crate) struct Shared<W: Write> {
     pub(crate) cfg: SynthConfig,
     /// Sessions established and not torn down.
     pub(crate) concurrency: usize,
+    /// Load mode: sessions shed so far (the kind of the next one goes in turn).
+    pub(crate) shed: usize,
+    /// Load mode: drops the server has decided on (when, and how), for the generator to
+    /// give to a random established session.
+    pub(crate) sheds: Vec<(u64, End)>,
     pub(crate) truth: Truth,
 }
 
 impl<W: Write> Shared<W> {
     fn overloaded(&self) -> bool {
-        self.concurrency > self.cfg.fail_above
+        self.concurrency
+            > self
+                .cfg
+                .load
+                .as_ref()
+                .map_or(self.cfg.fail_above, |l| l.cap)
+    }
+
+    /// Load mode: the delay the server adds to an upgrade, growing with its sessions, µs.
+    fn handshake_delay(&self) -> u64 {
+        self.cfg
+            .load
+            .as_ref()
+            .map_or(0, |l| l.delay_per_session_us * self.concurrency as u64)
     }
 }
+
+/// Load mode: how the server sheds the sessions over its cap, in turn.
+const SHED: [End; 4] = [
+    End::ServerRst,
+    End::ServerFin,
+    End::CloseServer(1011),
+    End::CloseServer(1013),
+];
 
 /// How the connection attempt goes.
 /// What the last segment of a send carries, for the ground truth: a close frame's code,
@@ -66,7 +92,7 @@ enum Pre {
 
 /// How an established session ends.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     /// Client close frame with this code, server echoes it, server FIN, client FIN.
     CloseClient(u16),
     /// Server close frame with this code, client echoes it, server FIN, client FIN.
@@ -136,6 +162,7 @@ struct Facts {
     synack: bool,
     server_data: bool,
     response: Option<u16>,
+    response_at: Option<u64>,
     close: [Option<(u64, u16)>; 2],
     fin: [Option<u64>; 2],
     rst: [Option<u64>; 2],
@@ -171,6 +198,8 @@ pub(crate) struct Session {
     pre: Pre,
     end: Option<End>,
     torn_down: bool,
+    /// Load mode: the server has chosen it to drop.
+    shed: bool,
     syn_left: u8,
     stage: u8,
     cands_left: u64,
@@ -220,9 +249,12 @@ impl Session {
         mut rng: Rng,
         sh: &mut Shared<W>,
     ) -> Session {
-        let v6 = rng.chance(sh.cfg.ipv6_share);
+        // Load mode: one IPv4 server, IPv4 clients.
+        let v6 = sh.cfg.load.is_none() && rng.chance(sh.cfg.ipv6_share);
         let cip = client_ip(index, v6);
-        let sip = if v6 {
+        let sip = if sh.cfg.load.is_some() {
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))
+        } else if v6 {
             IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 5))
         } else if rng.chance(0.5) {
             IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5))
@@ -264,7 +296,10 @@ impl Session {
             mss: if v6 { 1428 } else { 1448 },
         };
         let over = sh.overloaded();
-        let (pu, pr, pf) = if over {
+        let (pu, pr, pf) = if let Some(l) = &sh.cfg.load {
+            // At the cap, the server answers half the upgrades with a 503.
+            (0.0, if sh.concurrency >= l.cap { 0.5 } else { 0.0 }, 0.0)
+        } else if over {
             (0.08, 0.06, 0.02)
         } else {
             (0.015, 0.02, 0.015)
@@ -299,6 +334,12 @@ impl Session {
             retransmissions: 0,
             reordered: 0,
             http_status: None,
+            established_us: None,
+            teardown_us: None,
+            server_dropped: false,
+            established_at_start: 0,
+            established_at_teardown: None,
+            connecting_at_teardown: None,
         });
         let mut s = Session {
             id,
@@ -315,6 +356,7 @@ impl Session {
             pre,
             end: None,
             torn_down: false,
+            shed: false,
             syn_left: 0,
             stage: 0,
             cands_left: 0,
@@ -535,7 +577,8 @@ impl Session {
                     let tc = self.react(C2S, tf, 200, 3 * MS);
                     self.fin(tc, C2S);
                 } else {
-                    let t = self.react(S2C, t_req, 300, 3 * MS);
+                    let extra = sh.handshake_delay();
+                    let t = self.react(S2C, t_req, 300 + extra, 3 * MS + extra);
                     let t101 = self.send(
                         t,
                         S2C,
@@ -561,7 +604,16 @@ impl Session {
             sh.truth.overload_start_us = Some(EPOCH_US + t101);
         }
         let life;
-        let end = if over && self.rng.chance(OVERLOAD_RST_SHARE) {
+        let end = if let Some(l) = &sh.cfg.load {
+            if over {
+                let at = t101 + self.rng.range(300 * MS, 3 * S);
+                sh.shed += 1;
+                sh.sheds.push((at, SHED[sh.shed % SHED.len()]));
+            }
+            let (lo, hi) = l.call_s;
+            life = self.rng.range((lo * 1e6) as u64, (hi * 1e6) as u64);
+            End::CloseClient(1000)
+        } else if over && self.rng.chance(OVERLOAD_RST_SHARE) {
             life = PROXY_TIMEOUT_US;
             End::ServerRst
         } else {
@@ -585,6 +637,18 @@ impl Session {
         self.timers[T_PING] = Some(t101 + 5 * S + self.rng.below(100 * MS));
     }
 
+    /// Load mode: true while established, not torn down and not yet chosen to drop.
+    pub(crate) fn sheddable(&self) -> bool {
+        self.end.is_some() && !self.torn_down && !self.shed
+    }
+
+    /// Load mode: the server drops it at `at` (or at its own end, if sooner), as `end`.
+    pub(crate) fn shed(&mut self, at: u64, end: End) {
+        self.shed = true;
+        self.end = Some(end);
+        self.timers[T_END] = Some(self.timers[T_END].map_or(at, |t| t.min(at)));
+    }
+
     fn step<W: Write>(&mut self, timer: usize, now: u64, sh: &mut Shared<W>) {
         match timer {
             T_SYN => {
@@ -592,6 +656,7 @@ impl Session {
                 syn.syn = true;
                 syn.ack = false;
                 self.push(now, Pkt::Tcp(syn));
+                self.retrans += 1;
                 self.syn_left -= 1;
                 if self.syn_left > 0 {
                     self.timers[T_SYN] = Some(now + 2 * S);
@@ -1113,6 +1178,7 @@ impl Session {
         }
         if let Some(st) = seg.http_status {
             f.response.get_or_insert(st);
+            f.response_at.get_or_insert(t);
         }
         if let Some(code) = seg.close {
             f.close[d].get_or_insert((t, code));
@@ -1197,6 +1263,19 @@ impl Session {
         t.retransmissions = self.retrans;
         t.reordered = self.reordered;
         t.http_status = self.facts.response;
+        t.established_us = (self.facts.response == Some(101))
+            .then_some(self.facts.response_at)
+            .flatten()
+            .map(|t| EPOCH_US + t);
+        t.teardown_us = teardown_start(&self.facts).map(|t| EPOCH_US + t);
+        t.server_dropped = matches!(
+            verdict,
+            "server_close_error"
+                | "server_rst_no_close"
+                | "server_fin_no_close"
+                | "handshake_rejected"
+                | "connect_refused"
+        );
         if let Some(m) = self.media {
             for d in [C2S, S2C] {
                 let st = &m.st[d];
@@ -1215,6 +1294,23 @@ impl Session {
             sh.truth.stun.requests += m.checks;
             sh.truth.stun.responses += m.checks;
         }
+    }
+}
+
+/// When the teardown started on the wire (README, "Verdicts"): a rejected upgrade's
+/// response; else the first close frame, FIN or RST (none for an unanswered SYN or a
+/// session still open).
+fn teardown_start(f: &Facts) -> Option<u64> {
+    match f.response {
+        Some(101) | None => f
+            .close
+            .iter()
+            .map(|c| c.map(|(t, _)| t))
+            .chain(f.fin)
+            .chain(f.rst)
+            .flatten()
+            .min(),
+        Some(_) => f.response_at,
     }
 }
 

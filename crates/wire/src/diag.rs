@@ -37,12 +37,60 @@ pub enum WarningKind {
     WebSocketResync,
     /// Reassembly buffer limit reached; buffered data was skipped.
     BufferOverflow,
+    /// An HTTP upgrade head with bytes HTTP does not allow, or longer than 64 KiB: read
+    /// line by line, and its connection still analysed.
+    MalformedHandshake,
+    /// RTP streams beyond the 64 tracked on one UDP flow: their packets are counted only.
+    RtpStreamCap,
     /// Packets whose timestamps go backwards within one file.
     TimestampOrder,
     /// A key log line that could not be read, or TLS records the logged keys did not open.
     TlsKeys,
     /// TLS records that could not be framed (lost in a capture gap, or not a record).
     TlsRecords,
+    /// A TCP retransmission whose bytes differ from the first copy (Zeek's name); the first
+    /// copy is the one used.
+    RexmitInconsistency,
+    /// A WebSocket control frame with a payload over 125 bytes (RFC 6455 §5.5).
+    WebsocketControlFrameTooLong,
+    /// A WebSocket control frame without the FIN bit (control frames are not fragmented).
+    WebsocketFragmentedControlFrame,
+    /// A WebSocket frame with a reserved opcode (0x3–0x7, 0xB–0xF).
+    WebsocketReservedOpcode,
+    /// A WebSocket frame with an RSV bit no negotiated extension defines.
+    WebsocketRsvWithoutExtension,
+    /// A client-to-server WebSocket frame without a mask (RFC 6455 §5.1).
+    WebsocketUnmaskedClientFrame,
+    /// A server-to-client WebSocket frame with a mask (RFC 6455 §5.1).
+    WebsocketMaskedServerFrame,
+    /// A close frame with a code that must not be sent (RFC 6455 §7.4), or a 1-byte payload.
+    WebsocketInvalidCloseCode,
+    /// A close frame whose reason is not UTF-8 (RFC 6455 §5.5.1).
+    WebsocketCloseReasonNotUtf8,
+    /// A data frame sent after its sender's close frame (RFC 6455 §5.5.1).
+    WebsocketDataAfterClose,
+    /// A continuation frame with no fragmented message open (RFC 6455 §5.4).
+    WebsocketContinuationWithoutStart,
+}
+
+impl WarningKind {
+    /// True for the kinds that are a peer breaking the WebSocket protocol (RFC 6455), as
+    /// opposed to damage in the capture: evidence for a post-mortem, also on the timeline.
+    pub fn is_protocol_violation(self) -> bool {
+        matches!(
+            self,
+            WarningKind::WebsocketControlFrameTooLong
+                | WarningKind::WebsocketFragmentedControlFrame
+                | WarningKind::WebsocketReservedOpcode
+                | WarningKind::WebsocketRsvWithoutExtension
+                | WarningKind::WebsocketUnmaskedClientFrame
+                | WarningKind::WebsocketMaskedServerFrame
+                | WarningKind::WebsocketInvalidCloseCode
+                | WarningKind::WebsocketCloseReasonNotUtf8
+                | WarningKind::WebsocketDataAfterClose
+                | WarningKind::WebsocketContinuationWithoutStart
+        )
+    }
 }
 
 impl fmt::Display for WarningKind {

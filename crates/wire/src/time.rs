@@ -46,6 +46,30 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The UTC calendar date, `YYYY-MM-DD` (proleptic Gregorian; days from the epoch to a
+    /// civil date as in Howard Hinnant's `civil_from_days`).
+    pub fn date(self) -> String {
+        let days = self.0.div_euclid(1_000_000_000).div_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}-{day:02}")
+    }
+
+    /// True when both fall on the same UTC day.
+    pub fn same_day(self, other: Timestamp) -> bool {
+        let day = |t: Timestamp| t.0.div_euclid(1_000_000_000).div_euclid(86_400);
+        day(self) == day(other)
+    }
+}
+
 /// Epoch seconds with nanoseconds, e.g. `1764331200.123456789`: exact, and the same text
 /// whatever the capture's timestamp resolution was.
 impl fmt::Display for Timestamp {
@@ -73,6 +97,17 @@ mod tests {
             Timestamp(1_764_331_200_123_456_789).clock(),
             "12:00:00.123456"
         );
+    }
+
+    #[test]
+    fn dates_in_utc() {
+        assert_eq!(Timestamp(0).date(), "1970-01-01");
+        assert_eq!(Timestamp(1_764_331_200_000_000_000).date(), "2025-11-28");
+        assert_eq!(Timestamp(951_782_400 * 1_000_000_000).date(), "2000-02-29");
+        assert_eq!(Timestamp(-1).date(), "1969-12-31");
+        let t = Timestamp(1_764_331_200_000_000_000);
+        assert!(t.same_day(Timestamp(t.0 + 11 * 3_600_000_000_000)));
+        assert!(!t.same_day(Timestamp(t.0 + 12 * 3_600_000_000_000)));
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! The findings: sentences computed from the numbers, each with its numbers.
 
-use super::{Cause, LoadRun, Spread};
+use super::{Band, Cause, LoadRun, Spread};
 use crate::analysis::Analysis;
-use crate::session::{Session, Verdict};
+use crate::session::{Evidence, Session, Verdict};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use teardown_wire::time::Timestamp;
 
 /// A verdict as a plural noun phrase, for sentences and legends.
@@ -28,6 +27,8 @@ pub fn describe(v: Verdict) -> &'static str {
         Verdict::ClientRstEncrypted => "client resets of TLS sessions without keys",
         Verdict::ClientFinEncrypted => "client closes of TLS sessions without keys",
         Verdict::TlsHandshakeFailed => "failed TLS handshakes",
+        Verdict::ClientCloseEncrypted => "client close frames inferred without keys (code unread)",
+        Verdict::ServerCloseEncrypted => "server close frames inferred without keys (code unread)",
     }
 }
 
@@ -67,7 +68,7 @@ fn sessions(n: usize) -> String {
 }
 
 /// `lo to hi`, or `lo` when they are equal.
-fn span(lo: usize, hi: usize) -> String {
+fn span_of(lo: usize, hi: usize) -> String {
     if lo >= hi {
         lo.to_string()
     } else {
@@ -109,9 +110,21 @@ fn common_close<'a>(sessions: impl Iterator<Item = &'a Session>) -> Option<Strin
 }
 
 fn of_cause<'a>(a: &'a Analysis, c: &'a Cause) -> impl Iterator<Item = &'a Session> + 'a {
-    a.sessions
-        .iter()
-        .filter(move |s| s.verdict == c.verdict && s.server == c.server)
+    a.sessions.iter().filter(move |s| {
+        s.verdict == c.verdict && s.server == c.server && super::cause_code(s) == c.code
+    })
+}
+
+/// A cause as a noun phrase naming its code: `server close frames with an error code
+/// (close 1013 "try again later")`, `rejected upgrades (...) (HTTP 503)`.
+fn cause_label(a: &Analysis, c: &Cause) -> String {
+    match (c.verdict, c.code) {
+        (Verdict::HandshakeRejected, Some(status)) => format!("rejected upgrades (HTTP {status})"),
+        _ => match common_close(of_cause(a, c)) {
+            Some(close) => format!("{} ({close})", describe(c.verdict)),
+            None => describe(c.verdict).to_string(),
+        },
+    }
 }
 
 fn age_clause(c: &Cause) -> String {
@@ -141,15 +154,17 @@ fn age_clause(c: &Cause) -> String {
 
 fn overview(run: &LoadRun) -> Option<String> {
     let (start, end) = (run.start?, run.end?);
-    let (peak, peak_ts) = run.peak?;
+    let (peak, peak_ts) = run.peak_established?;
+    let (open, _) = run.peak?;
     Some(format!(
-        "{} sessions from {} to {} UTC ({}); at most {} open at once (first at {}); {} ended abnormally ({}).",
+        "{} sessions from {} to {} UTC ({}); at most {} established at once (first at {}), {} open counting connections still in their handshake; {} ended abnormally ({}).",
         run.sessions,
         clock_ms(start),
         clock_ms(end),
         duration(end.millis_since(start)),
         peak,
         clock_ms(peak_ts),
+        open,
         run.abnormal,
         percent(run.abnormal, run.sessions)
     ))
@@ -160,12 +175,13 @@ fn first_and_cause(a: &Analysis, run: &LoadRun) -> Option<String> {
     let s = a.sessions.iter().find(|s| s.id == f.session_id)?;
     let close = close_text(s).map(|c| format!(", {c}")).unwrap_or_default();
     let mut text = format!(
-        "Abnormal teardowns begin at {} UTC with {} open: session {} ({}{close}) from {}",
+        "Abnormal teardowns begin at {} UTC with {} established and {} connecting on {}: session {} ({}{close})",
         clock_ms(f.ts),
-        sessions(f.open_sessions),
+        f.established.unwrap_or_default(),
+        f.connecting.unwrap_or_default(),
+        f.server,
         f.session_id,
         f.verdict,
-        f.server
     );
     if let Some(c) = run.causes.first() {
         text.push_str(&format!(
@@ -173,12 +189,9 @@ fn first_and_cause(a: &Analysis, run: &LoadRun) -> Option<String> {
             percent(c.sessions, run.abnormal),
             c.sessions,
             run.abnormal,
-            describe(c.verdict),
+            cause_label(a, c),
             c.server
         ));
-        if let Some(close) = common_close(of_cause(a, c)) {
-            text.push_str(&format!(" ({close})"));
-        }
         text.push_str(&age_clause(c));
     }
     text.push('.');
@@ -192,12 +205,9 @@ fn other_causes(a: &Analysis, run: &LoadRun) -> Option<String> {
         .skip(1)
         .take(3)
         .map(|c| {
-            let close = common_close(of_cause(a, c))
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default();
             format!(
-                "{} from {}{close}: {}{}",
-                describe(c.verdict),
+                "{} from {}: {}{}",
+                cause_label(a, c),
                 c.server,
                 c.sessions,
                 age_clause(c)
@@ -209,7 +219,10 @@ fn other_causes(a: &Analysis, run: &LoadRun) -> Option<String> {
     }
     let more = run.causes.len().saturating_sub(4);
     let tail = if more > 0 {
-        format!(" and {more} smaller groups")
+        format!(
+            " and {more} smaller group{}",
+            if more == 1 { "" } else { "s" }
+        )
     } else {
         String::new()
     };
@@ -224,17 +237,18 @@ fn by_server(run: &LoadRun) -> Vec<String> {
     let failing: Vec<_> = run.servers.iter().filter(|s| s.abnormal > 0).collect();
     for s in &failing {
         let mut text = format!(
-            "{}: {} of its {} sessions ended abnormally ({}), {} of all abnormal teardowns; at most {} open on it at once",
+            "{}: {} of its {} sessions ended abnormally ({}), {} of all abnormal teardowns; at most {} established on it at once ({} open counting connections in their handshake)",
             s.server,
             s.abnormal,
             s.sessions,
             percent(s.abnormal, s.sessions),
             percent(s.abnormal, run.abnormal),
+            s.peak_established,
             s.peak_open
         );
-        if let Some((ts, id, open)) = s.first_abnormal {
+        if let Some((ts, id, established)) = s.first_abnormal {
             text.push_str(&format!(
-                ", {open} when its first one (session {id}) went at {}",
+                ", {established} established when its first one (session {id}) went at {}",
                 clock_ms(ts)
             ));
         }
@@ -271,40 +285,25 @@ fn knee(run: &LoadRun, a: &Analysis) -> Option<usize> {
         .min()
 }
 
-/// The failure rate of each band of load, and whether it follows the load: bands of at
-/// least 10 sessions whose rates lie within 10 points of each other do not.
-fn failure_by_band(run: &LoadRun) -> Option<String> {
-    let bands: Vec<&super::Band> = run.bands.iter().filter(|b| b.sessions > 0).collect();
-    if bands.len() < 2 || run.abnormal == 0 {
-        return None;
-    }
-    let list: Vec<String> = bands
-        .iter()
-        .map(|b| format!("{} open {}", b.label(), percent(b.abnormal, b.sessions)))
-        .collect();
-    let rates: Vec<f64> = bands
-        .iter()
-        .filter(|b| b.sessions >= 10)
-        .map(|b| b.failure_rate())
-        .collect();
-    let verdict = match (
-        rates.iter().copied().reduce(f64::min),
-        rates.iter().copied().reduce(f64::max),
-    ) {
-        (Some(lo), Some(hi)) if rates.len() >= 2 && hi - lo <= 0.10 => {
-            ": about the same at every load, so the failures do not follow the load"
-        }
-        _ => "",
-    };
-    Some(format!(
-        "Failure rate by band of load: {}{verdict}.",
-        list.join(", ")
-    ))
-}
+/// Sessions are short when the median age at teardown is at most this share of the run:
+/// then the load when a session began is close to the load when it ended.
+const SHORT_SESSION_SHARE: f64 = 0.05;
 
+/// The failure rate by the load when sessions began — only for runs of short sessions,
+/// where that load is close to the load at their teardown; said so in the sentence.
 fn failure_by_load(a: &Analysis, run: &LoadRun) -> Option<String> {
     let k = knee(run, a)?;
     let (peak, _) = run.peak?;
+    let span = run.end?.millis_since(run.start?);
+    let ages = Spread::of(
+        a.sessions
+            .iter()
+            .filter_map(Session::age_at_teardown_ms)
+            .collect(),
+    )?;
+    if ages.p50 > SHORT_SESSION_SHARE * span {
+        return None;
+    }
     let count = |pred: &dyn Fn(usize) -> bool| {
         a.sessions
             .iter()
@@ -315,21 +314,134 @@ fn failure_by_load(a: &Analysis, run: &LoadRun) -> Option<String> {
             })
     };
     let (n_hi, bad_hi) = count(&|l| l >= k);
-    let above = format!(
-        "{} ({bad_hi} of {n_hi}) of the sessions that began with {} open",
+    let (n_lo, bad_lo) = count(&|l| l < k);
+    let below = if n_lo > 0 {
+        format!(
+            "{} ({bad_lo} of {n_lo}) of the sessions that began with fewer than {k} open ended abnormally, ",
+            percent(bad_lo, n_lo)
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "By load when sessions began (sessions open, connecting ones included; meaningful here as sessions are short: median age at teardown {}, {} of the run): {below}{} ({bad_hi} of {n_hi}) of those that began with {} open did.",
+        duration(ages.p50),
+        percent((ages.p50 * 1000.0) as usize, (span * 1000.0) as usize),
         percent(bad_hi, n_hi),
-        span(k, peak)
-    );
-    if k <= 1 {
-        return Some(format!(
-            "Sessions fail at every load: {above} ended abnormally."
+        span_of(k, peak)
+    ))
+}
+
+/// `label (count)` pairs joined: `120 server_rst_no_close, 20 close 1013`.
+fn kinds(by_kind: &[(String, usize)]) -> String {
+    let list: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    join_and(&list)
+}
+
+/// The range of established concurrency at which each server dropped sessions, its
+/// threshold, and whether the drops went on above it.
+fn drop_range(run: &LoadRun) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in &run.summary.server_drops {
+        if d.established_max == 0 {
+            out.push(format!(
+                "Server drops on {} ({}): {} in all; no session was seen established on it, so the concurrency at which it dropped them is not known.",
+                d.server,
+                kinds(&d.by_kind),
+                d.drops
+            ));
+            continue;
+        }
+        let all = if d.drops == 1 {
+            "its 1 server drop".to_string()
+        } else {
+            format!("all {} server drops", d.drops)
+        };
+        let mut text = format!(
+            "Server drops on {} ({}): {all} happened with {} established on it",
+            d.server,
+            kinds(&d.by_kind),
+            span_of(d.established_min, d.established_max),
+        );
+        if d.teardowns_below > 0 {
+            text.push_str(&format!(
+                "; below {}, 0 of the {} teardowns were drops",
+                d.established_min, d.teardowns_below
+            ));
+        }
+        text.push_str(&format!(
+            "; from {} established on, {} of {} teardowns ({}) were",
+            d.established_min,
+            d.drops,
+            d.teardowns_from,
+            percent(d.drops, d.teardowns_from)
+        ));
+        if let Some(row) = run.servers.iter().find(|r| r.server == d.server) {
+            let above: Vec<&Band> = row
+                .bands
+                .iter()
+                .filter(|b| b.high >= d.established_min && b.session_minutes > 0.0)
+                .collect();
+            let quiet: Vec<String> = above
+                .iter()
+                .filter(|b| b.drops == 0)
+                .map(|b| b.label())
+                .collect();
+            if above.len() > 1 && quiet.is_empty() {
+                text.push_str(", and drops went on in every band of established sessions above it");
+            } else if !quiet.is_empty() {
+                text.push_str(&format!(
+                    ", but none in the bands {} established",
+                    join_and(&quiet)
+                ));
+            }
+        }
+        text.push('.');
+        out.push(text);
+    }
+    out
+}
+
+/// Server drops per session-minute at risk in each band of established concurrency, on
+/// each server that dropped sessions; neighbouring bands without a drop are merged.
+fn hazard(run: &LoadRun) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in &run.summary.server_drops {
+        let Some(row) = run.servers.iter().find(|r| r.server == d.server) else {
+            continue;
+        };
+        // (low, high, drops, session-minutes), quiet neighbours merged.
+        let mut runs: Vec<(usize, usize, usize, f64)> = Vec::new();
+        for b in row.bands.iter().filter(|b| b.session_minutes > 0.0) {
+            match runs.last_mut() {
+                Some(last) if last.2 == 0 && b.drops == 0 => {
+                    last.1 = b.high;
+                    last.3 += b.session_minutes;
+                }
+                _ => runs.push((b.low, b.high, b.drops, b.session_minutes)),
+            }
+        }
+        if runs.len() < 2 {
+            continue;
+        }
+        let list: Vec<String> = runs
+            .iter()
+            .map(|&(lo, hi, drops, minutes)| {
+                let rate = match drops {
+                    0 => "no drop".to_string(),
+                    1 => format!("1 drop, {:.2} per session-minute", 1.0 / minutes),
+                    n => format!("{n} drops, {:.2} per session-minute", n as f64 / minutes),
+                };
+                format!("{lo}–{hi} established: {rate} in {minutes:.1} session-min")
+            })
+            .collect();
+        out.push(format!(
+            "Hazard on {} (drops of established sessions per session-minute spent established, by sessions established on it): {}.",
+            d.server,
+            list.join("; ")
         ));
     }
-    let (n_lo, bad_lo) = count(&|l| l < k);
-    Some(format!(
-        "By load (sessions open when a session began): {} ({bad_lo} of {n_lo}) of the sessions that began with fewer than {k} open ended abnormally, {above}.",
-        percent(bad_lo, n_lo)
-    ))
+    out
 }
 
 /// A median at least twice the baseline's, and 1 ms more: a slowdown.
@@ -337,97 +449,46 @@ fn slow(base: &Spread, x: &Spread) -> bool {
     x.p50 >= 2.0 * base.p50 && x.p50 - base.p50 >= 1.0
 }
 
-/// Median of `value` over the sessions of `server` (all when `None`) whose load is in
-/// `range`.
-fn median_where(
-    a: &Analysis,
-    run: &LoadRun,
-    server: Option<SocketAddr>,
-    range: std::ops::RangeInclusive<usize>,
-    value: &dyn Fn(&Session) -> Option<f64>,
-) -> Option<Spread> {
-    let v: Vec<f64> = a
-        .sessions
+/// A latency against the sessions established on the server when each session began,
+/// per band, on the server with the most drops (else the one with the most sessions).
+fn latency(run: &LoadRun, what: &str, value: fn(&Band) -> &Option<Spread>) -> Option<String> {
+    let row = match run.summary.server_drops.first() {
+        Some(d) => run.servers.iter().find(|r| r.server == d.server)?,
+        None => run.servers.first()?,
+    };
+    let bands: Vec<(&Band, &Spread)> = row
+        .bands
         .iter()
-        .zip(&run.load)
-        .filter(|(s, l)| range.contains(l) && server.is_none_or(|x| s.server == x))
-        .filter_map(|(s, _)| value(s))
+        .filter_map(|b| value(b).as_ref().map(|v| (b, v)))
         .collect();
-    Spread::of(v)
-}
-
-fn latency(
-    a: &Analysis,
-    run: &LoadRun,
-    what: &str,
-    value: &dyn Fn(&Session) -> Option<f64>,
-) -> Option<String> {
-    let (peak, _) = run.peak?;
-    let server = run.causes.first().map(|c| c.server);
-    let w = run.band_width.max(1);
-    let low = median_where(a, run, server, 1..=w, value)?;
-    let on = server.map(|s| format!(" on {s}")).unwrap_or_default();
-    if peak <= w {
-        // One band: nothing to compare.
+    let ((low_b, low), (high_b, high)) = (*bands.first()?, *bands.last()?);
+    let on = format!(
+        "{what} on {}, by sessions established on it when each began",
+        row.server
+    );
+    if bands.len() == 1 {
         return Some(format!(
-            "{what}{on}: median {} (p90 {}) with up to {} open.",
+            "{on}: median {} (p90 {}) at {} established.",
             duration(low.p50),
             duration(low.p90),
-            sessions(peak)
+            low_b.label()
         ));
     }
-    let knee = knee(run, a).filter(|k| *k > w);
-    let Some(k) = knee else {
-        let from = (peak + 1).saturating_sub(w).max(w + 1);
-        let high = median_where(a, run, server, from..=peak, value)?;
-        let trend = if slow(&low, &high) {
-            format!("it rises {:.1}× with load", high.p50 / low.p50)
-        } else {
-            "no slowdown with load".to_string()
-        };
-        return Some(format!(
-            "{what}{on}, median: {} with {} open, {} (p90 {}) with {} open: {trend}.",
-            duration(low.p50),
-            span(1, w),
-            duration(high.p50),
+    let list: Vec<String> = bands
+        .iter()
+        .map(|(b, v)| format!("{} at {}", duration(v.p50), b.label()))
+        .collect();
+    let trend = if slow(low, high) {
+        format!(
+            "it rises {:.1}× with established load (p90 {} at {})",
+            high.p50 / low.p50,
             duration(high.p90),
-            span(from, peak),
-        ));
+            high_b.label()
+        )
+    } else {
+        "no slowdown with established load".to_string()
     };
-    let before = (k > w + 1)
-        .then(|| median_where(a, run, server, (k - w).max(w + 1)..=k - 1, value))
-        .flatten();
-    let after = median_where(a, run, server, k..=peak, value);
-    let mut parts = vec![format!("{} with {} open", duration(low.p50), span(1, w))];
-    if let Some(b) = &before {
-        parts.push(format!(
-            "{} with {} open",
-            duration(b.p50),
-            span((k - w).max(w + 1), k - 1)
-        ));
-    }
-    if let Some(x) = &after {
-        parts.push(format!(
-            "{} (p90 {}) from {k} open on, where the failures are",
-            duration(x.p50),
-            duration(x.p90)
-        ));
-    }
-    let conclusion = match (&before, &after) {
-        (Some(b), _) if slow(&low, b) => format!(
-            "the server slowed down ({:.1}×) before it started dropping",
-            b.p50 / low.p50
-        ),
-        (_, Some(x)) if slow(&low, x) => format!(
-            "latency rose ({:.1}×) only once sessions were being dropped",
-            x.p50 / low.p50
-        ),
-        _ => "no slowdown before the drops".to_string(),
-    };
-    Some(format!(
-        "{what}{on}, median: {}: {conclusion}.",
-        parts.join(", ")
-    ))
+    Some(format!("{on}, median: {}: {trend}.", list.join(", ")))
 }
 
 fn close_codes(run: &LoadRun) -> Option<String> {
@@ -469,13 +530,29 @@ fn last_abnormal(a: &Analysis, run: &LoadRun) -> Option<String> {
         .iter()
         .max_by_key(|s| (s.ended_abnormal, std::cmp::Reverse(s.ts)))?;
     Some(format!(
-        "Abnormal teardowns go on until {} UTC ({} after the first); the worst second, from {}, had {} of them with up to {} open.",
+        "Abnormal teardowns go on until {} UTC ({} after the first); the worst second, from {}, had {} of them with up to {} established.",
         clock_ms(last),
         duration(last.millis_since(first.ts)),
         clock_ms(second.ts),
         second.ended_abnormal,
-        sessions(second.max_open)
+        sessions(second.max_established)
     ))
+}
+
+/// TLS sessions whose frames were not decrypted hide their upgrade: they count as
+/// connecting until their teardown, and not in the established counts. Said when any.
+fn hidden_upgrades(a: &Analysis) -> Option<String> {
+    let hidden = a
+        .sessions
+        .iter()
+        .filter(|s| s.tls.is_some() && s.evidence == Evidence::TcpOnly)
+        .count();
+    (hidden > 0).then(|| {
+        format!(
+            "{} TLS sessions could be neither decrypted (no key for them in a key log) nor read from their record lengths: their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them.",
+            hidden
+        )
+    })
 }
 
 fn still_open(a: &Analysis) -> Option<String> {
@@ -504,21 +581,18 @@ pub fn write(a: &Analysis, run: &LoadRun) -> Vec<String> {
     }
     out.extend(first_and_cause(a, run));
     out.extend(other_causes(a, run));
+    out.extend(drop_range(run));
+    out.extend(hazard(run));
     out.extend(by_server(run));
     out.extend(failure_by_load(a, run));
-    out.extend(failure_by_band(run));
     out.extend(last_abnormal(a, run));
-    out.extend(latency(a, run, "Handshake latency (SYN to 101)", &|s| {
-        s.handshake_ms
+    out.extend(latency(run, "Handshake latency (SYN to 101)", |b| {
+        &b.handshake_ms
     }));
-    out.extend(latency(
-        a,
-        run,
-        "STUN round trip",
-        &Session::stun_rtt_mean_ms,
-    ));
+    out.extend(latency(run, "STUN round trip", |b| &b.stun_rtt_ms));
     out.extend(close_codes(run));
     out.extend(still_open(a));
+    out.extend(hidden_upgrades(a));
     // Age of every torn-down session, when one age dominates the whole run.
     let ages: Vec<f64> = a
         .sessions

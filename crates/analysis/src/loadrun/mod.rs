@@ -1,17 +1,23 @@
-//! The load-run view of an analysis: concurrency over time, where abnormal teardowns
-//! begin, failure rate by concurrency band and by server, age of sessions at teardown,
-//! handshake and STUN latency against load, verdicts and close codes over time, and the
-//! findings in plain sentences with their numbers.
+//! The load-run view of an analysis: concurrency over time as the servers see it
+//! (established and connecting), where abnormal teardowns begin, the range of established
+//! concurrency at which each server dropped sessions, drops per session-minute at risk by
+//! band of established concurrency, age of sessions at teardown, handshake and STUN
+//! latency against established load, verdicts and close codes over time, and the findings
+//! in plain sentences with their numbers.
 //!
 //! A session counts as open from its first packet up to the start of its teardown (its
-//! last packet when it had none): the half-open interval `[start_ts, teardown)`. The
-//! "load" of a session is the number of sessions open just after it began, itself
-//! included.
+//! last packet when it had none): the half-open interval `[start_ts, teardown)`; of that,
+//! it is established from its 101 ([`Session::established_at`]) and connecting before.
+//! The "load" of a session is the number of sessions open just after it began, itself
+//! included; the per-server counts at its start and teardown are set by
+//! [`set_server_load`].
 
 mod findings;
+mod server_load;
 mod stats;
 
 pub use findings::{clock_ms, describe, duration, percent};
+pub use server_load::set_server_load;
 pub use stats::{nice_step, Spread};
 
 use crate::analysis::Analysis;
@@ -26,8 +32,12 @@ use teardown_wire::time::Timestamp;
 pub struct Step {
     /// When it changed.
     pub ts: Timestamp,
-    /// Sessions open from `ts` until the next step.
+    /// Sessions open from `ts` until the next step: `established + connecting`.
     pub open: usize,
+    /// Of those, established ([`Session::established_at`] reached, teardown not started).
+    pub established: usize,
+    /// Of those, connecting (first packet seen, not yet established).
+    pub connecting: usize,
     /// Sessions that started at `ts`.
     pub started: usize,
     /// Sessions whose teardown started at `ts` (or that ended there without one).
@@ -45,6 +55,8 @@ pub struct Second {
     pub open_at_start: usize,
     /// Most sessions open at any instant in it.
     pub max_open: usize,
+    /// Most sessions established at any instant in it.
+    pub max_established: usize,
     /// Sessions that started in it.
     pub started: usize,
     /// Teardowns in it.
@@ -53,29 +65,37 @@ pub struct Second {
     pub ended_abnormal: usize,
 }
 
-/// Sessions grouped by their load (sessions open when they began).
+/// One band of established concurrency on one server (`low..=high` sessions
+/// established on it).
 #[derive(Clone, Debug)]
 pub struct Band {
-    /// Lowest load in the band.
+    /// Lowest count in the band.
     pub low: usize,
-    /// Highest load in the band.
+    /// Highest count in the band.
     pub high: usize,
-    /// Sessions that began at a load in the band.
-    pub sessions: usize,
-    /// Of those, how many ended abnormally.
-    pub abnormal: usize,
-    /// Abnormal sessions by verdict.
+    /// Session-minutes spent established on the server while its established count was in
+    /// the band: the time at risk of a drop.
+    pub session_minutes: f64,
+    /// Teardowns of established sessions that started with an established count in the
+    /// band ([`Session::established_at_teardown`]).
+    pub teardowns: usize,
+    /// Of those, server drops ([`Session::server_dropped`]).
+    pub drops: usize,
+    /// Those drops by verdict.
     pub by_verdict: BTreeMap<Verdict, usize>,
-    /// Handshake latency (SYN to upgrade response), ms.
+    /// Sessions that began with an established count in the band
+    /// ([`Session::established_at_start`]).
+    pub sessions: usize,
+    /// Their handshake latency (SYN to upgrade response), ms.
     pub handshake_ms: Option<Spread>,
-    /// STUN round trip of the sessions' media (each session's mean), ms.
+    /// Their STUN round trip (each session's mean), ms.
     pub stun_rtt_ms: Option<Spread>,
 }
 
 impl Band {
-    /// Abnormal sessions over sessions (0 when empty).
-    pub fn failure_rate(&self) -> f64 {
-        ratio(self.abnormal, self.sessions)
+    /// Server drops per session-minute at risk in the band (`None` without time at risk).
+    pub fn hazard(&self) -> Option<f64> {
+        (self.session_minutes > 0.0).then(|| self.drops as f64 / self.session_minutes)
     }
 
     /// `low–high`, or `low` for a band of one.
@@ -99,13 +119,21 @@ pub struct ServerRow {
     pub abnormal: usize,
     /// Abnormal sessions by verdict.
     pub by_verdict: BTreeMap<Verdict, usize>,
-    /// Most sessions open on this server at one time.
+    /// The step function of its sessions open, established and connecting.
+    pub steps: Vec<Step>,
+    /// Most sessions open on it at one time (connecting ones included).
     pub peak_open: usize,
-    /// Its first abnormal teardown, and the sessions open on this server at that instant
-    /// (that one included).
+    /// Most sessions established on it at one time.
+    pub peak_established: usize,
+    /// Its first abnormal teardown, and the sessions established on it at that instant
+    /// ([`Session::established_at_teardown`]).
     pub first_abnormal: Option<(Timestamp, u64, usize)>,
     /// Handshake latency, ms.
     pub handshake_ms: Option<Spread>,
+    /// Width of its bands of established concurrency.
+    pub band_width: usize,
+    /// Its bands of established concurrency, from 0 up to its peak.
+    pub bands: Vec<Band>,
 }
 
 impl ServerRow {
@@ -139,17 +167,29 @@ pub struct AgeBin {
     pub abnormal: usize,
 }
 
-/// Abnormal teardowns of one verdict from one server, with their ages.
+/// Abnormal teardowns of one verdict with one code from one server, with their ages.
 #[derive(Clone, Debug)]
 pub struct Cause {
     /// The verdict.
     pub verdict: Verdict,
+    /// The code that tells its story ([`cause_code`]): 1011 "internal error" and 1013
+    /// "try again later" are different causes.
+    pub code: Option<u16>,
     /// The server.
     pub server: SocketAddr,
     /// Sessions.
     pub sessions: usize,
     /// Age at teardown (first packet to teardown start), ms.
     pub age_ms: Option<Spread>,
+}
+
+/// The code that groups an abnormal teardown: the HTTP status of a rejected upgrade, else
+/// the code of the first close frame (`None` without one).
+pub fn cause_code(s: &Session) -> Option<u16> {
+    match s.verdict {
+        Verdict::HandshakeRejected => s.handshake_status(),
+        _ => s.close_code(),
+    }
 }
 
 impl Cause {
@@ -179,15 +219,13 @@ pub struct LoadRun {
     pub seconds: Vec<Second>,
     /// Most sessions open at once, and the first instant it was reached.
     pub peak: Option<(usize, Timestamp)>,
+    /// Most sessions established at once (all servers), and the first instant.
+    pub peak_established: Option<(usize, Timestamp)>,
     /// Each session's load (sessions open just after it began, itself included), in the
     /// order of [`Analysis::sessions`].
     pub load: Vec<usize>,
     /// The counts of `teardown summary`, first abnormal teardown included.
     pub summary: Summary,
-    /// Width of the concurrency bands.
-    pub band_width: usize,
-    /// Bands from the lowest load up, empty ones included.
-    pub bands: Vec<Band>,
     /// Per server address, most sessions first.
     pub servers: Vec<ServerRow>,
     /// Width of the time buckets, ns.
@@ -196,10 +234,14 @@ pub struct LoadRun {
     pub buckets: Vec<TimeBucket>,
     /// Age at teardown histogram.
     pub ages: Vec<AgeBin>,
-    /// Abnormal teardowns grouped by verdict and server, largest group first.
+    /// Abnormal teardowns grouped by verdict, code and server, largest group first.
     pub causes: Vec<Cause>,
-    /// Sessions by the code of the first close frame on the wire (`None`: no close frame).
+    /// Sessions by the code of the first close frame on the wire (`None`: no close frame),
+    /// those whose close frame was inferred without keys left out.
     pub by_close_code: BTreeMap<Option<u16>, usize>,
+    /// Sessions whose first close frame was inferred from a TLS record's length: its code
+    /// is unread.
+    pub close_code_unknown: usize,
     /// The findings, one sentence each, with their numbers.
     pub findings: Vec<String>,
 }
@@ -212,30 +254,55 @@ fn ratio(n: usize, d: usize) -> f64 {
     }
 }
 
+/// Changes at one instant: sessions started, ended, ended abnormally; and the changes of
+/// the established and connecting counts.
+#[derive(Default)]
+struct Change {
+    started: usize,
+    ended: usize,
+    ended_abnormal: usize,
+    established: i64,
+    connecting: i64,
+}
+
 /// The step function of the sessions open over time (half-open intervals
-/// `[start_ts, closed_at)`).
+/// `[start_ts, closed_at)`), split into established (`[established_at, closed_at)`) and
+/// connecting (the rest).
 pub fn concurrency_steps<'a>(sessions: impl IntoIterator<Item = &'a Session>) -> Vec<Step> {
-    // (ts, started, ended, ended abnormal)
-    let mut changes: BTreeMap<Timestamp, (usize, usize, usize)> = BTreeMap::new();
+    let mut changes: BTreeMap<Timestamp, Change> = BTreeMap::new();
     for s in sessions {
-        changes.entry(s.start_ts).or_default().0 += 1;
-        let c = changes.entry(s.closed_at()).or_default();
-        c.1 += 1;
+        let closed = s.closed_at();
+        changes.entry(s.start_ts).or_default().started += 1;
+        let c = changes.entry(closed).or_default();
+        c.ended += 1;
         if s.verdict.is_abnormal() {
-            c.2 += 1;
+            c.ended_abnormal += 1;
+        }
+        let connected = s.established_span().map_or(closed, |(t, _)| t);
+        if s.start_ts < connected {
+            changes.entry(s.start_ts).or_default().connecting += 1;
+            changes.entry(connected).or_default().connecting -= 1;
+        }
+        if connected < closed {
+            changes.entry(connected).or_default().established += 1;
+            changes.entry(closed).or_default().established -= 1;
         }
     }
-    let mut open = 0usize;
+    let (mut open, mut established, mut connecting) = (0usize, 0i64, 0i64);
     changes
         .into_iter()
-        .map(|(ts, (started, ended, ended_abnormal))| {
-            open = open + started - ended;
+        .map(|(ts, c)| {
+            open = open + c.started - c.ended;
+            established += c.established;
+            connecting += c.connecting;
             Step {
                 ts,
                 open,
-                started,
-                ended,
-                ended_abnormal,
+                established: established as usize,
+                connecting: connecting as usize,
+                started: c.started,
+                ended: c.ended,
+                ended_abnormal: c.ended_abnormal,
             }
         })
         .collect()
@@ -243,28 +310,21 @@ pub fn concurrency_steps<'a>(sessions: impl IntoIterator<Item = &'a Session>) ->
 
 /// Sessions open at `t` by the step function (`steps` sorted by time).
 pub fn open_at(steps: &[Step], t: Timestamp) -> usize {
-    match steps.partition_point(|s| s.ts <= t) {
-        0 => 0,
-        i => steps[i - 1].open,
-    }
+    step_at(steps, t).map_or(0, |s| s.open)
 }
 
-/// Sessions open at `t` counting those whose teardown starts exactly at `t`, as
-/// `teardown summary` counts the concurrency of the first abnormal teardown.
-pub fn open_including(steps: &[Step], t: Timestamp) -> usize {
-    match steps.partition_point(|s| s.ts <= t) {
-        0 => 0,
-        i if steps[i - 1].ts == t => steps[i - 1].open + steps[i - 1].ended,
-        i => steps[i - 1].open,
-    }
+/// The step in force at `t` (`steps` sorted by time), if any.
+fn step_at(steps: &[Step], t: Timestamp) -> Option<&Step> {
+    steps[..steps.partition_point(|s| s.ts <= t)].last()
 }
 
-fn peak(steps: &[Step]) -> Option<(usize, Timestamp)> {
+/// The largest value of `count` over the steps, and the first instant it is reached.
+fn peak(steps: &[Step], count: fn(&Step) -> usize) -> Option<(usize, Timestamp)> {
     steps
         .iter()
         .fold(None, |best: Option<(usize, Timestamp)>, s| match best {
-            Some((n, _)) if n >= s.open => best,
-            _ => Some((s.open, s.ts)),
+            Some((n, _)) if n >= count(s) => best,
+            _ => Some((count(s), s.ts)),
         })
 }
 
@@ -283,6 +343,7 @@ fn per_second(steps: &[Step]) -> Vec<Second> {
             ts: Timestamp(sec),
             open_at_start,
             max_open: open_at_start,
+            max_established: step_at(steps, Timestamp(sec)).map_or(0, |s| s.established),
             started: 0,
             ended: 0,
             ended_abnormal: 0,
@@ -291,6 +352,7 @@ fn per_second(steps: &[Step]) -> Vec<Second> {
             let s = &steps[i];
             if s.ts.0 >= sec {
                 row.max_open = row.max_open.max(s.open);
+                row.max_established = row.max_established.max(s.established);
                 row.started += s.started;
                 row.ended += s.ended;
                 row.ended_abnormal += s.ended_abnormal;
@@ -303,30 +365,42 @@ fn per_second(steps: &[Step]) -> Vec<Second> {
     out
 }
 
-fn bands(sessions: &[Session], load: &[usize], peak: usize) -> (usize, Vec<Band>) {
+/// The bands of established concurrency of one server's sessions (`steps` their step
+/// function): time at risk, teardowns and drops by the established count at each
+/// teardown, handshake and STUN latency by the established count when each began.
+fn bands(sessions: &[&Session], steps: &[Step], peak: usize) -> (usize, Vec<Band>) {
     let width = nice_step(peak as f64 / 8.0).max(1.0) as usize;
-    let count = peak.div_ceil(width).max(1);
+    let count = peak / width + 1;
     let mut out: Vec<Band> = (0..count)
         .map(|i| Band {
-            low: i * width + 1,
-            high: (i + 1) * width,
-            sessions: 0,
-            abnormal: 0,
+            low: i * width,
+            high: (i + 1) * width - 1,
+            session_minutes: 0.0,
+            teardowns: 0,
+            drops: 0,
             by_verdict: BTreeMap::new(),
+            sessions: 0,
             handshake_ms: None,
             stun_rtt_ms: None,
         })
         .collect();
+    for w in steps.windows(2) {
+        let ns = (w[1].ts.0 - w[0].ts.0) as f64;
+        out[w[0].established / width].session_minutes += w[0].established as f64 * ns / 60e9;
+    }
     let mut hs: Vec<Vec<f64>> = vec![Vec::new(); count];
     let mut stun: Vec<Vec<f64>> = vec![Vec::new(); count];
-    for (s, &l) in sessions.iter().zip(load) {
-        let i = (l.max(1) - 1) / width;
-        let Some(b) = out.get_mut(i) else { continue };
-        b.sessions += 1;
-        if s.verdict.is_abnormal() {
-            b.abnormal += 1;
-            *b.by_verdict.entry(s.verdict).or_default() += 1;
+    for s in sessions {
+        if let (Some(n), Some(_)) = (s.established_at_teardown, s.established_span()) {
+            let b = &mut out[(n / width).min(count - 1)];
+            b.teardowns += 1;
+            if s.server_dropped() {
+                b.drops += 1;
+                *b.by_verdict.entry(s.verdict).or_default() += 1;
+            }
         }
+        let i = (s.established_at_start / width).min(count - 1);
+        out[i].sessions += 1;
         hs[i].extend(s.handshake_ms);
         stun[i].extend(s.stun_rtt_mean_ms());
     }
@@ -353,21 +427,28 @@ fn servers(sessions: &[Session]) -> Vec<ServerRow> {
             let first_abnormal = list
                 .iter()
                 .filter(|s| s.verdict.is_abnormal())
-                .map(|s| (s.closed_at(), s.id))
-                .min()
-                .map(|(ts, id)| {
-                    // Open at that instant, the session itself included (as `summary`).
-                    let open = list.iter().filter(|s| s.is_open_at(ts)).count();
-                    (ts, id, open)
+                .min_by_key(|s| (s.closed_at(), s.id))
+                .map(|s| {
+                    (
+                        s.closed_at(),
+                        s.id,
+                        s.established_at_teardown.unwrap_or_default(),
+                    )
                 });
+            let peak_established = peak(&steps, |s| s.established).map_or(0, |p| p.0);
+            let (band_width, bands) = bands(&list, &steps, peak_established);
             ServerRow {
                 server,
                 sessions: list.len(),
                 abnormal: by_verdict.values().sum(),
                 by_verdict,
-                peak_open: peak(&steps).map_or(0, |p| p.0),
+                peak_open: peak(&steps, |s| s.open).map_or(0, |p| p.0),
+                peak_established,
+                steps,
                 first_abnormal,
                 handshake_ms: Spread::of(list.iter().filter_map(|s| s.handshake_ms).collect()),
+                band_width,
+                bands,
             }
         })
         .collect();
@@ -442,20 +523,20 @@ fn age_histogram(sessions: &[Session]) -> Vec<AgeBin> {
 }
 
 fn causes(sessions: &[Session]) -> Vec<Cause> {
-    let mut by: BTreeMap<(Verdict, SocketAddr), Vec<f64>> = BTreeMap::new();
-    let mut counts: BTreeMap<(Verdict, SocketAddr), usize> = BTreeMap::new();
+    type Key = (Verdict, Option<u16>, SocketAddr);
+    let mut by: BTreeMap<Key, (usize, Vec<f64>)> = BTreeMap::new();
     for s in sessions.iter().filter(|s| s.verdict.is_abnormal()) {
-        *counts.entry((s.verdict, s.server)).or_default() += 1;
-        by.entry((s.verdict, s.server))
-            .or_default()
-            .extend(s.age_at_teardown_ms());
+        let group = by.entry((s.verdict, cause_code(s), s.server)).or_default();
+        group.0 += 1;
+        group.1.extend(s.age_at_teardown_ms());
     }
     let mut out: Vec<Cause> = by
         .into_iter()
-        .map(|((verdict, server), ages)| Cause {
+        .map(|((verdict, code, server), (sessions, ages))| Cause {
             verdict,
+            code,
             server,
-            sessions: counts[&(verdict, server)],
+            sessions,
             age_ms: Spread::of(ages),
         })
         .collect();
@@ -468,9 +549,7 @@ impl LoadRun {
     pub fn of(a: &Analysis) -> LoadRun {
         let sessions = &a.sessions;
         let steps = concurrency_steps(sessions);
-        let peak = peak(&steps);
         let load: Vec<usize> = sessions.iter().map(|s| s.open_at_start).collect();
-        let (band_width, bands) = bands(sessions, &load, peak.map_or(0, |p| p.0));
         let start = sessions.iter().map(|s| s.start_ts).min();
         let end = sessions.iter().map(|s| s.end_ts.max(s.closed_at())).max();
         let (bucket_ns, buckets) = match (start, end) {
@@ -478,8 +557,16 @@ impl LoadRun {
             _ => (NS, Vec::new()),
         };
         let mut by_close_code = BTreeMap::new();
+        let mut close_code_unknown = 0;
         for s in sessions {
-            *by_close_code.entry(s.close_code()).or_default() += 1;
+            if matches!(
+                s.verdict,
+                Verdict::ClientCloseEncrypted | Verdict::ServerCloseEncrypted
+            ) {
+                close_code_unknown += 1;
+            } else {
+                *by_close_code.entry(s.close_code()).or_default() += 1;
+            }
         }
         let mut run = LoadRun {
             sessions: sessions.len(),
@@ -487,18 +574,18 @@ impl LoadRun {
             start,
             end,
             seconds: per_second(&steps),
+            peak: peak(&steps, |s| s.open),
+            peak_established: peak(&steps, |s| s.established),
             steps,
-            peak,
             load,
             summary: summarize(a),
-            band_width,
-            bands,
             servers: servers(sessions),
             bucket_ns,
             buckets,
             ages: age_histogram(sessions),
             causes: causes(sessions),
             by_close_code,
+            close_code_unknown,
             findings: Vec::new(),
         };
         run.findings = findings::write(a, &run);

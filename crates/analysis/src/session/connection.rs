@@ -5,8 +5,9 @@
 //! upgrade request, else the side whose frames are masked), because a connection joined
 //! mid-stream only reveals it later.
 
-use super::verdict::{decide, Facts, StartKind, TlsFacts};
-use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Session};
+use super::verdict::{decide, Answer, Decision, Facts, StartKind, TlsFacts};
+use super::Session;
+use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Evidence, InferredEvent};
 use crate::flow::{MediaFlow, UdpFlow};
 use crate::MAX_TIMELINE_EVENTS;
 use std::collections::VecDeque;
@@ -15,12 +16,13 @@ use std::sync::Arc;
 use teardown_wire::capture::{Segment, TcpFlags};
 use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
-use teardown_wire::tcp::{Delivery, Reassembler};
+use teardown_wire::tcp::{Delivery, Reassembler, SegmentClass, SeqAnalysis};
 use teardown_wire::time::Timestamp;
-use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
+use teardown_wire::tls::infer::{Inferred, NotInferred};
+use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent, TlsOutcome, TlsSummary};
 use teardown_wire::ws::{
-    accept_key, keeps_context, parse_close, Inflater, Opcode, StreamDecoder, TextMessage,
-    UpgradeRequest, UpgradeResponse, WsEvent,
+    accept_key, keeps_context, parse_close, violations, FrameContext, FrameEvent, Inflater, Opcode,
+    StreamDecoder, TextMessage, UpgradeRequest, UpgradeResponse, WsEvent,
 };
 
 /// Ping and pong events kept for the timeline (the most recent; all are counted).
@@ -29,6 +31,8 @@ const CONTROL_EVENTS_KEPT: usize = 64;
 const PINGS_PENDING: usize = 32;
 /// FIN, RST and gap events kept per direction (all are counted).
 const REPEATS_KEPT: u64 = 8;
+/// Protocol violation events kept on the timeline per direction (all are warnings).
+const VIOLATIONS_KEPT: u64 = 16;
 
 /// Why a connection's tracking ended.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -75,6 +79,10 @@ struct Side {
     first_data_frame: Option<Timestamp>,
     last_data_frame: Option<Timestamp>,
     first_close: Option<(Timestamp, Option<u16>, String)>,
+    /// A fragmented data message is open; `None` while unknown (see [`FrameContext`]).
+    message_open: Option<bool>,
+    /// RFC 6455 violations seen in this direction.
+    violations: u64,
     not_websocket: bool,
     /// The first byte of this direction was delivered (and checked for TLS).
     started: bool,
@@ -112,6 +120,8 @@ pub struct Connection {
     /// The key log to decrypt TLS with.
     keys: Option<Arc<KeyLog>>,
     tls_events: Vec<TlsEvent>,
+    /// Retransmissions as tshark counts them.
+    seq_analysis: SeqAnalysis,
 }
 
 /// Context for warnings: file names by index.
@@ -163,6 +173,7 @@ impl Connection {
             tls: None,
             keys: keys.cloned(),
             tls_events: Vec::new(),
+            seq_analysis: SeqAnalysis::default(),
         }
     }
 
@@ -216,9 +227,22 @@ impl Connection {
         let loc = (seg.file, seg.number);
         self.last_loc = loc;
         {
+            let class = self.seq_analysis.segment(d, seg);
             let s = &mut self.sides[d];
             s.stats.packets += 1;
             s.stats.payload_bytes += seg.payload.len() as u64;
+            match class {
+                SegmentClass::Retransmission => s.stats.retransmitted += 1,
+                SegmentClass::FastRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.fast_retransmissions += 1;
+                }
+                SegmentClass::SpuriousRetransmission => {
+                    s.stats.retransmitted += 1;
+                    s.stats.spurious_retransmissions += 1;
+                }
+                SegmentClass::Normal | SegmentClass::OutOfOrder | SegmentClass::KeepAlive => {}
+            }
         }
         if seg.missing > 0 {
             sink.warn(
@@ -282,9 +306,26 @@ impl Connection {
             {
                 s.stats.keepalives += 1;
             }
+            let inconsistent = self.sides[d].reasm.stats.inconsistent;
             self.stream(d, |reasm, out| {
                 reasm.segment(ts, data_seq, seg.payload, seg.missing, out)
             });
+            let r = &self.sides[d].reasm.stats;
+            if r.inconsistent > inconsistent {
+                let bytes = r.last_inconsistent_len;
+                self.event(ts, from_a, EventKind::InconsistentRetransmission { bytes });
+                sink.warn(
+                    loc,
+                    WarningKind::RexmitInconsistency,
+                    format!(
+                        "{} -> {} ({}): a retransmission of {bytes} bytes differs from the \
+                         first copy; the first copy is used",
+                        self.src(d),
+                        self.dst(d),
+                        self.what(d)
+                    ),
+                );
+            }
             self.process_events(d, loc, sink);
         }
 
@@ -393,7 +434,7 @@ impl Connection {
                         },
                     );
                     self.request
-                        .get_or_insert_with(|| Box::new((from_a, *ts, request.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**request).clone())));
                 }
                 WsEvent::Response { ts, response } => {
                     let accept_valid = match (self.request.as_deref(), &response.accept) {
@@ -414,26 +455,32 @@ impl Connection {
                         self.sides[1 - d].decoder.expect_frames();
                     }
                     self.response
-                        .get_or_insert_with(|| Box::new((from_a, *ts, response.clone())));
+                        .get_or_insert_with(|| Box::new((from_a, *ts, (**response).clone())));
                 }
-                WsEvent::Frame(f) => self.on_frame(d, f),
+                WsEvent::Frame(f) => {
+                    self.check_frame(d, f, loc, sink);
+                    self.on_frame(d, f);
+                }
                 WsEvent::Gap { ts, len, lost_sync } => {
                     let s = &mut self.sides[d];
+                    if *lost_sync {
+                        s.message_open = None;
+                    }
                     s.stats.capture_gaps += 1;
                     s.stats.capture_gap_bytes += len;
                     if s.stats.capture_gaps <= REPEATS_KEPT {
                         self.event(*ts, from_a, EventKind::CaptureGap { bytes: *len });
                     }
-                    let what = if *lost_sync {
-                        "WebSocket framing lost, resynchronising"
-                    } else {
-                        "inside a frame payload, framing kept"
+                    let framing = match (self.what(d), *lost_sync) {
+                        ("WebSocket", true) => "WebSocket framing lost, resynchronising",
+                        ("WebSocket", false) => "inside a frame payload, framing kept",
+                        (other, _) => other,
                     };
                     sink.warn(
                         loc,
                         WarningKind::LostSegments,
                         format!(
-                            "{} -> {}: {len} bytes not in the capture ({what})",
+                            "{} -> {}: {len} bytes not in the capture ({framing})",
                             self.src(d),
                             self.dst(d)
                         ),
@@ -463,6 +510,15 @@ impl Connection {
                         .get_or_insert_with(|| Box::new(UdpFlow::on_tcp(a, b, *ts)));
                     flow.on_message(*ts, from_a, bytes);
                 }
+                WsEvent::MalformedHead { reason, .. } => sink.warn(
+                    loc,
+                    WarningKind::MalformedHandshake,
+                    format!(
+                        "{} -> {}: {reason}; the session is kept",
+                        self.src(d),
+                        self.dst(d)
+                    ),
+                ),
                 WsEvent::NotWebSocket { ts, reason } => {
                     self.sides[d].not_websocket = true;
                     self.event(
@@ -477,6 +533,21 @@ impl Connection {
         }
         self.scratch = events;
         self.scratch.clear();
+    }
+
+    /// What this direction is known to carry so far, for warnings: a connection is named
+    /// WebSocket only once an upgrade or a frame was seen.
+    fn what(&self, d: usize) -> &'static str {
+        let s = &self.sides[d];
+        if s.stats.frames > 0 || self.response.as_deref().is_some_and(|r| r.2.status == 101) {
+            "WebSocket"
+        } else if self.tls.is_some() {
+            "TLS"
+        } else if s.not_websocket || s.decoder.is_opaque() {
+            "not WebSocket"
+        } else {
+            "TCP, not identified yet"
+        }
     }
 
     fn src(&self, d: usize) -> SocketAddr {
@@ -519,24 +590,65 @@ impl Connection {
         };
         let text = String::from_utf8_lossy(&plain);
         if self.sdp.scan(&text) {
-            let kind = if text.contains("\"offer\"") || text.starts_with("INVITE ") {
-                "offer"
-            } else if text.contains("\"answer\"") || text.starts_with("SIP/2.0 200") {
-                "answer"
+            let kind = sdp_kind(&text);
+            self.event(m.ts, from_a, EventKind::Sdp { kind });
+        }
+    }
+
+    /// Reports the RFC 6455 violations of a frame (before [`Self::on_frame`] counts it) as
+    /// warnings and timeline events.
+    fn check_frame(
+        &mut self,
+        d: usize,
+        f: &FrameEvent,
+        loc: (u32, u64),
+        sink: &mut WarningSink<'_>,
+    ) {
+        // Only where the upgrade was captured: after a mid-stream join the framing is a
+        // guess, and a wrong guess is not the peer's fault.
+        let Some((resp_a, _, response)) = self.response.as_deref() else {
+            return;
+        };
+        let from_a = d == 0;
+        // The client sent the upgrade request, the server the response.
+        let from_client = match self.request.as_deref() {
+            Some((req_a, ..)) => *req_a == from_a,
+            None => *resp_a != from_a,
+        };
+        let side = &self.sides[d];
+        let ctx = FrameContext {
+            from_client: Some(from_client),
+            deflate: Some(response.permessage_deflate()),
+            closed: side.first_close.is_some(),
+            // After the handshake the first frame starts with no message open.
+            message_open: if side.stats.frames == 0 {
+                Some(false)
             } else {
-                "sdp"
-            };
-            self.event(
-                m.ts,
-                from_a,
-                EventKind::Sdp {
-                    kind: kind.to_string(),
-                },
+                side.message_open
+            },
+        };
+        self.sides[d].message_open = ctx.message_open_after(f);
+        for (kind, detail) in violations(f, &ctx) {
+            self.sides[d].violations += 1;
+            if self.sides[d].violations <= VIOLATIONS_KEPT {
+                self.event(
+                    f.ts,
+                    from_a,
+                    EventKind::Violation {
+                        kind,
+                        detail: detail.clone(),
+                    },
+                );
+            }
+            sink.warn(
+                loc,
+                kind,
+                format!("{} -> {}: {detail}", self.src(d), self.dst(d)),
             );
         }
     }
 
-    fn on_frame(&mut self, d: usize, f: &teardown_wire::ws::FrameEvent) {
+    fn on_frame(&mut self, d: usize, f: &FrameEvent) {
         let from_a = d == 0;
         let s = &mut self.sides[d];
         s.stats.frames += 1;
@@ -548,6 +660,10 @@ impl Connection {
             s.stats.compressed_frames += 1;
         }
         let op = f.head.opcode;
+        if op.is_reserved() {
+            // Neither data nor control: counted as a frame, reported as a violation.
+            return;
+        }
         if !op.is_control() {
             match op {
                 Opcode::TEXT => s.stats.text_frames += 1,
@@ -646,38 +762,151 @@ impl Connection {
         diags: &mut Diagnostics,
     ) -> (Session, Membership, Option<MediaFlow>) {
         let mut sink = WarningSink { files, diags };
+        self.flush(&mut sink);
+        let tls = self.tls_outcome(&mut sink);
+        let (inferred, not_inferred) = self.inference(tls.as_ref().map(|t| &t.0));
+        let client_is_a = self.client_is_a(tls.as_ref().and_then(|(o, _)| o.client));
+        let facts = self.facts(client_is_a, tls.as_ref().map(|t| &t.0), inferred.as_ref());
+        let decision = decide(&facts);
+        let timeline = self.timeline(
+            client_is_a,
+            tls.as_ref().map(|t| &t.0),
+            inferred.as_ref(),
+            not_inferred,
+            &decision,
+        );
+        let first_close = self.first_close_info(client_is_a);
+        let request = self.request.take().map(|b| b.2);
+        let membership = self.membership(request.as_ref(), inferred.as_ref(), facts.frames_seen);
+        let evidence = match &tls {
+            Some((o, _)) if o.decrypted => Evidence::Decrypted,
+            Some(_) if inferred.is_some() => Evidence::RecordLengths,
+            Some(_) => Evidence::TcpOnly,
+            None if self.is_empty() => Evidence::TcpOnly,
+            None => Evidence::Plaintext,
+        };
+        let ci = usize::from(!client_is_a);
+        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
+            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
+            _ => None,
+        };
+        // The 101 read from the wire, else an upgrade answer inferred as accepted.
+        let response_ts = self.response.as_deref().map(|b| b.1).or_else(|| {
+            let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
+            inf.response.map(|r| r.ts)
+        });
+        let stun = self.stun.take().map(|f| f.finish());
+        let sdp = std::mem::take(&mut self.sdp);
+        let [sa, sb] = self.sides;
+        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
+        let (client, server) = if client_is_a {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        };
+        let session = Session {
+            id: 0,
+            client,
+            server,
+            start_ts: self.first_ts,
+            end_ts: self.last_ts,
+            midstream: c_side.syn.is_none(),
+            request,
+            response_ts,
+            response: self.response.map(|b| b.2),
+            handshake_ms,
+            verdict: decision.verdict,
+            teardown_initiator: decision.initiator,
+            teardown_start_ts: decision.start.map(|(t, _, _)| t),
+            first_close,
+            client_observed_code: decision.client_observed_code,
+            ping_rtt_count: self.rtt_count,
+            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
+            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
+            c2s: c_side.stats,
+            s2c: s_side.stats,
+            timeline,
+            timeline_events_dropped: self.events_dropped,
+            evicted_idle: why == ConnectionEnd::Idle,
+            sdp,
+            media: Vec::new(),
+            join_rule: None,
+            media_finding: None,
+            tls: tls.map(|(_, summary)| summary),
+            evidence,
+            open_at_start: 0,
+            established_at_start: 0,
+            established_at_teardown: None,
+            connecting_at_teardown: None,
+        };
+        (session, membership, stun)
+    }
+
+    /// Delivers what reassembly still holds and copies its counters.
+    fn flush(&mut self, sink: &mut WarningSink<'_>) {
         let end_ts = self.last_ts;
         for d in 0..2 {
             self.stream(d, |reasm, out| reasm.finish(end_ts, out));
-            self.process_events(d, self.last_loc, &mut sink);
+            self.process_events(d, self.last_loc, sink);
         }
-        for d in 0..2 {
-            let s = &mut self.sides[d];
+        for s in &mut self.sides {
             let r = &s.reasm.stats;
-            s.stats.retransmitted = r.retransmitted;
             s.stats.out_of_order = r.out_of_order;
             s.stats.overlapping = r.overlapping;
         }
+    }
 
-        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()));
-        if let Some((_, summary)) = &tls {
-            if summary.unopened_records > 0 {
-                sink.warn(
-                    self.last_loc,
-                    WarningKind::TlsKeys,
-                    format!(
-                        "{} <-> {}: {} TLS records did not open with the logged keys",
-                        self.a, self.b, summary.unopened_records
-                    ),
-                );
-            }
+    /// What TLS showed, with a warning when logged keys did not open its records.
+    fn tls_outcome(&self, sink: &mut WarningSink<'_>) -> Option<(TlsOutcome, TlsSummary)> {
+        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()))?;
+        if tls.1.unopened_records > 0 {
+            sink.warn(
+                self.last_loc,
+                WarningKind::TlsKeys,
+                format!(
+                    "{} <-> {}: {} TLS records did not open with the logged keys",
+                    self.a, self.b, tls.1.unopened_records
+                ),
+            );
         }
+        Some(tls)
+    }
 
-        // Who is client: the SYN sender; else the upgrade request's sender; else the side
-        // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
-        // first sender.
-        let tls_client = tls.as_ref().and_then(|(o, _)| o.client);
-        let client_is_a = if self.sides[0].syn.is_some() {
+    /// Without keys, the WebSocket layer read from the record lengths (by side index), or
+    /// why it could not be.
+    fn inference(&self, tls: Option<&TlsOutcome>) -> (Option<Inferred>, Option<NotInferred>) {
+        let inference = match (self.tls.as_deref(), tls) {
+            (Some(t), Some(o)) if !o.decrypted => {
+                // SYN to SYN-ACK, whichever side sent the SYN.
+                let round_trip_ns = self
+                    .sides
+                    .iter()
+                    .zip(self.sides.iter().rev())
+                    .find_map(|(c, s)| Some(s.synack?.0 - c.syn?.0 .0))
+                    .unwrap_or(0);
+                t.infer(
+                    [0, 1].map(|i| {
+                        let s = &self.sides[i];
+                        s.first_fin.into_iter().chain(s.first_rst).min()
+                    }),
+                    [0, 1].map(|i| self.sides[i].first_rst),
+                    round_trip_ns,
+                )
+            }
+            _ => None,
+        };
+        match inference {
+            Some(Ok(inf)) => (Some(inf), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        }
+    }
+
+    /// Who is client: the SYN sender; else the upgrade request's sender; else the side
+    /// whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
+    /// first sender.
+    fn client_is_a(&self, tls_client: Option<usize>) -> bool {
+        if self.sides[0].syn.is_some() {
             true
         } else if self.sides[1].syn.is_some() {
             false
@@ -689,39 +918,77 @@ impl Connection {
             c == 0
         } else {
             self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
-        };
-        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
-        let to_dir = |from_a: bool| {
-            if from_a == client_is_a {
-                Direction::ClientToServer
-            } else {
-                Direction::ServerToClient
-            }
-        };
+        }
+    }
 
-        let facts = Facts {
+    /// The facts the verdict is decided on, client side first; an inferred WebSocket layer
+    /// fills in what the records showed.
+    fn facts(
+        &self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+    ) -> Facts {
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
+        let mut first_close =
+            [ci, si].map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c)));
+        let mut response = self
+            .response
+            .as_deref()
+            .map(|(_, t, r)| Answer::http(r.status, *t));
+        let mut frames_seen = self.sides[0].stats.frames + self.sides[1].stats.frames > 0;
+        let mut alert_close = tls
+            .map(|o| [ci, si].map(|i| o.closed[i]))
+            .unwrap_or_default();
+        if let Some(inf) = inferred {
+            response = response.or(inf.response.map(|r| Answer {
+                ts: r.ts,
+                status: None,
+                accepted: inf.accepted != Some(false),
+            }));
+            frames_seen |= inf.data_records.iter().sum::<u64>() > 0;
+            let closes = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
+            for seen in closes.flatten() {
+                first_close[usize::from(seen.side != ci)].get_or_insert((seen.ts, None));
+            }
+            for (k, i) in [ci, si].into_iter().enumerate() {
+                let notify = inf.close_notify[i].map(|s| s.ts);
+                alert_close[k] = alert_close[k].into_iter().chain(notify).min();
+            }
+        }
+        Facts {
             syn_seen: self.sides[ci].syn.is_some(),
             synack_seen: self.sides[si].synack.is_some(),
             server_sent_data: self.sides[si].stats.payload_bytes > 0,
-            response: self.response.as_deref().map(|(_, t, r)| (r.status, *t)),
-            frames_seen: self.sides[0].stats.frames + self.sides[1].stats.frames > 0,
+            response,
+            frames_seen,
             payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
-            first_close: [ci, si]
-                .map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c))),
+            first_close,
             first_fin: [ci, si].map(|i| self.sides[i].first_fin),
             first_rst: [ci, si].map(|i| self.sides[i].first_rst),
-            tls: tls.as_ref().map(|(o, _)| TlsFacts {
+            tls: tls.map(|o| TlsFacts {
                 handshake_done: o.handshake_done,
                 decrypted: o.decrypted,
                 failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
-                alert_close: [ci, si].map(|i| o.closed[i]),
+                alert_close,
+                inferred: inferred.is_some(),
             }),
-        };
-        let decision = decide(&facts);
+        }
+    }
 
+    /// The timeline in time order, the event that started the teardown marked.
+    fn timeline(
+        &mut self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+        not_inferred: Option<NotInferred>,
+        decision: &Decision,
+    ) -> Vec<Event> {
         let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
-        if let Some((ts, _)) = self.sides[ci].syn {
-            let attempts = self.sides[ci].syn_attempts;
+        let client = &self.sides[usize::from(!client_is_a)];
+        if let Some((ts, _)) = client.syn {
+            let attempts = client.syn_attempts;
             raw.push(RawEvent {
                 ts,
                 from_a: client_is_a,
@@ -739,7 +1006,7 @@ impl Connection {
                 }
             }
         }
-        if let Some((o, _)) = tls.as_ref().filter(|(o, _)| !o.decrypted) {
+        if let Some(o) = tls.filter(|o| !o.decrypted) {
             for (i, last) in o.last_application_data.iter().enumerate() {
                 if let Some(ts) = last {
                     raw.push(RawEvent {
@@ -750,7 +1017,20 @@ impl Connection {
                 }
             }
         }
+        if let Some(inf) = inferred {
+            raw.extend(inferred_events(inf));
+        }
+        if let Some(why) = not_inferred {
+            raw.push(RawEvent {
+                ts: self.last_ts,
+                from_a: client_is_a,
+                kind: EventKind::NotInferred {
+                    reason: why.to_string(),
+                },
+            });
+        }
         raw.extend(self.control_events.drain(..));
+        let to_dir = direction_from(client_is_a);
         let mut timeline: Vec<Event> = raw
             .into_iter()
             .map(|e| Event {
@@ -761,30 +1041,20 @@ impl Connection {
             })
             .collect();
         timeline.sort_by_key(|e| e.ts);
-        if let Some((ts, dir, kind)) = decision.start {
-            let hit = timeline.iter_mut().find(|e| {
-                e.ts == ts
-                    && e.direction == dir
-                    && match kind {
-                        StartKind::Close => matches!(e.kind, EventKind::Close { .. }),
-                        StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
-                        StartKind::Rst => matches!(e.kind, EventKind::Rst),
-                        StartKind::Response => {
-                            matches!(e.kind, EventKind::HandshakeResponse { .. })
-                        }
-                        StartKind::Alert => matches!(e.kind, EventKind::TlsAlert { .. }),
-                    }
-            });
-            if let Some(e) = hit {
-                e.teardown_start = true;
-            }
+        if let Some(start) = decision.start {
+            mark_teardown_start(&mut timeline, start);
         }
+        timeline
+    }
 
-        let first_close = [ci, si]
-            .into_iter()
-            .filter_map(|i| {
-                self.sides[i]
-                    .first_close
+    /// The first close frame on the wire, either way (the client's on equal times).
+    fn first_close_info(&self, client_is_a: bool) -> Option<CloseInfo> {
+        let to_dir = direction_from(client_is_a);
+        self.sides
+            .iter()
+            .enumerate()
+            .filter_map(|(i, side)| {
+                side.first_close
                     .as_ref()
                     .map(|(ts, code, reason)| CloseInfo {
                         code: *code,
@@ -793,10 +1063,17 @@ impl Connection {
                         ts: *ts,
                     })
             })
-            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
+            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer))
+    }
 
-        let request = self.request.take().map(|b| b.2);
-        let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
+    /// Whether the connection is a WebSocket session (README, "Which sessions").
+    fn membership(
+        &self,
+        request: Option<&UpgradeRequest>,
+        inferred: Option<&Inferred>,
+        frames_seen: bool,
+    ) -> Membership {
+        if request.is_some_and(|r| r.is_websocket) {
             Membership::WebSocket
         } else if request.is_some()
             || self
@@ -805,54 +1082,118 @@ impl Connection {
                 .any(|s| s.not_websocket && s.stats.frames == 0)
         {
             Membership::Other
-        } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
+        } else if inferred.is_some_and(|i| i.websocket) {
+            Membership::WebSocket
+        } else if inferred.is_some_and(|i| i.http_like) {
+            Membership::Other
+        } else if frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
             Membership::WebSocket
         } else {
             Membership::IfWebSocketPort
-        };
-        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
-            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
-            _ => None,
-        };
-        let [sa, sb] = self.sides;
-        let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
-        let (client, server) = if client_is_a {
-            (self.a, self.b)
+        }
+    }
+}
+
+/// The direction of an event sent by side A (`from_a`) or B, once the client is known.
+fn direction_from(client_is_a: bool) -> impl Fn(bool) -> Direction {
+    move |from_a| {
+        if from_a == client_is_a {
+            Direction::ClientToServer
         } else {
-            (self.b, self.a)
-        };
-        let session = Session {
-            id: 0,
-            client,
-            server,
-            start_ts: self.first_ts,
-            end_ts: self.last_ts,
-            midstream: c_side.syn.is_none(),
-            request,
-            response: self.response.map(|b| b.2),
-            handshake_ms,
-            verdict: decision.verdict,
-            teardown_initiator: decision.initiator,
-            teardown_start_ts: decision.start.map(|(t, _, _)| t),
-            first_close,
-            client_observed_code: decision.client_observed_code,
-            ping_rtt_count: self.rtt_count,
-            ping_rtt_mean_ms: (self.rtt_count > 0).then(|| self.rtt_sum_ms / self.rtt_count as f64),
-            ping_rtt_max_ms: (self.rtt_count > 0).then_some(self.rtt_max_ms),
-            c2s: c_side.stats,
-            s2c: s_side.stats,
-            timeline,
-            timeline_events_dropped: self.events_dropped,
-            evicted_idle: why == ConnectionEnd::Idle,
-            sdp: std::mem::take(&mut self.sdp),
-            media: Vec::new(),
-            join_rule: None,
-            media_finding: None,
-            tls: tls.map(|(_, summary)| summary),
-            open_at_start: 0,
-        };
-        let stun = self.stun.take().map(|f| f.finish());
-        (session, membership, stun)
+            Direction::ServerToClient
+        }
+    }
+}
+
+/// Marks the timeline event that `decide` named as the teardown's start.
+fn mark_teardown_start(timeline: &mut [Event], (ts, dir, kind): (Timestamp, Direction, StartKind)) {
+    let is_start = |k: &EventKind| match kind {
+        StartKind::Close => matches!(
+            k,
+            EventKind::Close { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseFrame,
+                    ..
+                }
+        ),
+        StartKind::Fin => matches!(k, EventKind::Fin { .. }),
+        StartKind::Rst => matches!(k, EventKind::Rst),
+        StartKind::Response => matches!(
+            k,
+            EventKind::HandshakeResponse { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::UpgradeRejected,
+                    ..
+                }
+        ),
+        StartKind::Alert => matches!(
+            k,
+            EventKind::TlsAlert { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseNotify,
+                    ..
+                }
+        ),
+    };
+    if let Some(e) = timeline
+        .iter_mut()
+        .find(|e| e.ts == ts && e.direction == dir && is_start(&e.kind))
+    {
+        e.teardown_start = true;
+    }
+}
+
+/// The timeline events of an inferred WebSocket layer (by side index: `from_a` is side 0).
+fn inferred_events(inf: &Inferred) -> impl Iterator<Item = RawEvent> + '_ {
+    let answer = match inf.accepted {
+        Some(true) => InferredEvent::UpgradeAccepted,
+        Some(false) => InferredEvent::UpgradeRejected,
+        None => InferredEvent::UpgradeAnswer,
+    };
+    let close = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
+    [
+        inf.request.map(|s| (InferredEvent::UpgradeRequest, s)),
+        inf.response.map(|s| (answer, s)),
+    ]
+    .into_iter()
+    .chain(close.map(|s| s.map(|s| (InferredEvent::CloseFrame, s))))
+    .chain(
+        inf.close_notify
+            .iter()
+            .map(|s| s.map(|s| (InferredEvent::CloseNotify, s))),
+    )
+    .flatten()
+    .map(|(what, s)| RawEvent {
+        ts: s.ts,
+        from_a: s.side == 0,
+        kind: EventKind::Inferred {
+            what,
+            record_len: s.record_len,
+        },
+    })
+}
+
+/// What an SDP body is, from the message that carried it: `offer` or `answer` (JSON
+/// signalling, a SIP INVITE or 200), else named after its SIP message (`in SIP 183 Session
+/// Progress`, `in SIP UPDATE`), else `in a signalling message`.
+fn sdp_kind(text: &str) -> String {
+    /// A SIP start line is short; a hostile one is cut.
+    const MAX_LINE: usize = 64;
+    let first = text.lines().next().unwrap_or("").trim();
+    let sip_request = first
+        .ends_with(" SIP/2.0")
+        .then(|| first.split(' ').next())
+        .flatten();
+    let sip_status = first.strip_prefix("SIP/2.0 ");
+    if text.contains("\"offer\"") || sip_request == Some("INVITE") {
+        "offer".into()
+    } else if text.contains("\"answer\"") || sip_status.is_some_and(|s| s.starts_with("200")) {
+        "answer".into()
+    } else if let Some(line) = sip_status.or(sip_request) {
+        let line: String = line.chars().take(MAX_LINE).collect();
+        format!("in SIP {line}")
+    } else {
+        "in a signalling message".into()
     }
 }
 
@@ -860,5 +1201,28 @@ fn feed(decoder: &mut StreamDecoder, delivery: Delivery<'_>, out: &mut Vec<WsEve
     match delivery {
         Delivery::Data { ts, bytes } => decoder.feed(ts, bytes, out),
         Delivery::Gap { ts, len } => decoder.gap(ts, len, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sdp_kind;
+
+    #[test]
+    fn sdp_is_named_after_the_message_that_carried_it() {
+        let sdp = "\r\n\r\nv=0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let sip = |start: &str| sdp_kind(&format!("{start}\r\nVia: x{sdp}"));
+        assert_eq!(sip("INVITE sip:bob@example.com SIP/2.0"), "offer");
+        assert_eq!(sip("SIP/2.0 200 OK"), "answer");
+        assert_eq!(
+            sip("SIP/2.0 183 Session Progress"),
+            "in SIP 183 Session Progress"
+        );
+        assert_eq!(sip("UPDATE sip:bob@example.com SIP/2.0"), "in SIP UPDATE");
+        assert_eq!(sdp_kind(r#"{"type":"offer","sdp":"v=0"}"#), "offer");
+        assert_eq!(
+            sdp_kind(r#"{"type":"pranswer","sdp":"v=0"}"#),
+            "in a signalling message"
+        );
     }
 }

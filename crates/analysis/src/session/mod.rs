@@ -9,12 +9,13 @@ pub mod join;
 pub mod verdict;
 
 pub use connection::{Connection, ConnectionEnd, Membership};
-pub use verdict::{decide, Decision, Facts, Initiator, TlsFacts, Verdict};
+pub use verdict::{decide, Answer, Decision, Facts, Initiator, TlsFacts, Verdict};
 
 use crate::flow::{MediaEventKind, MediaFlow};
 use serde::Serialize;
 use std::fmt;
 use std::net::SocketAddr;
+use teardown_wire::diag::WarningKind;
 use teardown_wire::media::{RtpStream, SdpFacts};
 use teardown_wire::time::Timestamp;
 use teardown_wire::tls::TlsSummary;
@@ -128,7 +129,8 @@ pub enum EventKind {
     },
     /// A signalling message carrying SDP.
     Sdp {
-        /// `offer`, `answer` or `sdp`.
+        /// `offer`, `answer`, or the message that carried it (`in SIP 183 Session
+        /// Progress`, `in a signalling message`).
         kind: String,
     },
     /// Something on a media flow joined to this session.
@@ -159,6 +161,85 @@ pub enum EventKind {
     },
     /// Last TLS application data record in this direction (frames not decrypted).
     TlsLastApplicationData,
+    /// Without keys, why the WebSocket layer was not inferred from the record lengths.
+    NotInferred {
+        /// Why.
+        reason: String,
+    },
+    /// Something read from an encrypted record's length, not its content (no keys).
+    Inferred {
+        /// What the record was taken for.
+        what: InferredEvent,
+        /// The record's body length on the wire.
+        record_len: usize,
+    },
+    /// A TCP retransmission carrying other bytes than the first copy (Zeek's
+    /// `rexmit_inconsistency`); the first copy is the one decoded.
+    InconsistentRetransmission {
+        /// Bytes compared.
+        bytes: u64,
+    },
+    /// A frame breaking RFC 6455 (also a warning of the same kind).
+    Violation {
+        /// Which rule, as the warning kind names it.
+        kind: WarningKind,
+        /// What was seen.
+        detail: String,
+    },
+}
+
+/// What an encrypted record was inferred to be (`teardown_wire::tls::infer`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InferredEvent {
+    /// The HTTP upgrade request.
+    UpgradeRequest,
+    /// The answer to it, followed by frames.
+    UpgradeAccepted,
+    /// The answer to it, followed only by the end of the connection.
+    UpgradeRejected,
+    /// The answer to it; what followed does not tell whether it was accepted.
+    UpgradeAnswer,
+    /// A close frame.
+    CloseFrame,
+    /// A TLS close_notify alert (TLS 1.3 hides the record type).
+    CloseNotify,
+}
+
+impl fmt::Display for InferredEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            InferredEvent::UpgradeRequest => "upgrade request",
+            InferredEvent::UpgradeAccepted => "upgrade accepted",
+            InferredEvent::UpgradeRejected => "upgrade rejected",
+            InferredEvent::UpgradeAnswer => "upgrade answer",
+            InferredEvent::CloseFrame => "close frame",
+            InferredEvent::CloseNotify => "TLS alert close_notify",
+        })
+    }
+}
+
+/// How a session's WebSocket facts are known.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Evidence {
+    /// Read from a plain `ws://` stream.
+    Plaintext,
+    /// Read from TLS decrypted with the key log.
+    Decrypted,
+    /// Inferred from TLS record lengths, order and timing (no keys): close codes unknown.
+    RecordLengths,
+    /// Only TCP (and visible TLS alerts) tell: no keys and nothing inferred (a CBC suite,
+    /// records lost in a capture gap, a TLS handshake that did not finish).
+    TcpOnly,
+}
+
+impl Evidence {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
 }
 
 impl fmt::Display for EventKind {
@@ -230,6 +311,22 @@ impl fmt::Display for EventKind {
             EventKind::TlsLastApplicationData => {
                 write!(f, "last TLS application data (encrypted)")
             }
+            EventKind::NotInferred { reason } => {
+                write!(
+                    f,
+                    "WebSocket layer not inferred from record lengths: {reason}"
+                )
+            }
+            EventKind::Inferred { what, record_len } => {
+                write!(f, "{what} (inferred from a {record_len}-byte record)")
+            }
+            EventKind::InconsistentRetransmission { bytes } => write!(
+                f,
+                "retransmission of {bytes} bytes differs from the first copy (the first copy is used)"
+            ),
+            EventKind::Violation { kind, detail } => {
+                write!(f, "protocol violation [{kind}]: {detail}")
+            }
         }
     }
 }
@@ -279,8 +376,13 @@ pub struct DirectionStats {
     pub compressed_frames: u64,
     /// WebSocket payload bytes declared by frame headers.
     pub ws_payload_bytes: u64,
-    /// Segments retransmitted (all bytes seen before).
+    /// Segments retransmitted, as tshark flags `tcp.analysis.retransmission` (after a
+    /// timeout, fast or spurious; SYNs and FINs sent again included).
     pub retransmitted: u64,
+    /// Of those, fast retransmissions (after duplicate ACKs).
+    pub fast_retransmissions: u64,
+    /// Of those, spurious ones: sent again although the peer had acknowledged them.
+    pub spurious_retransmissions: u64,
     /// Segments that arrived ahead of a hole.
     pub out_of_order: u64,
     /// Segments partly overlapping bytes seen before.
@@ -337,6 +439,8 @@ pub struct Session {
     pub request: Option<UpgradeRequest>,
     /// The response, if captured.
     pub response: Option<UpgradeResponse>,
+    /// When the response was captured (its first byte).
+    pub response_ts: Option<Timestamp>,
     /// SYN to upgrade response, in milliseconds.
     pub handshake_ms: Option<f64>,
     /// The verdict.
@@ -376,9 +480,29 @@ pub struct Session {
     pub media_finding: Option<MediaFinding>,
     /// The TLS facts of a `wss://` session.
     pub tls: Option<TlsSummary>,
+    /// How its WebSocket facts are known.
+    pub evidence: Evidence,
     /// Sessions open just after it began, itself included (set once all sessions are
     /// known; see [`crate::loadrun::concurrency_steps`]).
     pub open_at_start: usize,
+    /// Sessions established on its server 1 ns before it began (set once all sessions
+    /// are known, as the next two; see [`crate::loadrun::set_server_load`]).
+    pub established_at_start: usize,
+    /// Sessions established on its server at the instant its teardown started, itself
+    /// included when it was established; `None` without a teardown.
+    pub established_at_teardown: Option<usize>,
+    /// Sessions connecting to its server at the instant its teardown started, itself
+    /// included when it was still connecting; `None` without a teardown.
+    pub connecting_at_teardown: Option<usize>,
+}
+
+/// How a session's connecting phase ended (see [`Session::connecting_until`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ConnectingEnd {
+    /// The server established it at this instant (no longer connecting then).
+    Established(Timestamp),
+    /// It was torn down at this instant without being established (still connecting then).
+    TornDown(Timestamp),
 }
 
 /// How a media flow was joined to a session (`session/join.rs`), most trusted first.
@@ -538,6 +662,44 @@ impl Session {
         self.teardown_start_ts
             .unwrap_or(self.end_ts)
             .max(self.start_ts)
+    }
+
+    /// When the server established it: the capture time of its `101 Switching Protocols`,
+    /// or over TLS without keys of the answer inferred as an accepted upgrade; for a
+    /// session whose start the capture missed (no SYN, no upgrade seen), its first packet
+    /// (inferred: it was already established). `None` when it never was.
+    pub fn established_at(&self) -> Option<Timestamp> {
+        match (self.handshake_status(), self.response_ts) {
+            (Some(101), Some(t)) => Some(t),
+            (None, Some(t)) if self.evidence == Evidence::RecordLengths => Some(t),
+            (None, _) if self.midstream && self.request.is_none() => Some(self.start_ts),
+            _ => None,
+        }
+    }
+
+    /// The instants it was established: from [`Session::established_at`] until its
+    /// teardown started (`closed_at`, inclusive); `None` when it never was, or only after
+    /// its teardown had started.
+    pub fn established_span(&self) -> Option<(Timestamp, Timestamp)> {
+        let (from, to) = (self.established_at()?, self.closed_at());
+        (from <= to).then_some((from, to))
+    }
+
+    /// The end of its connecting phase, which starts at its first packet: the instant it
+    /// was established (excluded: then it counts as established), else its teardown
+    /// (included, as an established session's teardown instant is).
+    pub fn connecting_until(&self) -> ConnectingEnd {
+        match self.established_span() {
+            Some((t, _)) => ConnectingEnd::Established(t),
+            None => ConnectingEnd::TornDown(self.closed_at()),
+        }
+    }
+
+    /// True when the server started its teardown and the verdict is abnormal: a server
+    /// drop (reset, FIN or error close of an established session, a refused connection or
+    /// a rejected upgrade).
+    pub fn server_dropped(&self) -> bool {
+        self.teardown_initiator == Initiator::Server && self.verdict.is_abnormal()
     }
 
     /// True while open at `t`, its teardown starting at `t` included.

@@ -8,7 +8,8 @@
 //! - A handshake answered with any status but 101 is rejected, whoever closes TCP after it.
 //! - The client-observed code follows RFC 6455 §7.1.5: the code of the first close frame the
 //!   client received (1005 when it had none), or 1006 when the client's TCP connection ended
-//!   first, even if the client had sent a close frame that was never answered. A client whose
+//!   first, even if the client had sent a close frame that was never answered; a client's FIN
+//!   after its own close frame ends it (it gave up waiting, as browsers do). A client whose
 //!   WebSocket never opened (refused, unanswered, rejected) also sees 1006, as browsers report.
 //! - TLS (`wss://`): a handshake that did not finish is `tls_handshake_failed`, started by
 //!   the first alert before it finished, else by the first FIN or RST. A session whose
@@ -17,6 +18,11 @@
 //!   code. A TLS alert after the handshake (close_notify, or TLS 1.2's encrypted alert
 //!   record) ends its sender's TLS as a FIN ends its TCP (RFC 8446 §6.1), so it counts as
 //!   that side's FIN, with or without keys.
+//! - TLS without keys, AEAD suite: the WebSocket layer is inferred from record lengths
+//!   (`teardown_wire::tls::infer`) and the rules above apply to it, with two differences:
+//!   a close frame's code is unreadable, so a close first is `client_close_encrypted` or
+//!   `server_close_encrypted` and the client-observed code of a close it received is
+//!   unknown; a rejected upgrade's status is unknown.
 
 use super::Direction;
 use serde::Serialize;
@@ -76,6 +82,12 @@ pub enum Verdict {
     ClientFinEncrypted,
     /// The TLS handshake did not finish (an alert, or TCP ended during it).
     TlsHandshakeFailed,
+    /// TLS without keys, inferred from record lengths: the client sent the first close
+    /// frame (its code is unreadable).
+    ClientCloseEncrypted,
+    /// TLS without keys, inferred from record lengths: the server sent the first close
+    /// frame (its code is unreadable: 1001 and 1013 look alike).
+    ServerCloseEncrypted,
 }
 
 impl Verdict {
@@ -90,11 +102,16 @@ impl Verdict {
         self.into()
     }
 
-    /// Abnormal: everything but a clean close and a session still open.
+    /// Abnormal: everything but a clean close, a client's close whose code is unreadable,
+    /// and a session still open. A server's close with an unreadable code is abnormal: it
+    /// is a server-initiated teardown, and may be 1011 or 1013 as well as 1001.
     pub fn is_abnormal(self) -> bool {
         !matches!(
             self,
-            Verdict::CleanCloseClient | Verdict::CleanCloseServer | Verdict::OpenAtCaptureEnd
+            Verdict::CleanCloseClient
+                | Verdict::CleanCloseServer
+                | Verdict::ClientCloseEncrypted
+                | Verdict::OpenAtCaptureEnd
         )
     }
 }
@@ -153,8 +170,8 @@ pub struct Facts {
     pub synack_seen: bool,
     /// The server sent any payload.
     pub server_sent_data: bool,
-    /// Status and time of the upgrade response.
-    pub response: Option<(u16, Timestamp)>,
+    /// The answer to the upgrade.
+    pub response: Option<Answer>,
     /// WebSocket frames were decoded (for connections joined mid-stream).
     pub frames_seen: bool,
     /// Payload bytes are missing from the capture (snaplen, capture loss), so a response
@@ -170,6 +187,28 @@ pub struct Facts {
     pub tls: Option<TlsFacts>,
 }
 
+/// The server's answer to the upgrade request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// When.
+    pub ts: Timestamp,
+    /// The HTTP status; `None` when inferred from record lengths.
+    pub status: Option<u16>,
+    /// The WebSocket opened (101, or frames followed an inferred answer).
+    pub accepted: bool,
+}
+
+impl Answer {
+    /// An HTTP response read from the wire.
+    pub fn http(status: u16, ts: Timestamp) -> Answer {
+        Answer {
+            ts,
+            status: Some(status),
+            accepted: status == 101,
+        }
+    }
+}
+
 /// The teardown-relevant TLS facts, by direction like [`Facts`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsFacts {
@@ -181,6 +220,9 @@ pub struct TlsFacts {
     pub failure: Option<(Timestamp, usize)>,
     /// First alert after the handshake per direction (the sender's TLS ends there).
     pub alert_close: [Option<Timestamp>; 2],
+    /// The WebSocket layer (answer, close frames) was inferred from record lengths: the
+    /// rules apply, but close codes are unreadable.
+    pub inferred: bool,
 }
 
 /// The outcome for one session.
@@ -237,15 +279,20 @@ pub fn decide(f: &Facts) -> Decision {
             },
         };
     }
-    if let Some(tls) = f.tls.as_ref().filter(|t| !t.handshake_done || !t.decrypted) {
+    if let Some(tls) = f
+        .tls
+        .as_ref()
+        .filter(|t| !t.handshake_done || !(t.decrypted || t.inferred))
+    {
         return tls_decision(tls, tcp_end);
     }
-    if let Some((status, t)) = f.response {
-        if status != 101 {
+    let inferred = f.tls.as_ref().is_some_and(|t| t.inferred && !t.decrypted);
+    if let Some(answer) = f.response {
+        if !answer.accepted {
             return Decision {
                 verdict: Verdict::HandshakeRejected,
                 initiator: Initiator::Server,
-                start: Some((t, Direction::ServerToClient, StartKind::Response)),
+                start: Some((answer.ts, Direction::ServerToClient, StartKind::Response)),
                 client_observed_code: Some(1006),
             };
         }
@@ -275,6 +322,8 @@ pub fn decide(f: &Facts) -> Decision {
         let (t, i, code) = first_close.expect("closed_first implies a close frame");
         let clean = matches!(code, None | Some(1000) | Some(1001));
         let verdict = match (i, clean) {
+            (0, _) if inferred => Verdict::ClientCloseEncrypted,
+            (_, _) if inferred => Verdict::ServerCloseEncrypted,
             (0, true) => Verdict::CleanCloseClient,
             (_, true) => Verdict::CleanCloseServer,
             (0, false) => Verdict::ClientCloseError,
@@ -296,7 +345,7 @@ pub fn decide(f: &Facts) -> Decision {
         verdict,
         initiator,
         start: Some(start),
-        client_observed_code: observed_code(f),
+        client_observed_code: observed_code(f, inferred),
     }
 }
 
@@ -335,16 +384,32 @@ fn open() -> Decision {
 }
 
 /// RFC 6455 §7.1.5 from the client's side: its connection ends when the server's FIN,
-/// RST or TLS closing alert reaches it, or when it resets the connection itself; its own
-/// FIN only half-closes.
-fn observed_code(f: &Facts) -> Option<u16> {
-    let server_alert = f.tls.as_ref().and_then(|t| t.alert_close[1]);
-    let client_end = [f.first_fin[1], f.first_rst[1], f.first_rst[0], server_alert]
+/// RST or TLS closing alert reaches it, or when it resets the connection itself. Its own FIN
+/// (or closing alert) only half-closes, unless it had sent a close frame before: real
+/// clients (Chromium after its 60 s closing-handshake timeout, Python `websockets` after its
+/// `close_timeout`) end the connection that way when the server's close frame is late, and
+/// report 1006 whatever arrives after. The code of an inferred close frame is unknown.
+fn observed_code(f: &Facts, inferred: bool) -> Option<u16> {
+    let alert = |d: usize| f.tls.as_ref().and_then(|t| t.alert_close[d]);
+    let gave_up = [f.first_fin[0], alert(0)]
         .into_iter()
         .flatten()
+        .filter(|&t| f.first_close[0].is_some_and(|(close, _)| close <= t))
         .min();
+    let client_end = [
+        f.first_fin[1],
+        f.first_rst[1],
+        f.first_rst[0],
+        alert(1),
+        gave_up,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     match (f.first_close[1], client_end) {
-        (Some((t, code)), end) if end.is_none_or(|e| t <= e) => Some(code.unwrap_or(1005)),
+        (Some((t, code)), end) if end.is_none_or(|e| t <= e) => {
+            (!inferred).then(|| code.unwrap_or(1005))
+        }
         (_, Some(_)) => Some(1006),
         (_, None) => None,
     }
@@ -363,7 +428,7 @@ mod tests {
             syn_seen: true,
             synack_seen: true,
             server_sent_data: true,
-            response: Some((101, t(1))),
+            response: Some(Answer::http(101, t(1))),
             ..Facts::default()
         }
     }
@@ -381,6 +446,25 @@ mod tests {
             d.start,
             Some((t(10), Direction::ClientToServer, StartKind::Close))
         );
+    }
+
+    #[test]
+    fn a_client_that_gave_up_after_its_close_frame_observes_1006() {
+        // Chromium's closing-handshake timeout: close 1000, FIN 60 s later, the server's
+        // close frame 64 s later (answered by RST from the client's kernel).
+        let mut f = open_ws();
+        f.first_close = [Some((t(10), Some(1000))), Some((t(64_010), Some(1000)))];
+        f.first_fin[0] = Some(t(60_010));
+        f.first_rst[0] = Some(t(64_011));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::CleanCloseClient);
+        assert_eq!(d.client_observed_code, Some(1006));
+        // A FIN without a close frame of its own still only half-closes (RFC 6455).
+        let mut f = open_ws();
+        f.first_fin[0] = Some(t(10));
+        f.first_close[1] = Some((t(11), Some(1001)));
+        f.first_fin[1] = Some(t(12));
+        assert_eq!(decide(&f).client_observed_code, Some(1001));
     }
 
     #[test]
@@ -451,7 +535,7 @@ mod tests {
         f.first_fin[1] = Some(t(5));
         assert_eq!(decide(&f).verdict, Verdict::HandshakeNoResponse);
         assert_eq!(decide(&f).initiator, Initiator::Server);
-        f.response = Some((503, t(4)));
+        f.response = Some(Answer::http(503, t(4)));
         let d = decide(&f);
         assert_eq!(d.verdict, Verdict::HandshakeRejected);
         assert_eq!(d.client_observed_code, Some(1006));
@@ -549,5 +633,87 @@ mod tests {
         };
         f.first_close[0] = Some((t(3), Some(4001)));
         assert_eq!(decide(&f).verdict, Verdict::ClientCloseError);
+    }
+
+    fn inferred_ws() -> Facts {
+        let mut f = open_ws();
+        f.response = Some(Answer {
+            ts: t(1),
+            status: None,
+            accepted: true,
+        });
+        f.frames_seen = true;
+        f.tls = Some(TlsFacts {
+            handshake_done: true,
+            inferred: true,
+            ..TlsFacts::default()
+        });
+        f
+    }
+
+    #[test]
+    fn inferred_client_close_has_no_readable_code() {
+        let mut f = inferred_ws();
+        f.first_close = [Some((t(10), None)), Some((t(11), None))];
+        f.first_fin = [Some(t(13)), Some(t(12))];
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ClientCloseEncrypted);
+        assert_eq!(d.initiator, Initiator::Client);
+        assert_eq!(d.client_observed_code, None);
+        assert!(!d.verdict.is_abnormal());
+    }
+
+    #[test]
+    fn inferred_unanswered_client_close_is_1006() {
+        let mut f = inferred_ws();
+        f.first_close[0] = Some((t(10), None));
+        f.first_fin = [Some(t(60_010)), Some(t(60_020))];
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ClientCloseEncrypted);
+        assert_eq!(d.client_observed_code, Some(1006));
+    }
+
+    #[test]
+    fn inferred_server_close_is_server_initiated_and_abnormal() {
+        let mut f = inferred_ws();
+        f.first_close = [Some((t(11), None)), Some((t(10), None))];
+        f.tls.as_mut().unwrap().alert_close[1] = Some(t(12));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerCloseEncrypted);
+        assert_eq!(d.initiator, Initiator::Server);
+        assert_eq!(d.client_observed_code, None);
+        assert!(d.verdict.is_abnormal());
+    }
+
+    #[test]
+    fn inferred_without_close_uses_the_plaintext_verdicts() {
+        let mut f = inferred_ws();
+        f.first_rst[1] = Some(t(10));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerRstNoClose);
+        assert_eq!(d.client_observed_code, Some(1006));
+        // A close_notify counts as its sender's FIN.
+        let mut f = inferred_ws();
+        f.tls.as_mut().unwrap().alert_close[1] = Some(t(10));
+        f.first_close[0] = Some((t(20), None));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::ServerFinNoClose);
+        assert_eq!(d.client_observed_code, Some(1006));
+    }
+
+    #[test]
+    fn inferred_rejection_has_no_status() {
+        let mut f = inferred_ws();
+        f.frames_seen = false;
+        f.response = Some(Answer {
+            ts: t(4),
+            status: None,
+            accepted: false,
+        });
+        f.first_fin[0] = Some(t(5));
+        let d = decide(&f);
+        assert_eq!(d.verdict, Verdict::HandshakeRejected);
+        assert_eq!(d.initiator, Initiator::Server);
+        assert_eq!(d.client_observed_code, Some(1006));
     }
 }

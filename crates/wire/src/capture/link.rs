@@ -281,9 +281,16 @@ fn decode_sliced<'a>(packet: &RawPacket<'a>) -> Result<Packet<'a>, Skip> {
     if ip_payload.fragmented {
         return Err(Skip::IpFragment);
     }
-    // Bytes the snaplen removed: what the wire had beyond what the file kept.
+    // Bytes the snaplen removed: what the wire had beyond what the file kept. An IP length
+    // running past a frame the snaplen did not cut is a damaged (truncated) packet.
     let missing = if ip_payload.incomplete {
-        packet.orig_len.saturating_sub(packet.data.len() as u32)
+        let cut = packet.orig_len.saturating_sub(packet.data.len() as u32);
+        if cut == 0 {
+            return Err(Skip::Malformed(
+                "IP length goes beyond the end of the frame (truncated IP packet)".into(),
+            ));
+        }
+        cut
     } else {
         0
     };
@@ -514,6 +521,17 @@ mod tests {
             direct_hits > 1000,
             "the direct path took only {direct_hits} packets"
         );
+    }
+
+    #[test]
+    fn ip_length_beyond_an_uncut_frame_is_malformed() {
+        let mut pkt = IPV4_SYN;
+        pkt[3] = 0x28 + 100; // total length says 100 payload bytes follow; none do
+        let r = raw(LINKTYPE_RAW, &pkt); // orig_len = caplen: the snaplen cut nothing
+        let Err(Skip::Malformed(why)) = decode(&r) else {
+            panic!("decoded")
+        };
+        assert!(why.contains("truncated IP packet"), "{why}");
     }
 
     #[test]

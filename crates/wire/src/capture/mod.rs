@@ -1,9 +1,15 @@
-//! Capture input: files and folders, memory-mapped, merged into one packet stream.
+//! Capture input: files, folders and streams, read in chunks, merged into one packet stream.
 //!
-//! A capture can be one file, a rotated set (`tcpdump -C`/`-G`) or a folder. Connections
-//! cross file boundaries, so all files are read together and merged by timestamp
-//! (a k-way merge; each file is assumed to be in time order, which tcpdump guarantees, and
-//! a file that is not gets a warning).
+//! A capture can be one file, a rotated set (`tcpdump -C`/`-G`), a folder, or a stream
+//! (`-` for standard input, a pipe or a FIFO). Connections cross file boundaries, so all
+//! files are read together and merged by timestamp (a k-way merge; each file is assumed to
+//! be in time order, which tcpdump guarantees, and a file that is not gets a warning).
+//!
+//! Files are read with ordinary reads into chunks, not memory-mapped: a file truncated or
+//! replaced while it is read ends early with a warning (a mapping would raise SIGBUS), and
+//! a folder of any number of files needs no mapping per file. A file is opened only from
+//! the time its first packet comes up in the merge until its last, so a rotated capture
+//! of any number of files holds one or two open at a time.
 
 #[cfg(feature = "libpcap")]
 pub mod bpf;
@@ -11,67 +17,118 @@ mod link;
 mod reader;
 
 pub use link::{decode, Datagram, Packet, Segment, Skip, TcpFlags};
-pub use reader::{prefetch, sniff_format, Format, LinkType, RawPacket, RecordReader, MAX_SNAPLEN};
+pub use reader::{
+    prefetch, sniff_format, Format, LinkType, RawPacket, RecordReader, Step, MAX_SNAPLEN,
+};
 
 use crate::diag::{Diagnostics, Location, Warning, WarningKind};
-use memmap2::Mmap;
+use crate::time::Timestamp;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-/// Where a capture's bytes live.
-enum Storage {
-    /// A read-only memory map of the file.
-    Mapped(Mmap),
-    /// Bytes already in memory (tests, fuzzing, stdin-like sources).
-    Owned(Vec<u8>),
+/// Where a capture's bytes come from.
+enum Source {
+    /// A regular file, opened again when its turn in the merge comes; `id` tells whether
+    /// the path still names the file that was probed.
+    File { size: u64, id: FileId },
+    /// A stream (standard input, a pipe, a FIFO): read once, front to back. The bytes read
+    /// while probing it are kept.
+    Stream(Mutex<Option<StreamStart>>),
+    /// Bytes already in memory (tests, fuzzing).
+    Owned(Arc<Vec<u8>>),
 }
 
-/// One opened capture file.
-pub struct CaptureFile {
-    /// The path, as given or as found in a folder.
-    pub path: PathBuf,
-    /// The display name used in warnings.
-    pub name: String,
-    storage: Storage,
-    /// Bytes at the start already released with [`CaptureSet::release_before`].
-    released: AtomicUsize,
+/// A stream's first bytes (read to find its first packet) and the rest of it.
+struct StreamStart {
+    head: Vec<u8>,
+    more: bool,
+    input: Box<dyn Read + Send>,
 }
 
-impl CaptureFile {
-    /// The file's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match &self.storage {
-            Storage::Mapped(m) => m,
-            Storage::Owned(v) => v,
+/// What identifies a file on disk (device and inode on Unix).
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+struct FileId(u64, u64);
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileId(meta.dev(), meta.ino())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            FileId(0, 0)
         }
     }
 }
 
-/// All files of one capture, opened and mapped.
+/// One capture file (or stream), checked to be a capture.
+pub struct CaptureFile {
+    /// The path, as given or as found in a folder (`-`: standard input).
+    pub path: PathBuf,
+    /// The display name used in warnings.
+    pub name: String,
+    source: Source,
+    /// The time of its first packet (`None`: it has none before something goes wrong).
+    first_ts: Option<Timestamp>,
+}
+
+impl CaptureFile {
+    /// The file's size when it was opened (`None` for a stream).
+    pub fn size(&self) -> Option<u64> {
+        match &self.source {
+            Source::File { size, .. } => Some(*size),
+            Source::Stream(_) => None,
+            Source::Owned(v) => Some(v.len() as u64),
+        }
+    }
+}
+
+/// All files of one capture, checked; read with [`CaptureSet::packets`].
 pub struct CaptureSet {
     /// The usable files, in the order given (folders expanded, sorted by name).
     pub files: Vec<CaptureFile>,
+    /// Chunks the readers have moved past, kept while packets may still borrow from them.
+    retired: Mutex<Retired>,
+}
+
+/// Chunks no reader uses any more, in the order they were left, and how many of them
+/// were already released.
+#[derive(Default)]
+struct Retired {
+    released: u64,
+    chunks: VecDeque<Arc<Vec<u8>>>,
 }
 
 /// Expands folders into the capture files they hold (by content, not by extension),
-/// sorted by name; plain paths are kept as given.
+/// sorted by name; plain paths are kept as given. A file in a folder that cannot be read
+/// is reported (kind [`WarningKind::UnusableFile`]) rather than skipped silently; files
+/// that are readable but not captures are left out.
 pub fn expand_inputs(inputs: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = match std::fs::read_dir(input) {
-                Ok(rd) => rd
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file() && looks_like_capture(p))
-                    .collect(),
+            let entries: Vec<PathBuf> = match std::fs::read_dir(input) {
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
                 Err(e) => {
                     diags.push(unusable(input, format!("cannot read folder: {e}")));
                     continue;
                 }
             };
+            let mut found = Vec::new();
+            for p in entries.into_iter().filter(|p| p.is_file()) {
+                match looks_like_capture(&p) {
+                    Ok(true) => found.push(p),
+                    Ok(false) => {}
+                    Err(e) => diags.push(unusable(&p, format!("cannot read: {e}"))),
+                }
+            }
             found.sort();
             if found.is_empty() {
                 diags.push(unusable(
@@ -87,13 +144,15 @@ pub fn expand_inputs(inputs: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf
     out
 }
 
-fn looks_like_capture(path: &Path) -> bool {
-    use std::io::Read;
+/// Whether the file starts like a capture; an error when it cannot be read at all.
+fn looks_like_capture(path: &Path) -> std::io::Result<bool> {
     let mut magic = [0u8; 4];
-    File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
-        && sniff_format(&magic).is_some()
+    match File::open(path)?.read_exact(&mut magic) {
+        Ok(()) => Ok(sniff_format(&magic).is_some()),
+        // Shorter than a magic number: not a capture.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 fn unusable(path: &Path, message: String) -> Warning {
@@ -108,9 +167,29 @@ fn unusable(path: &Path, message: String) -> Warning {
     }
 }
 
+/// The name that stands for standard input.
+pub const STDIN: &str = "-";
+
+/// Bytes read at first to find a file's header and first packet (more when its first
+/// record is larger).
+const PROBE: usize = 4096;
+/// The most bytes read to find a file's first packet; a file whose first packet lies
+/// further is read first of all.
+const PROBE_MAX: usize = 64 << 20;
+/// Chunk sizes: the memory for chunks is about [`CHUNK_BUDGET`] over the files being
+/// read at one time, each chunk between [`CHUNK_MIN`] and [`CHUNK_MAX`] (or one record,
+/// when a record is larger).
+const CHUNK_BUDGET: usize = 64 << 20;
+// The unit tests read in tiny chunks, so that records and resynchronisations cross them.
+const CHUNK_MIN: usize = if cfg!(test) { 256 } else { 16 << 10 };
+const CHUNK_MAX: usize = if cfg!(test) { 1024 } else { 4 << 20 };
+
 impl CaptureSet {
-    /// Opens and maps every file. A file that cannot be used is reported in `diags` (kind
-    /// [`WarningKind::UnusableFile`]) and left out; the others are still read.
+    /// Checks every file: that it can be opened and is a capture, and the time of its
+    /// first packet. A file that cannot be used is reported in `diags` (kind
+    /// [`WarningKind::UnusableFile`]) and left out; the others are still read. `-` is
+    /// standard input; pipes, FIFOs and other files that are not regular are read as
+    /// streams. Nothing stays open: a file is opened again when it is read.
     pub fn open(paths: &[PathBuf], diags: &mut Diagnostics) -> CaptureSet {
         let mut files = Vec::new();
         for path in paths {
@@ -119,77 +198,92 @@ impl CaptureSet {
                 Err(message) => diags.push(unusable(path, message)),
             }
         }
-        CaptureSet { files }
+        CaptureSet::of(files)
+    }
+
+    fn of(files: Vec<CaptureFile>) -> CaptureSet {
+        CaptureSet {
+            files,
+            retired: Mutex::default(),
+        }
     }
 
     /// A capture held in memory, named `name` in warnings. Errors when it is not a capture.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<CaptureSet, NotACapture> {
-        RecordReader::new(name, 0, &bytes).map_err(|reason| NotACapture {
-            name: name.to_string(),
-            reason,
-        })?;
+        let first_ts = RecordReader::new(name, 0, &bytes)
+            .map_err(|reason| NotACapture {
+                name: name.to_string(),
+                reason,
+            })?
+            .next()
+            .map(|p| p.ts);
         let file = CaptureFile {
             path: PathBuf::from(name),
             name: name.to_string(),
-            storage: Storage::Owned(bytes),
-            released: AtomicUsize::new(0),
+            source: Source::Owned(Arc::new(bytes)),
+            first_ts,
         };
-        Ok(CaptureSet { files: vec![file] })
+        Ok(CaptureSet::of(vec![file]))
     }
 
-    /// Tells the kernel that the first `offset` bytes of file `file` will not be read
-    /// again, so their pages leave this process's resident set: memory stays flat however
-    /// large the capture. Best effort; errors are ignored.
-    pub fn release_before(&self, file: u32, offset: usize) {
-        const CHUNK: usize = 4 << 20;
-        if let Some(CaptureFile {
-            storage: Storage::Mapped(map),
-            released,
-            ..
-        }) = self.files.get(file as usize)
-        {
-            let start = released.load(Ordering::Relaxed);
-            let end = offset / CHUNK * CHUNK;
-            if end > start {
-                // SAFETY: MADV_DONTNEED on a read-only, file-backed mapping only drops page
-                // table entries; a later access faults the same bytes back in from the
-                // file, so any slice still borrowed from the range stays valid.
-                let _ = unsafe {
-                    map.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        start,
-                        end - start,
-                    )
-                };
-                released.store(end, Ordering::Relaxed);
-            }
-        }
+    /// A count of the chunks the readers have left so far: after every packet read before
+    /// this call has been dropped, [`CaptureSet::release_retired`] with it frees them.
+    pub fn retired_mark(&self) -> u64 {
+        let r = lock(&self.retired);
+        r.released + r.chunks.len() as u64
     }
 
-    /// Total size of all files in bytes.
+    /// Frees the chunks left before `mark` (a [`CaptureSet::retired_mark`]), so memory
+    /// stays flat however large the capture.
+    ///
+    /// # Safety
+    ///
+    /// Packets borrow their bytes from the chunks: no packet read from this set (by any
+    /// [`Merged`]) before the call to `retired_mark` that returned `mark` may be used
+    /// after this call.
+    pub unsafe fn release_retired(&self, mark: u64) {
+        let freed: Vec<Arc<Vec<u8>>> = {
+            let mut r = lock(&self.retired);
+            let n = mark.saturating_sub(r.released).min(r.chunks.len() as u64);
+            r.released += n;
+            r.chunks.drain(..n as usize).collect()
+        };
+        drop(freed);
+    }
+
+    fn retire(&self, chunk: Arc<Vec<u8>>) {
+        lock(&self.retired).chunks.push_back(chunk);
+    }
+
+    /// Total size of all files in bytes, as they were when opened (streams count 0).
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes().len() as u64).sum()
+        self.files.iter().filter_map(CaptureFile::size).sum()
     }
 
-    /// All packets of all files, merged in timestamp order.
+    /// All packets of all files, merged in timestamp order. A stream's packets can be read
+    /// once: a second call sees the stream empty.
     pub fn packets(&self) -> Merged<'_> {
-        let mut readers = Vec::new();
-        for (i, f) in self.files.iter().enumerate() {
-            // open_one already checked the header, so this cannot fail here.
-            if let Ok(r) = RecordReader::new(&f.name, i as u32, f.bytes()) {
-                readers.push(r);
-            }
-        }
         let mut merged = Merged {
-            readers,
+            set: self,
+            cursors: (0..self.files.len()).map(|_| Cursor::Waiting).collect(),
             heads: BinaryHeap::new(),
-            pending: Vec::new(),
+            pending: vec![None; self.files.len()],
+            reading: 0,
+            done_bytes: 0,
+            stream_bytes: 0,
+            lost: Vec::new(),
         };
-        for i in 0..merged.readers.len() {
-            merged.refill(i);
+        for (i, f) in self.files.iter().enumerate() {
+            // A file without a first packet still has its warnings to give: first of all.
+            let ts = f.first_ts.unwrap_or(Timestamp(i64::MIN));
+            merged.heads.push(Reverse((ts, i as u32, 0)));
         }
         merged
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Bytes given as a capture that are neither pcap nor pcapng.
@@ -204,75 +298,737 @@ pub struct NotACapture {
 
 fn open_one(path: &Path) -> Result<CaptureFile, String> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    if path.as_os_str() == STDIN {
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        return open_stream(path, name, stdin);
+    }
+    let mut file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     if meta.is_dir() {
         return Err("is a folder".into());
     }
+    if !meta.is_file() {
+        return open_stream(path, name, Box::new(file));
+    }
     if meta.len() == 0 {
         return Err("file is empty".into());
     }
-    // SAFETY: the map is read-only and lives as long as the CaptureFile. Another process
-    // truncating the file while we read it would raise SIGBUS; capture files being analysed
-    // post-mortem are not being written, which is the documented assumption of this tool.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| format!("cannot map into memory: {e}"))?;
-    RecordReader::new(&name, 0, &map)
-        .map_err(|e| e.trim_start_matches(&format!("{name}: ")).to_string())?;
+    let size = meta.len();
+    let first_ts = probe(&name, |buf, want| {
+        let more = read_up_to(&mut file, buf, want).map_err(|e| format!("cannot read: {e}"))?;
+        Ok(more && (buf.len() as u64) < size)
+    })?
+    .first_ts;
     Ok(CaptureFile {
         path: path.to_path_buf(),
         name,
-        storage: Storage::Mapped(map),
-        released: AtomicUsize::new(0),
+        source: Source::File {
+            size,
+            id: FileId::of(&meta),
+        },
+        first_ts,
     })
 }
 
+fn open_stream(
+    path: &Path,
+    name: String,
+    mut input: Box<dyn Read + Send>,
+) -> Result<CaptureFile, String> {
+    let Probe {
+        head,
+        more,
+        first_ts,
+    } = probe(&name, |buf, want| {
+        read_up_to(&mut input, buf, want).map_err(|e| format!("cannot read: {e}"))
+    })?;
+    if head.is_empty() {
+        return Err("stream is empty".into());
+    }
+    Ok(CaptureFile {
+        path: path.to_path_buf(),
+        name,
+        source: Source::Stream(Mutex::new(Some(StreamStart { head, more, input }))),
+        first_ts,
+    })
+}
+
+/// The start of a file, read to find its first packet.
+struct Probe {
+    /// The bytes read.
+    head: Vec<u8>,
+    /// More bytes may follow them.
+    more: bool,
+    /// The first packet's time, when one was found.
+    first_ts: Option<Timestamp>,
+}
+
+/// Reads the start of a file with `read(buf, want)` (appends until `buf` holds `want`
+/// bytes or the input ends; returns whether more may follow) until its first packet:
+/// errors when it is not a capture.
+fn probe(
+    name: &str,
+    mut read: impl FnMut(&mut Vec<u8>, usize) -> Result<bool, String>,
+) -> Result<Probe, String> {
+    let mut head = Vec::new();
+    let mut more = read(&mut head, PROBE)?;
+    loop {
+        let mut reader = RecordReader::new_partial(name, 0, &head, more)
+            .map_err(|e| e.trim_start_matches(&format!("{name}: ")).to_string())?;
+        let need = match reader.step() {
+            Step::Packet(p) => Some(p.ts),
+            Step::End => None,
+            Step::NeedMore(_) if head.len() >= PROBE_MAX => None,
+            Step::NeedMore(n) => {
+                let have = head.len();
+                let want = (reader.chunk_position() + n).max(have * 2);
+                more = read(&mut head, want.min(PROBE_MAX).max(have + 1))?;
+                continue;
+            }
+        };
+        return Ok(Probe {
+            head,
+            more,
+            first_ts: need,
+        });
+    }
+}
+
+/// Appends to `buf` from `input` until it holds `want` bytes or the input ends; returns
+/// whether the input may hold more.
+fn read_up_to(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    if buf.len() >= want {
+        return Ok(true);
+    }
+    let missing = (want - buf.len()) as u64;
+    let got = input.take(missing).read_to_end(buf)? as u64;
+    Ok(got == missing)
+}
+
 /// A k-way merge of the files' packets by timestamp (ties: file order, then packet order).
+///
+/// A file is opened when its first packet is the next in the merge and closed after its
+/// last; while open it holds one chunk of its bytes (the packets borrow from it).
 pub struct Merged<'a> {
-    readers: Vec<RecordReader<'a>>,
-    heads: BinaryHeap<Reverse<(crate::time::Timestamp, u32, u64)>>,
+    set: &'a CaptureSet,
+    cursors: Vec<Cursor<'a>>,
+    /// Per file being read, its next packet's key; per file waiting, its first packet's
+    /// key with packet number 0.
+    heads: BinaryHeap<Reverse<(Timestamp, u32, u64)>>,
     pending: Vec<Option<RawPacket<'a>>>,
+    /// Files open now.
+    reading: usize,
+    /// Bytes of the files already read to their end.
+    done_bytes: u64,
+    /// Bytes of streams read to their end.
+    stream_bytes: u64,
+    /// Warnings about files that could not be read when their turn came.
+    lost: Vec<Warning>,
+}
+
+/// One file's place in the merge.
+enum Cursor<'a> {
+    /// Not opened yet.
+    Waiting,
+    /// Being read.
+    Reading(Box<Reading<'a>>),
+    /// Read to its end (or given up on, with a warning).
+    Done,
+}
+
+/// A file being read: its reader over the current chunk, and where more bytes come from.
+struct Reading<'a> {
+    reader: RecordReader<'a>,
+    chunk: Arc<Vec<u8>>,
+    input: Input,
+}
+
+/// Where a file being read gets its next chunk.
+enum Input {
+    /// A regular file: read up to the size it had when opened (bytes appended later are
+    /// not read), its size checked again at every chunk.
+    File { file: File, size: u64 },
+    /// A stream, to its end.
+    Stream(Box<dyn Read + Send>),
+    /// Nothing more: the chunk is all there is.
+    None,
+}
+
+/// Borrows a chunk's bytes for as long as the capture set lives.
+///
+/// # Safety
+///
+/// The chunk must stay alive that long or until [`CaptureSet::release_retired`] frees it:
+/// the caller keeps it in a [`Reading`] and hands it to the set's retired chunks when it
+/// leaves it (also when the [`Merged`] is dropped). Its bytes are never written again.
+unsafe fn borrow_chunk<'a>(chunk: &Arc<Vec<u8>>) -> &'a [u8] {
+    // SAFETY: see above; the `Vec`'s heap buffer does not move while the `Arc` holds it.
+    unsafe { std::slice::from_raw_parts(chunk.as_ptr(), chunk.len()) }
 }
 
 impl<'a> Merged<'a> {
-    fn refill(&mut self, i: usize) {
-        if self.pending.len() <= i {
-            self.pending.resize(i + 1, None);
-        }
-        let next = self.readers[i].next();
-        if let Some(p) = &next {
-            self.heads.push(Reverse((p.ts, i as u32, p.number)));
-        }
-        self.pending[i] = next;
+    /// The chunk size while `reading` files are open.
+    fn chunk_len(&self) -> usize {
+        (CHUNK_BUDGET / self.reading.max(1)).clamp(CHUNK_MIN, CHUNK_MAX)
     }
 
-    /// Moves the warnings the readers found so far into `diags`.
-    pub fn drain_warnings(&mut self, diags: &mut Diagnostics) {
-        for r in &mut self.readers {
-            for w in r.warnings.drain(..) {
-                diags.push(w);
+    /// Opens file `i`: its first chunk and its reader. `None` when it cannot be read (a
+    /// warning says why) or a stream was already read.
+    fn start(&mut self, i: usize) -> Option<Box<Reading<'a>>> {
+        let f = &self.set.files[i];
+        let (bytes, more, input) = match &f.source {
+            Source::Owned(bytes) => (bytes.clone(), false, Input::None),
+            Source::Stream(start) => {
+                let StreamStart { head, more, input } = lock(start).take()?;
+                (Arc::new(head), more, Input::Stream(input))
+            }
+            Source::File { size, id } => {
+                let size = *size;
+                let opened = File::open(&f.path).and_then(|file| {
+                    let meta = file.metadata()?;
+                    Ok((file, meta))
+                });
+                let mut file = match opened {
+                    Ok((file, meta)) if FileId::of(&meta) == *id => file,
+                    Ok(_) => {
+                        self.warn_lost(i, "another file took its name since it was opened");
+                        return None;
+                    }
+                    Err(e) => {
+                        self.warn_lost(i, &format!("cannot open it again: {e}"));
+                        return None;
+                    }
+                };
+                let mut head = Vec::new();
+                let want = self
+                    .chunk_len()
+                    .min(usize::try_from(size).unwrap_or(usize::MAX));
+                let more = match read_up_to(&mut file, &mut head, want) {
+                    Ok(_) if head.len() < want => {
+                        // It shrank since it was probed: what is left is read.
+                        self.lost.push(Warning {
+                            kind: WarningKind::TruncatedFile,
+                            location: Location {
+                                file: f.name.clone(),
+                                packet: None,
+                                offset: Some(head.len() as u64),
+                            },
+                            message: format!(
+                                "the file shrank from {size} to {} bytes before its turn came; \
+                                 what is left of it is read",
+                                head.len()
+                            ),
+                        });
+                        false
+                    }
+                    Ok(more) => more && (head.len() as u64) < size,
+                    Err(e) => {
+                        self.warn_lost(i, &format!("cannot read: {e}"));
+                        return None;
+                    }
+                };
+                (Arc::new(head), more, Input::File { file, size })
+            }
+        };
+        // SAFETY: the chunk is kept in the Reading, and retired when it is left.
+        let slice = unsafe { borrow_chunk(&bytes) };
+        match RecordReader::new_partial(&f.name, i as u32, slice, more) {
+            Ok(reader) => Some(Box::new(Reading {
+                reader,
+                chunk: bytes,
+                input,
+            })),
+            Err(e) => {
+                self.set.retire(bytes);
+                let why = format!("it changed since it was opened: {e}");
+                self.warn_lost(i, &why);
+                None
             }
         }
     }
 
-    /// Per file: its index and how far it has been read.
-    pub fn positions(&self) -> impl Iterator<Item = (u32, usize)> + '_ {
-        self.readers.iter().map(|r| (r.file(), r.position()))
+    /// A file that could not be read when its turn came.
+    fn warn_lost(&mut self, i: usize, why: &str) {
+        self.lost.push(Warning {
+            kind: WarningKind::TruncatedFile,
+            location: Location {
+                file: self.set.files[i].name.clone(),
+                packet: None,
+                offset: None,
+            },
+            message: format!("{why}; none of its packets were read"),
+        });
+    }
+
+    /// Gives the reader of file `i` the bytes from where it stands on, at least `need`
+    /// (fewer when the file ends there). The chunk it leaves is retired.
+    fn read_more(&mut self, i: usize, need: usize) {
+        let chunk_len = self.chunk_len();
+        let Cursor::Reading(r) = &mut self.cursors[i] else {
+            return;
+        };
+        let rest = &r.chunk[r.reader.chunk_position()..];
+        let want = need.max(chunk_len).max(rest.len() + 1);
+        let mut bytes = Vec::with_capacity(want);
+        bytes.extend_from_slice(rest);
+        let offset = r.reader.position();
+        let more = match &mut r.input {
+            Input::None => false,
+            Input::Stream(input) => match read_up_to(input, &mut bytes, want) {
+                Ok(more) => more,
+                Err(e) => {
+                    r.reader.warn_next(
+                        WarningKind::TruncatedFile,
+                        format!("read failed: {e}; the rest is ignored"),
+                    );
+                    false
+                }
+            },
+            Input::File { file, size } => {
+                read_file_chunk(file, *size, offset, &mut bytes, want, &mut r.reader)
+            }
+        };
+        let new = Arc::new(bytes);
+        // SAFETY: the chunk is kept in the Reading, and retired when it is left.
+        r.reader.refill(unsafe { borrow_chunk(&new) }, more);
+        let old = std::mem::replace(&mut r.chunk, new);
+        self.set.retire(old);
+    }
+
+    /// Reads file `i`'s next packet into `pending` and its key into the heap; closes the
+    /// file at its end.
+    fn refill(&mut self, i: usize) {
+        let next = loop {
+            let Cursor::Reading(r) = &mut self.cursors[i] else {
+                break None;
+            };
+            match r.reader.step() {
+                Step::Packet(p) => break Some(p),
+                Step::End => break None,
+                Step::NeedMore(need) => self.read_more(i, need),
+            }
+        };
+        match &next {
+            Some(p) => self.heads.push(Reverse((p.ts, i as u32, p.number))),
+            None => self.close(i),
+        }
+        self.pending[i] = next;
+    }
+
+    /// Closes file `i`: its chunk is retired, its warnings kept.
+    fn close(&mut self, i: usize) {
+        if let Cursor::Reading(r) = std::mem::replace(&mut self.cursors[i], Cursor::Done) {
+            let Reading {
+                mut reader,
+                chunk,
+                input,
+            } = *r;
+            self.done_bytes += reader.position();
+            if let Input::Stream(_) = input {
+                self.stream_bytes += reader.position();
+            }
+            self.lost.append(&mut reader.warnings);
+            self.set.retire(chunk);
+            self.reading -= 1;
+        }
+    }
+
+    /// Moves the warnings the readers found so far into `diags`.
+    pub fn drain_warnings(&mut self, diags: &mut Diagnostics) {
+        for w in self.lost.drain(..) {
+            diags.push(w);
+        }
+        for c in &mut self.cursors {
+            if let Cursor::Reading(r) = c {
+                for w in r.reader.warnings.drain(..) {
+                    diags.push(w);
+                }
+            }
+        }
+    }
+
+    /// Bytes read from streams (which [`CaptureSet::total_bytes`] cannot count), once
+    /// they were read to their end.
+    pub fn stream_bytes(&self) -> u64 {
+        self.stream_bytes
     }
 
     /// Bytes read so far over all files.
     pub fn position(&self) -> u64 {
-        self.readers.iter().map(|r| r.position() as u64).sum()
+        let reading: u64 = self
+            .cursors
+            .iter()
+            .map(|c| match c {
+                Cursor::Reading(r) => r.reader.position(),
+                _ => 0,
+            })
+            .sum();
+        self.done_bytes + reading
     }
+}
+
+/// Reads the bytes of a regular file of `size` bytes (when opened) from `offset +
+/// bytes.len()` on, appending to `bytes` until it holds `want` or the file ends; returns
+/// whether more may follow. A file that shrank meanwhile (truncated, rewritten) ends
+/// there, with a `truncated_file` warning on `reader`.
+fn read_file_chunk(
+    file: &mut File,
+    size: u64,
+    offset: u64,
+    bytes: &mut Vec<u8>,
+    want: usize,
+    reader: &mut RecordReader<'_>,
+) -> bool {
+    let from = offset + bytes.len() as u64;
+    let end = size.min(offset.saturating_add(want as u64));
+    let shrank = |reader: &mut RecordReader<'_>, now: u64| {
+        reader.warn_next(
+            WarningKind::TruncatedFile,
+            format!(
+                "the file shrank from {size} to {now} bytes while it was read (truncated or \
+                 rewritten); the packets read before byte {from} are kept, the rest is ignored"
+            ),
+        );
+        false
+    };
+    let now = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if now < size {
+        return shrank(reader, now);
+    }
+    let read = file.seek(SeekFrom::Start(from)).and_then(|_| {
+        let missing = end.saturating_sub(from);
+        (&mut *file).take(missing).read_to_end(bytes)
+    });
+    let got_to = offset + bytes.len() as u64;
+    if let Err(e) = read {
+        reader.warn_next(
+            WarningKind::TruncatedFile,
+            format!("read failed at byte {got_to}: {e}; the rest is ignored"),
+        );
+        return false;
+    }
+    if got_to < end {
+        return shrank(reader, got_to);
+    }
+    got_to < size
 }
 
 impl<'a> Iterator for Merged<'a> {
     type Item = RawPacket<'a>;
 
     fn next(&mut self) -> Option<RawPacket<'a>> {
-        let Reverse((_, i, _)) = self.heads.pop()?;
-        let i = i as usize;
-        let p = self.pending[i].take();
-        self.refill(i);
-        p
+        loop {
+            let Reverse((_, i, number)) = self.heads.pop()?;
+            let i = i as usize;
+            if number == 0 && matches!(self.cursors[i], Cursor::Waiting) {
+                // This file's first packet is next: open it.
+                match self.start(i) {
+                    Some(r) => {
+                        self.cursors[i] = Cursor::Reading(r);
+                        self.reading += 1;
+                        self.refill(i);
+                    }
+                    None => self.cursors[i] = Cursor::Done,
+                }
+                continue;
+            }
+            let p = self.pending[i].take();
+            self.refill(i);
+            return p;
+        }
+    }
+}
+
+impl Drop for Merged<'_> {
+    /// Packets read may outlive the merge: the chunks still in use go to the set.
+    fn drop(&mut self) {
+        for i in 0..self.cursors.len() {
+            self.close(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file in the temporary folder, removed when dropped.
+    struct Temp(PathBuf);
+
+    impl Temp {
+        fn new(name: &str, bytes: &[u8]) -> Temp {
+            let p = std::env::temp_dir()
+                .join(format!("teardown-capture-{}-{name}", std::process::id()));
+            std::fs::write(&p, bytes).unwrap();
+            Temp(p)
+        }
+    }
+
+    impl Drop for Temp {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// A little-endian µs pcap (raw IP) with one record per `(seconds, bytes)`.
+    fn pcap(records: &[(u32, Vec<u8>)]) -> Vec<u8> {
+        let mut v = Vec::new();
+        for x in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        for (sec, data) in records {
+            for x in [*sec, 0, data.len() as u32, data.len() as u32] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    /// pcapng blocks in either byte order.
+    struct Ng {
+        big: bool,
+        out: Vec<u8>,
+    }
+
+    impl Ng {
+        fn u16(&self, x: u16) -> [u8; 2] {
+            if self.big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        }
+        fn u32(&self, x: u32) -> [u8; 4] {
+            if self.big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            }
+        }
+        fn block(&mut self, kind: u32, body: &[u8]) {
+            let len = 12 + body.len() as u32;
+            let mut b = self.u32(kind).to_vec();
+            b.extend_from_slice(&self.u32(len));
+            b.extend_from_slice(body);
+            b.extend_from_slice(&self.u32(len));
+            self.out.extend_from_slice(&b);
+        }
+        fn section(&mut self) {
+            let mut body = self.u32(0x1a2b_3c4d).to_vec();
+            body.extend_from_slice(&self.u16(1));
+            body.extend_from_slice(&self.u16(0));
+            body.extend_from_slice(&[0xff; 8]);
+            self.block(0x0a0d_0d0a, &body);
+        }
+        /// An interface (raw IP) with these options (code, value).
+        fn interface(&mut self, options: &[(u16, Vec<u8>)]) {
+            let mut body = self.u16(101).to_vec();
+            body.extend_from_slice(&self.u16(0));
+            body.extend_from_slice(&self.u32(65535));
+            for (code, value) in options {
+                body.extend_from_slice(&self.u16(*code));
+                body.extend_from_slice(&self.u16(value.len() as u16));
+                body.extend_from_slice(value);
+                body.resize(body.len().next_multiple_of(4), 0);
+            }
+            body.extend_from_slice(&[0; 4]);
+            self.block(1, &body);
+        }
+        fn packet(&mut self, iface: u32, ts: u64, data: &[u8]) {
+            let mut body = Vec::new();
+            for x in [
+                iface,
+                (ts >> 32) as u32,
+                ts as u32,
+                data.len() as u32,
+                data.len() as u32,
+            ] {
+                body.extend_from_slice(&self.u32(x));
+            }
+            body.extend_from_slice(data);
+            body.resize(body.len().next_multiple_of(4), 0);
+            self.block(6, &body);
+        }
+    }
+
+    /// Packets (time, number, bytes) and warnings (kind, packet, offset) of a set.
+    type Read = (
+        Vec<(Timestamp, u64, Vec<u8>)>,
+        Vec<(WarningKind, Option<u64>, Option<u64>)>,
+    );
+
+    fn read_set(set: &CaptureSet) -> Read {
+        let mut m = set.packets();
+        let packets = m
+            .by_ref()
+            .map(|p| (p.ts, p.number, p.data.to_vec()))
+            .collect();
+        let mut d = Diagnostics::default();
+        m.drain_warnings(&mut d);
+        let w = d
+            .warnings()
+            .iter()
+            .map(|w| (w.kind, w.location.packet, w.location.offset));
+        (packets, w.collect())
+    }
+
+    fn read_whole(bytes: &[u8]) -> Read {
+        let mut r = RecordReader::new("x", 0, bytes).unwrap();
+        let packets = r
+            .by_ref()
+            .map(|p| (p.ts, p.number, p.data.to_vec()))
+            .collect();
+        let w = r
+            .warnings
+            .iter()
+            .map(|w| (w.kind, w.location.packet, w.location.offset));
+        (packets, w.collect())
+    }
+
+    fn records(n: u32) -> Vec<(u32, Vec<u8>)> {
+        (0..n)
+            .map(|i| (i, vec![i as u8; (i as usize * 37) % 3000]))
+            .collect()
+    }
+
+    #[test]
+    fn chunked_reading_gives_what_a_whole_file_gives() {
+        // Records larger and smaller than the test chunks, garbage to resynchronise over,
+        // and a record cut at the end.
+        let mut bytes = pcap(&records(300));
+        let at = bytes.len();
+        bytes.extend_from_slice(&[0xff; 23]);
+        let more = pcap(&records(300));
+        bytes.extend_from_slice(&more[24..]);
+        bytes.extend_from_slice(&more[24..100]);
+        let mut ng = Ng {
+            big: true,
+            out: Vec::new(),
+        };
+        ng.section();
+        ng.interface(&[]);
+        for i in 0..300u64 {
+            ng.packet(0, i * 1_000_000, &vec![i as u8; (i as usize * 53) % 2000]);
+        }
+        ng.out.extend_from_slice(&[0x55; 4000]);
+        ng.packet(0, 301_000_000, &[1, 2, 3]);
+        for (name, bytes) in [("chunks.pcap", bytes), ("chunks.pcapng", ng.out)] {
+            let t = Temp::new(name, &bytes);
+            let mut diags = Diagnostics::default();
+            let set = CaptureSet::open(std::slice::from_ref(&t.0), &mut diags);
+            assert!(diags.is_empty(), "{name}");
+            let whole = read_whole(&bytes);
+            let chunked = read_set(&set);
+            assert!(whole.0.len() >= 300, "{name}: {}", whole.0.len());
+            assert!(!whole.1.is_empty(), "{name}");
+            assert_eq!(chunked, whole, "{name}");
+        }
+        assert!(at > CHUNK_MAX);
+    }
+
+    #[test]
+    fn a_file_truncated_while_read_ends_with_a_warning() {
+        let bytes = pcap(&(0..2000).map(|i| (i, vec![7; 100])).collect::<Vec<_>>());
+        let t = Temp::new("shrinks.pcap", &bytes);
+        let mut diags = Diagnostics::default();
+        let set = CaptureSet::open(std::slice::from_ref(&t.0), &mut diags);
+        let mut m = set.packets();
+        assert_eq!(m.by_ref().take(100).count(), 100);
+        // tcpdump restarted on the same file, or a log rotation: the file is cut short.
+        File::options()
+            .write(true)
+            .open(&t.0)
+            .unwrap()
+            .set_len(20_000)
+            .unwrap();
+        let rest = m.by_ref().count();
+        m.drain_warnings(&mut diags);
+        // What was read in chunks before the cut is kept; nothing past it is read.
+        assert!(rest < 1900, "{rest}");
+        let w = &diags.warnings()[0];
+        assert_eq!(w.kind, WarningKind::TruncatedFile);
+        assert!(
+            w.message.contains("shrank from 232024 to 20000 bytes"),
+            "{w}"
+        );
+        assert!(w.location.file.ends_with("shrinks.pcap") && w.location.packet.is_some());
+    }
+
+    #[test]
+    fn a_file_truncated_before_its_turn_says_so() {
+        let bytes = pcap(&(0..50).map(|i| (i, vec![7; 100])).collect::<Vec<_>>());
+        let t = Temp::new("shrank-early.pcap", &bytes);
+        let mut diags = Diagnostics::default();
+        let set = CaptureSet::open(std::slice::from_ref(&t.0), &mut diags);
+        // Cut on a record boundary, within the first chunk: the reader alone would see a
+        // shorter, whole file.
+        File::options()
+            .write(true)
+            .open(&t.0)
+            .unwrap()
+            .set_len(24 + 5 * 116)
+            .unwrap();
+        let mut m = set.packets();
+        assert_eq!(m.by_ref().count(), 5);
+        m.drain_warnings(&mut diags);
+        let w = &diags.warnings()[0];
+        assert_eq!(w.kind, WarningKind::TruncatedFile);
+        assert!(
+            w.message
+                .contains("shrank from 5824 to 604 bytes before its turn"),
+            "{w}"
+        );
+    }
+
+    #[test]
+    fn a_rotated_capture_is_read_one_file_at_a_time() {
+        let temps: Vec<Temp> = (0..50)
+            .map(|f| {
+                let recs: Vec<_> = (0..5).map(|i| (f * 10 + i, vec![1; 60])).collect();
+                Temp::new(&format!("rot{f:03}.pcap"), &pcap(&recs))
+            })
+            .collect();
+        let paths: Vec<PathBuf> = temps.iter().map(|t| t.0.clone()).collect();
+        let mut diags = Diagnostics::default();
+        let set = CaptureSet::open(&paths, &mut diags);
+        let mut m = set.packets();
+        let mut most = 0;
+        let mut n = 0;
+        while m.next().is_some() {
+            n += 1;
+            most = most.max(m.reading);
+        }
+        assert_eq!(n, 250);
+        assert_eq!(most, 1);
+    }
+
+    #[test]
+    fn pcapng_binary_resolution_and_big_endian_offset() {
+        // tshark reads these files as 1000.5 s and 1001.75 s after the epoch (checked with
+        // `tshark -r x.pcapng -T fields -e frame.time_epoch`, TShark 4.x, both byte orders).
+        for big in [false, true] {
+            let mut ng = Ng {
+                big,
+                out: Vec::new(),
+            };
+            ng.section();
+            let offset = if big {
+                1000i64.to_be_bytes()
+            } else {
+                1000i64.to_le_bytes()
+            };
+            // if_tsresol 0x94: 2^-20 s; if_tsoffset 1000 s.
+            ng.interface(&[(9, vec![0x94]), (14, offset.to_vec())]);
+            ng.packet(0, 1 << 19, &[0x45]);
+            ng.packet(0, (1 << 20) + (3 << 18), &[0x45]);
+            let (packets, _) = read_whole(&ng.out);
+            let ts: Vec<i64> = packets.iter().map(|p| p.0 .0).collect();
+            assert_eq!(
+                ts,
+                [1_000_500_000_000, 1_001_750_000_000],
+                "big-endian {big}"
+            );
+        }
     }
 }

@@ -1,12 +1,13 @@
-//! Record-level readers for pcap and pcapng over a memory-mapped file.
+//! Record-level readers for pcap and pcapng over the bytes of a file, whole or in chunks.
 //!
-//! Both readers borrow packet bytes from the mapping (zero copy) and never fail hard: a
-//! truncated or corrupt record ends that file's packets with a [`Warning`], and what was
-//! read before it stays valid.
+//! Both readers borrow packet bytes from the buffer they are given (zero copy) and never
+//! fail hard: a truncated or corrupt record ends that file's packets with a [`Warning`],
+//! and what was read before it stays valid. Over a chunk that more bytes may follow
+//! ([`RecordReader::step`]), a record running past the chunk's end asks for more instead.
 
 use crate::diag::{Location, Warning, WarningKind};
 use crate::time::Timestamp;
-use pcap_parser::pcapng::Block;
+use pcap_parser::pcapng::{Block, OptionCode, PcapNGOption};
 use pcap_parser::PcapHeader;
 
 /// A link-layer type number as stored in pcap/pcapng (LINKTYPE_*), open: unknown values
@@ -75,11 +76,28 @@ enum State {
     Done,
 }
 
+/// What [`RecordReader::step`] found.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// The next packet.
+    Packet(RawPacket<'a>),
+    /// The chunk ends inside a record (or a search for one): give the reader the bytes
+    /// from [`RecordReader::chunk_position`] on, at least this many, with
+    /// [`RecordReader::refill`].
+    NeedMore(usize),
+    /// No more packets in this file.
+    End,
+}
+
 /// Iterates over the packets of one file, recording problems as warnings.
 pub struct RecordReader<'a> {
     name: String,
     file: u32,
     bytes: &'a [u8],
+    /// File offset of `bytes[0]`.
+    base: u64,
+    /// More bytes of the file may follow `bytes`.
+    more: bool,
     pos: usize,
     number: u64,
     state: State,
@@ -94,6 +112,13 @@ impl<'a> RecordReader<'a> {
     /// Opens a reader over `bytes` (a whole file). Errors when the file is not a capture
     /// this tool reads; the message names the file.
     pub fn new(name: &str, file: u32, bytes: &'a [u8]) -> Result<Self, String> {
+        Self::new_partial(name, file, bytes, false)
+    }
+
+    /// As [`RecordReader::new`], over the first bytes of a file that `more` bytes may
+    /// follow (they are asked for with [`Step::NeedMore`]). `bytes` must hold the file
+    /// header (the first 24 bytes) when the file has them.
+    pub fn new_partial(name: &str, file: u32, bytes: &'a [u8], more: bool) -> Result<Self, String> {
         let format = sniff_format(bytes).ok_or_else(|| {
             if bytes.len() < 4 {
                 format!(
@@ -111,6 +136,8 @@ impl<'a> RecordReader<'a> {
             name: name.to_string(),
             file,
             bytes,
+            base: 0,
+            more,
             pos: 0,
             number: 0,
             state: State::Done,
@@ -135,9 +162,32 @@ impl<'a> RecordReader<'a> {
         Ok(r)
     }
 
-    /// Bytes consumed so far (for progress reporting).
-    pub fn position(&self) -> usize {
+    /// Bytes of the file consumed so far (for progress reporting).
+    pub fn position(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Where in the current chunk the reader stands: the bytes from here on are the ones
+    /// to give again, followed by more, after a [`Step::NeedMore`].
+    pub fn chunk_position(&self) -> usize {
         self.pos
+    }
+
+    /// Goes on over `bytes`, the file's bytes from [`RecordReader::position`] on (the
+    /// rest of the current chunk, then new ones); `more`: further bytes may follow.
+    pub fn refill(&mut self, bytes: &'a [u8], more: bool) {
+        self.base += self.pos as u64;
+        self.bytes = bytes;
+        self.pos = 0;
+        self.prefetched = 0;
+        self.more = more;
+    }
+
+    /// Records a problem the caller found with this file (e.g. it shrank while read),
+    /// at the next packet and the current offset.
+    pub fn warn_next(&mut self, kind: WarningKind, message: String) {
+        let next = self.number + 1;
+        self.warn(kind, Some(next), message);
     }
 
     /// Index of the file in the capture set.
@@ -151,7 +201,7 @@ impl<'a> RecordReader<'a> {
             location: Location {
                 file: self.name.clone(),
                 packet,
-                offset: Some(self.pos as u64),
+                offset: Some(self.base + self.pos as u64),
             },
             message,
         });
@@ -174,27 +224,27 @@ impl<'a> RecordReader<'a> {
         self.last_ts = ts;
     }
 
-    fn next_pcap(&mut self, f: PcapFraming, link: LinkType) -> Option<RawPacket<'a>> {
+    fn next_pcap(&mut self, f: PcapFraming, link: LinkType) -> Step<'a> {
         loop {
             let rest = &self.bytes[self.pos..];
             if rest.is_empty() {
-                self.state = State::Done;
-                return None;
+                return self.at_end(0);
             }
             match f.check(rest, None) {
                 Check::Record(_) => {}
-                Check::Short => {
+                Check::Short(need) if self.more => return Step::NeedMore(need),
+                Check::Short(_) => {
                     let msg = format!(
                         "file ends inside a packet record ({} bytes left); the rest is ignored",
                         rest.len()
                     );
                     self.give_up(WarningKind::TruncatedFile, msg);
-                    return None;
+                    return Step::End;
                 }
                 Check::Bad(why) => {
                     let last_sec = (self.last_ts.0 > 0).then_some(self.last_ts.0 / 1_000_000_000);
-                    if !self.resync(why, 1, |b| f.check(b, last_sec)) {
-                        return None;
+                    if let Some(step) = self.resync(why, 1, |b| f.check(b, last_sec)) {
+                        return step;
                     }
                     continue;
                 }
@@ -210,13 +260,13 @@ impl<'a> RecordReader<'a> {
                     WarningKind::CorruptRecord,
                     "unreadable packet record".into(),
                 );
-                return None;
+                return Step::End;
             };
             self.pos = self.bytes.len() - remaining.len();
             self.number += 1;
             let ts = Timestamp::from_parts(frame.ts_sec as i64, frame.ts_usec as u64, f.units);
             self.check_order(ts);
-            return Some(RawPacket {
+            return Step::Packet(RawPacket {
                 ts,
                 link,
                 data: frame.data,
@@ -225,6 +275,16 @@ impl<'a> RecordReader<'a> {
                 number: self.number,
             });
         }
+    }
+
+    /// At the end of the chunk, `need` bytes short (0: on a record boundary): asks for
+    /// more when more may follow, else the file is over.
+    fn at_end(&mut self, need: usize) -> Step<'a> {
+        if self.more {
+            return Step::NeedMore(need.max(1));
+        }
+        self.state = State::Done;
+        Step::End
     }
 
     fn give_up(&mut self, kind: WarningKind, message: String) {
@@ -236,16 +296,42 @@ impl<'a> RecordReader<'a> {
     /// After a malformed record or block at `self.pos`: finds the next position (on
     /// `align`-byte steps, at most [`RESYNC_WINDOW`] ahead) where `check` accepts a record
     /// that is followed by another acceptable one or by the end of the file, and goes on
-    /// from there. Returns false (and ends the file) when there is none.
-    fn resync(&mut self, why: String, align: usize, check: impl Fn(&[u8]) -> Check) -> bool {
+    /// from there (returns `None`). Otherwise returns what the caller returns:
+    /// [`Step::NeedMore`] when the search runs past the chunk and more may follow,
+    /// [`Step::End`] (and the file ends) when there is no such record.
+    fn resync(
+        &mut self,
+        why: String,
+        align: usize,
+        check: impl Fn(&[u8]) -> Check,
+    ) -> Option<Step<'a>> {
         let start = self.pos;
-        let limit = self.bytes.len().min(start + RESYNC_WINDOW);
+        let window_end = start + RESYNC_WINDOW;
+        let limit = self.bytes.len().min(window_end);
+        // Enough to hold the whole window and the records that confirm it, doubling.
+        let grow = ((self.bytes.len() - start) * 2).max(RESYNC_WINDOW + (1 << 16));
         let mut p = start + align;
         while p < limit {
-            if let Check::Record(len) = check(&self.bytes[p..]) {
+            let found = check(&self.bytes[p..]);
+            if let Check::Short(_) = found {
+                if self.more {
+                    return Some(Step::NeedMore(grow));
+                }
+            }
+            if let Check::Record(len) = found {
                 let next = p + len;
-                let confirmed = next == self.bytes.len()
-                    || matches!(check(&self.bytes[next..]), Check::Record(_));
+                let confirmed = if next == self.bytes.len() {
+                    if self.more {
+                        return Some(Step::NeedMore(grow));
+                    }
+                    true
+                } else {
+                    match check(&self.bytes[next..]) {
+                        Check::Record(_) => true,
+                        Check::Short(_) if self.more => return Some(Step::NeedMore(grow)),
+                        _ => false,
+                    }
+                };
                 if confirmed {
                     let next_packet = self.number + 1;
                     self.warn(
@@ -257,44 +343,47 @@ impl<'a> RecordReader<'a> {
                         ),
                     );
                     self.pos = p;
-                    return true;
+                    return None;
                 }
             }
             p += align;
+        }
+        if self.more && limit < window_end {
+            return Some(Step::NeedMore(grow));
         }
         self.give_up(
             WarningKind::CorruptRecord,
             format!("{why}; no plausible record follows, the rest is ignored"),
         );
-        false
+        Some(Step::End)
     }
 
-    fn next_pcapng(&mut self) -> Option<RawPacket<'a>> {
+    fn next_pcapng(&mut self) -> Step<'a> {
         loop {
             let State::PcapNg { big_endian, .. } = &self.state else {
-                return None;
+                return Step::End;
             };
             let rest = &self.bytes[self.pos..];
             if rest.is_empty() {
-                self.state = State::Done;
-                return None;
+                return self.at_end(0);
             }
             let framing = NgFraming {
                 big_endian: *big_endian,
             };
             match framing.check(rest) {
                 Check::Record(_) => {}
-                Check::Short => {
+                Check::Short(need) if self.more => return Step::NeedMore(need),
+                Check::Short(_) => {
                     let msg = format!(
                         "file ends inside a pcapng block ({} bytes left); the rest is ignored",
                         rest.len()
                     );
                     self.give_up(WarningKind::TruncatedFile, msg);
-                    return None;
+                    return Step::End;
                 }
                 Check::Bad(why) => {
-                    if !self.resync(why, 4, |b| framing.check(b)) {
-                        return None;
+                    if let Some(step) = self.resync(why, 4, |b| framing.check(b)) {
+                        return step;
                     }
                     continue;
                 }
@@ -330,7 +419,7 @@ impl<'a> RecordReader<'a> {
                 interfaces,
             } = &mut self.state
             else {
-                return None;
+                return Step::End;
             };
             match block {
                 Block::SectionHeader(shb) => {
@@ -338,11 +427,11 @@ impl<'a> RecordReader<'a> {
                     interfaces.clear();
                 }
                 Block::InterfaceDescription(idb) => {
-                    let units_per_sec = idb.ts_resolution().unwrap_or(1_000_000);
+                    let (units_per_sec, offset_secs) = ts_options(&idb.options, *big_endian);
                     interfaces.push(Interface {
                         link: LinkType(idb.linktype.0 as u32),
                         units_per_sec,
-                        offset_secs: idb.ts_offset(),
+                        offset_secs,
                         snaplen: idb.snaplen,
                     });
                 }
@@ -369,7 +458,7 @@ impl<'a> RecordReader<'a> {
                     self.check_order(ts);
                     // The block's data is padded to 32 bits; the captured length says where it ends.
                     let data: &'a [u8] = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                    return Some(RawPacket {
+                    return Step::Packet(RawPacket {
                         ts,
                         link: iface.link,
                         data,
@@ -397,7 +486,7 @@ impl<'a> RecordReader<'a> {
                         data = &data[..iface.snaplen as usize];
                     }
                     let ts = self.last_ts.max(Timestamp(0));
-                    return Some(RawPacket {
+                    return Step::Packet(RawPacket {
                         ts,
                         link: iface.link,
                         data,
@@ -410,6 +499,36 @@ impl<'a> RecordReader<'a> {
             }
         }
     }
+}
+
+/// An interface's timestamp units per second and offset in seconds: its `if_tsresol` and
+/// `if_tsoffset` options (pcapng §4.2), read here rather than by pcap-parser 0.17, which
+/// takes a binary `if_tsresol` (high bit set: 2^-n s) for an invalid one and reads
+/// `if_tsoffset` as little-endian in a big-endian section too. Without the option (or
+/// with a resolution no `u64` holds), microseconds and no offset.
+fn ts_options(options: &[PcapNGOption<'_>], big_endian: bool) -> (u64, i64) {
+    let mut units = 1_000_000;
+    let mut offset = 0;
+    for opt in options {
+        if opt.code == OptionCode::IfTsresol {
+            if let Some(&v) = opt.value.first() {
+                let exp = u32::from(v & 0x7f);
+                let base: u64 = if v & 0x80 != 0 { 2 } else { 10 };
+                if let Some(u) = base.checked_pow(exp) {
+                    units = u;
+                }
+            }
+        } else if opt.code == OptionCode::IfTsoffset {
+            if let Some(b) = opt.value.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                offset = if big_endian {
+                    i64::from_be_bytes(b)
+                } else {
+                    i64::from_le_bytes(b)
+                };
+            }
+        }
+    }
+    (units, offset)
 }
 
 fn pcap_state(header: &PcapHeader) -> State {
@@ -462,10 +581,10 @@ impl RecordReader<'_> {
     }
 }
 
-impl<'a> Iterator for RecordReader<'a> {
-    type Item = RawPacket<'a>;
-
-    fn next(&mut self) -> Option<RawPacket<'a>> {
+impl<'a> RecordReader<'a> {
+    /// The next packet, the end of the file, or a request for more bytes (only when the
+    /// reader was told more may follow).
+    pub fn step(&mut self) -> Step<'a> {
         self.prefetch();
         match self.state {
             State::Pcap {
@@ -482,7 +601,20 @@ impl<'a> Iterator for RecordReader<'a> {
                 link,
             ),
             State::PcapNg { .. } => self.next_pcapng(),
-            State::Done => None,
+            State::Done => Step::End,
+        }
+    }
+}
+
+/// Over a whole file: its packets (a reader made with more bytes to follow stops where
+/// its chunk ends).
+impl<'a> Iterator for RecordReader<'a> {
+    type Item = RawPacket<'a>;
+
+    fn next(&mut self) -> Option<RawPacket<'a>> {
+        match self.step() {
+            Step::Packet(p) => Some(p),
+            Step::NeedMore(_) | Step::End => None,
         }
     }
 }
@@ -500,8 +632,9 @@ const SHB_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 enum Check {
     /// A plausible record of this many bytes, all present.
     Record(usize),
-    /// A plausible record whose bytes run past the end of the file.
-    Short,
+    /// A plausible record whose bytes run past the end of the bytes given; it needs this
+    /// many bytes from its start.
+    Short(usize),
     /// Not a plausible record, and why.
     Bad(String),
 }
@@ -527,7 +660,7 @@ impl PcapFraming {
     /// it (used while resynchronising, where random bytes must not pass).
     fn check(&self, b: &[u8], near_sec: Option<i64>) -> Check {
         if b.len() < 16 {
-            return Check::Short;
+            return Check::Short(16);
         }
         let (sec, frac, caplen, origlen) = (
             self.u32_at(b, 0),
@@ -548,7 +681,7 @@ impl PcapFraming {
         }
         let len = 16 + caplen as usize;
         if len > b.len() {
-            Check::Short
+            Check::Short(len)
         } else {
             Check::Record(len)
         }
@@ -580,13 +713,13 @@ impl NgFraming {
     /// the block's end (pcapng §3.1).
     fn check(&self, b: &[u8]) -> Check {
         let Some(len) = self.block_len(b) else {
-            return Check::Short;
+            return Check::Short(12);
         };
         if len < 12 || len % 4 != 0 || len > MAX_BLOCK {
             return Check::Bad(format!("pcapng block length {len} is invalid"));
         }
         if len > b.len() {
-            return Check::Short;
+            return Check::Short(len);
         }
         let trailer = NgFraming {
             big_endian: self.big_endian,

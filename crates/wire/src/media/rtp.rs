@@ -245,7 +245,7 @@ pub fn clock_rate_of_encoding(name: &str) -> Option<u32> {
     let n = name.to_ascii_lowercase();
     match n.as_str() {
         "opus" => Some(48000),
-        "telephone-event" | "pcmu" | "pcma" | "g722" | "g729" | "amr" => Some(8000),
+        "pcmu" | "pcma" | "g722" | "g729" | "amr" => Some(8000),
         "amr-wb" | "g7221" | "evs" => Some(16000),
         "h264" | "h265" | "vp8" | "vp9" | "av1" => Some(90000),
         _ => None,

@@ -99,6 +99,11 @@ impl SdpFacts {
                 let pt = it.next().and_then(|p| p.parse::<u8>().ok());
                 let mut enc = it.next().unwrap_or("").split('/');
                 let name = enc.next().unwrap_or("");
+                if name.eq_ignore_ascii_case("telephone-event") {
+                    // RFC 4733 §2.2.1: an event's timestamp stays frozen while it lasts, so
+                    // its clock says nothing about arrival jitter (Wireshark leaves it out).
+                    continue;
+                }
                 let rate = enc.next().and_then(|r| {
                     r.trim_end_matches(|c: char| !c.is_ascii_digit())
                         .parse()

@@ -3,10 +3,21 @@
 //! Loss follows RFC 3550 A.3: expected = extended highest sequence number − first + 1,
 //! lost = expected − received (duplicates count as received, so it can go negative).
 //! Interarrival jitter is RFC 3550 A.8, J += (|D| − J)/16, computed in milliseconds the way
-//! Wireshark's RTP analysis does (so `tshark -z rtp,streams` is an oracle for it): only
-//! packets in timestamp order move the reference, and the maximum delta and jitter skip
-//! the first packet, marker packets and comfort noise.
+//! Wireshark's RTP analysis does (so `tshark -z rtp,streams` is an oracle for it): each
+//! packet's timestamp since the stream's base is read at the clock of its own payload type
+//! (another static type at its own clock; an RFC 4733 telephone event, whose timestamp stays
+//! frozen while it lasts, or another dynamic type not at all), its expected arrival is the
+//! last packet in timestamp order plus the nominal time since the last packet read at a
+//! clock, and the maximum delta and jitter skip the first packet, marker packets and comfort
+//! noise.
+//!
+//! One difference from Wireshark, on purpose: a timestamp that jumps back by more than a
+//! second of the stream's clock while the sequence goes on (a sender resetting its clock at a
+//! media switch) starts a new timestamp base, as a new stream would. Wireshark keeps the old
+//! reference, so every later packet is "in the past" for it: its jitter grows without end
+//! and its maximum delta jumps once the timestamps pass the old reference again.
 
+use super::rtp::static_clock_rate;
 use crate::time::Timestamp;
 
 /// RFC 3550 A.1: a jump forward of less than this is in order (packets lost).
@@ -20,6 +31,21 @@ fn is_comfort_noise(pt: u8) -> bool {
 
 /// Clock rates tried for a dynamic payload type until the SDP says which it is.
 const CANDIDATE_RATES: [u32; 4] = [48_000, 90_000, 8_000, 16_000];
+/// The clock assumed for the timestamp-reset threshold while a dynamic type's is unknown
+/// (the fastest candidate, so that a reset is never claimed early).
+const FASTEST_RATE: u32 = 90_000;
+
+/// The clock at which a packet of payload type `pt` is read, in a stream whose own payload
+/// type `own_pt` runs at `own_rate`: another static type at its own clock (RFC 3551 §6),
+/// another dynamic type at none (the SDP names it for the stream's own type only; an RFC
+/// 4733 event has a frozen timestamp), as Wireshark reads them.
+fn packet_rate(pt: u8, own_pt: u8, own_rate: u32) -> Option<u32> {
+    if pt == own_pt {
+        Some(own_rate)
+    } else {
+        static_clock_rate(pt)
+    }
+}
 
 /// RFC 3550 A.8 jitter at one clock rate, in ms.
 #[derive(Clone, Debug)]
@@ -28,6 +54,8 @@ struct Jitter {
     value: f64,
     max: f64,
     mean: f64,
+    /// The last packet read at a clock: its timestamp since the base, in ms.
+    last_nominal_ms: f64,
 }
 
 impl Jitter {
@@ -37,15 +65,20 @@ impl Jitter {
             value: 0.0,
             max: 0.0,
             mean: 0.0,
+            last_nominal_ms: 0.0,
         }
     }
 
-    /// `arrival_ms` since the reference packet, `nominal_ts` timestamp units since it.
-    fn update(&mut self, arrival_ms: f64, nominal_ts: f64) {
+    /// A packet arriving at `now_ms` whose timestamp is `since_base` units after the base,
+    /// read at `rate`; `ref_time_ms` is the arrival of the last packet in timestamp order.
+    /// As Wireshark: its expected arrival is that reference plus the nominal time since
+    /// the last packet that was read at a clock.
+    fn update(&mut self, now_ms: f64, ref_time_ms: f64, since_base: f64, rate: u32) {
         // Integer division as Wireshark does; exact for 8, 16, 48 and 90 kHz.
-        let nominal_ms = nominal_ts / (self.rate / 1000).max(1) as f64;
-        let d = (arrival_ms - nominal_ms).abs();
-        self.value = (15.0 * self.value + d) / 16.0;
+        let nominal_ms = since_base / (rate / 1000).max(1) as f64;
+        let expected = ref_time_ms + (nominal_ms - self.last_nominal_ms);
+        self.value = (15.0 * self.value + (now_ms - expected).abs()) / 16.0;
+        self.last_nominal_ms = nominal_ms;
     }
 }
 
@@ -78,6 +111,9 @@ pub struct RtpStream {
     pub out_of_order: u64,
     /// Forward jumps in the sequence (one or more packets missing).
     pub seq_jumps: u64,
+    /// Times the RTP timestamp jumped back by more than a second while the sequence went
+    /// on; each starts a new timestamp base for the jitter.
+    pub timestamp_resets: u64,
     /// Interarrival jitter at the end, ms.
     pub jitter_ms: Option<f64>,
     /// Largest jitter, ms.
@@ -111,6 +147,9 @@ pub struct RtpStream {
     last_arrival_ms: f64,
     #[cfg_attr(feature = "serde", serde(skip))]
     ref_ext_ts: i64,
+    /// The timestamp base: the first packet's, or the one after a reset.
+    #[cfg_attr(feature = "serde", serde(skip))]
+    base_rtp_ts: u32,
     #[cfg_attr(feature = "serde", serde(skip))]
     last_pt: u8,
     /// Jitter kept for each clock rate the stream may turn out to use: a dynamic payload
@@ -146,6 +185,7 @@ impl RtpStream {
             duplicates: 0,
             out_of_order: 0,
             seq_jumps: 0,
+            timestamp_resets: 0,
             jitter_ms: None,
             max_jitter_ms: None,
             mean_jitter_ms: None,
@@ -161,6 +201,7 @@ impl RtpStream {
             ref_time_ms: 0.0,
             last_arrival_ms: 0.0,
             ref_ext_ts: rtp_ts as i64,
+            base_rtp_ts: rtp_ts,
             last_pt: pt,
             received_before_base: 0,
             jitter: match clock_rate {
@@ -195,15 +236,24 @@ impl RtpStream {
         self.packets += 1;
         self.payload_bytes += payload_len as u64;
         self.last_ts = self.last_ts.max(ts);
-        self.sequence(seq);
+        let advanced = self.sequence(seq);
 
         // Extended RTP timestamp (32-bit wrap).
         self.ext_ts += rtp_ts.wrapping_sub(self.last_rtp_ts) as i32 as i64;
         self.last_rtp_ts = rtp_ts;
         let now_ms = ts.millis_since(self.first_ts);
-        if first {
+        let one_second = i64::from(self.clock_rate.unwrap_or(FASTEST_RATE));
+        let reset = advanced && self.ref_ext_ts - self.ext_ts > one_second;
+        if first || reset {
+            self.timestamp_resets += u64::from(reset);
+            self.max_gap_ms = self.max_gap_ms.max(now_ms - self.last_arrival_ms);
+            self.last_arrival_ms = now_ms;
             self.ref_time_ms = now_ms;
             self.ref_ext_ts = self.ext_ts;
+            self.base_rtp_ts = rtp_ts;
+            for j in &mut self.jitter {
+                j.last_nominal_ms = 0.0;
+            }
             self.last_pt = pt;
             return;
         }
@@ -211,19 +261,23 @@ impl RtpStream {
         let delta = now_ms - self.ref_time_ms;
         self.max_gap_ms = self.max_gap_ms.max(now_ms - self.last_arrival_ms);
         self.last_arrival_ms = now_ms;
-        let nominal_ts = (self.ext_ts - self.ref_ext_ts) as f64;
-        for j in &mut self.jitter {
-            j.update(now_ms - self.ref_time_ms, nominal_ts);
-        }
+        // Modulo 2^32 from the base, as Wireshark reads it.
+        let since_base = f64::from(rtp_ts.wrapping_sub(self.base_rtp_ts));
         let regular =
             !marker && !is_comfort_noise(pt) && !is_comfort_noise(self.last_pt) && in_time_order;
-        if regular {
-            self.max_delta_ms = self.max_delta_ms.max(delta);
-            let n = (self.packets - 1) as f64;
-            for j in &mut self.jitter {
+        let n = (self.packets - 1) as f64;
+        for j in &mut self.jitter {
+            let Some(rate) = packet_rate(pt, self.payload_type, j.rate) else {
+                continue;
+            };
+            j.update(now_ms, self.ref_time_ms, since_base, rate);
+            if regular {
                 j.max = j.max.max(j.value);
                 j.mean = (j.mean * (n - 1.0) + j.value) / n;
             }
+        }
+        if regular {
+            self.max_delta_ms = self.max_delta_ms.max(delta);
         }
         if in_time_order {
             self.ref_time_ms = now_ms;
@@ -233,13 +287,16 @@ impl RtpStream {
     }
 
     /// RFC 3550 A.1, without the probation of new sources (a capture sees them whole).
-    fn sequence(&mut self, seq: u16) {
+    /// Returns true when the packet moved the highest sequence number forward.
+    fn sequence(&mut self, seq: u16) -> bool {
         let udelta = seq.wrapping_sub(self.max_seq);
+        let mut advanced = true;
         if self.packets == 1 {
             self.max_seq = seq;
             self.recent = 1;
         } else if udelta == 0 {
             self.duplicates += 1;
+            advanced = false;
         } else if udelta < MAX_DROPOUT {
             if seq < self.max_seq {
                 self.cycles += 1 << 16;
@@ -263,6 +320,7 @@ impl RtpStream {
             self.received_before_base = self.packets - 1;
         } else {
             // Late: behind the highest seen.
+            advanced = false;
             let back = self.max_seq.wrapping_sub(seq) as u32;
             if back < 64 && self.recent & (1 << back) != 0 {
                 self.duplicates += 1;
@@ -275,6 +333,7 @@ impl RtpStream {
         }
         self.expected = self.cycles + self.max_seq as u64 + 1 - self.base_seq as u64;
         self.lost = self.expected as i64 - (self.packets - self.received_before_base) as i64;
+        advanced
     }
 }
 
@@ -362,5 +421,54 @@ mod tests {
         s.settle_clock_rate(Some(48000));
         assert!(s.jitter_ms.unwrap() > 1.0);
         assert_eq!(s.clock_rate, Some(48000));
+    }
+
+    #[test]
+    fn a_timestamp_reset_starts_a_new_base() {
+        // 20 ms packets at 8 kHz; at packet 50 the sender's clock restarts at 0 (347 200
+        // units, 43.4 s, back) while the sequence goes on.
+        let mut s = RtpStream::new(ms(0), 1, 0, 0, 347_200 - 50 * 160, Some(8000), false);
+        for i in 0..100u16 {
+            let rtp_ts = if i < 50 {
+                347_200 - 50 * 160 + i as u32 * 160
+            } else {
+                (i as u32 - 50) * 160
+            };
+            s.push(ms(i as i64 * 20), false, 0, i, rtp_ts, 160);
+        }
+        s.settle_clock_rate(None);
+        assert_eq!(s.timestamp_resets, 1);
+        assert_eq!((s.jitter_ms, s.max_jitter_ms), (Some(0.0), Some(0.0)));
+        assert_eq!((s.max_delta_ms, s.max_gap_ms, s.lost), (20.0, 20.0, 0));
+    }
+
+    #[test]
+    fn a_telephone_event_is_not_fed_into_the_jitter() {
+        // PCMU every 20 ms; an RFC 4733 event (PT 101) 5 ms after packet 10 carries that
+        // packet's timestamp; the next audio packet is on time. Only the audio packet after
+        // the event counts: D = |15 ms − 160 units at 8 kHz| = 5 ms, J = 5/16.
+        let mut s = RtpStream::new(ms(0), 1, 0, 0, 0, Some(8000), false);
+        for i in 0..=10u16 {
+            s.push(ms(i as i64 * 20), false, 0, i, i as u32 * 160, 160);
+        }
+        s.push(ms(205), true, 101, 11, 1600, 4);
+        s.push(ms(220), false, 0, 12, 1760, 160);
+        s.settle_clock_rate(None);
+        assert_eq!(s.jitter_ms, Some(5.0 / 16.0));
+    }
+
+    #[test]
+    fn another_static_type_is_read_at_its_own_clock_as_wireshark_does() {
+        // PCMA (8 kHz) every 20 ms, then DVI4 (PT 6, 16 kHz) 20 ms later, 320 units on.
+        // Wireshark reads the timestamp since the base at the packet's own clock: 1920 units
+        // at 16 kHz are 120 ms against the last 1600 at 8 kHz (200 ms), so the packet is
+        // expected at 200 + (120 − 200) = 120 ms and came at 220: D = 100, J = 100/16.
+        let mut s = RtpStream::new(ms(0), 1, 8, 0, 0, Some(8000), false);
+        for i in 0..=10u16 {
+            s.push(ms(i as i64 * 20), false, 8, i, i as u32 * 160, 160);
+        }
+        s.push(ms(220), false, 6, 11, 1920, 160);
+        s.settle_clock_rate(None);
+        assert_eq!(s.jitter_ms, Some(100.0 / 16.0));
     }
 }

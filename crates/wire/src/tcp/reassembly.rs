@@ -11,12 +11,16 @@
 
 use super::seq::SeqNum;
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::Hasher;
 
 /// Out-of-order bytes buffered per direction before the oldest hole is given up.
 pub const MAX_BUFFERED_BYTES: usize = 4 << 20;
 /// Out-of-order segments buffered per direction before the oldest hole is given up.
 pub const MAX_BUFFERED_SEGMENTS: usize = 4096;
+/// Delivered segments remembered (start, length, hash of the bytes) per direction, to tell
+/// a retransmission carrying other bytes than the first copy.
+const RECENT_SEGMENTS: usize = 16;
 
 /// What the reassembler hands to the stream decoder, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -54,12 +58,23 @@ pub struct ReassemblyStats {
     pub overflows: u64,
     /// Bytes delivered as data.
     pub delivered_bytes: u64,
+    /// Retransmissions whose bytes differ from the first copy (Zeek's
+    /// `rexmit_inconsistency`); the first copy is the one delivered.
+    pub inconsistent: u64,
+    /// Bytes compared and found different in the last of those.
+    pub last_inconsistent_len: u64,
 }
 
 struct Buffered {
     ts: Timestamp,
     bytes: Vec<u8>,
     missing: u64,
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
 }
 
 /// Reassembles one direction of one connection.
@@ -73,6 +88,8 @@ pub struct Reassembler {
     fin_offset: Option<u64>,
     buffered: BTreeMap<u64, Buffered>,
     buffered_bytes: usize,
+    /// The last segments delivered whole: stream offset, length, hash of their bytes.
+    recent: VecDeque<(u64, usize, u64)>,
     /// Counters.
     pub stats: ReassemblyStats,
 }
@@ -135,6 +152,9 @@ impl Reassembler {
         let off = self.offset_of(SeqNum(seq));
         let end = off + len as i128;
         let cur = self.offset as i128;
+        if off < cur && missing == 0 {
+            self.compare_with_first_copy(off as u64, payload);
+        }
         if end <= cur {
             self.stats.retransmitted += 1;
             return;
@@ -148,8 +168,38 @@ impl Reassembler {
             self.stats.overlapping += 1;
         }
         let skip = (cur - off) as u64;
+        if skip == 0 && missing == 0 {
+            self.remember(off as u64, payload);
+        }
         self.deliver(ts, payload, missing as u64, skip, out);
         self.drain(out);
+    }
+
+    /// Keeps a delivered segment's start, length and hash.
+    fn remember(&mut self, off: u64, payload: &[u8]) {
+        if self.recent.len() == RECENT_SEGMENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((off, payload.len(), hash(payload)));
+    }
+
+    /// A segment starting at `off`, behind the delivered bytes, against the first copy of a
+    /// remembered segment with the same start that it covers.
+    fn compare_with_first_copy(&mut self, off: u64, payload: &[u8]) {
+        let first = self
+            .recent
+            .iter()
+            .find(|(o, len, _)| *o == off && *len <= payload.len());
+        if let Some(&(_, len, h)) = first {
+            if hash(&payload[..len]) != h {
+                self.note_inconsistent(len);
+            }
+        }
+    }
+
+    fn note_inconsistent(&mut self, len: usize) {
+        self.stats.inconsistent += 1;
+        self.stats.last_inconsistent_len = len as u64;
     }
 
     /// Delivers `payload` (then `missing` gap bytes), skipping the first `skip` bytes
@@ -201,8 +251,12 @@ impl Reassembler {
         missing: u64,
         out: &mut dyn FnMut(Delivery<'_>),
     ) {
-        if self.buffered.contains_key(&off) {
+        if let Some(first) = self.buffered.get(&off) {
             // Same start seen before: a retransmission of a buffered segment.
+            let n = first.bytes.len().min(payload.len());
+            if first.bytes[..n] != payload[..n] {
+                self.note_inconsistent(n);
+            }
             self.stats.retransmitted += 1;
             return;
         }
@@ -245,6 +299,9 @@ impl Reassembler {
                 continue;
             }
             let skip = self.offset - off;
+            if skip == 0 && seg.missing == 0 {
+                self.remember(off, &seg.bytes);
+            }
             self.deliver(seg.ts, &seg.bytes, seg.missing, skip, out);
         }
     }
@@ -332,6 +389,23 @@ mod tests {
         let (data, _) = run(&mut r, &[(1, b"abcd"), (3, b"XXyz")]);
         assert_eq!(data, b"abcdyz");
         assert_eq!(r.stats.overlapping, 1);
+    }
+
+    #[test]
+    fn a_retransmission_with_other_bytes_is_inconsistent_and_the_first_copy_wins() {
+        let mut r = Reassembler::default();
+        r.syn(99);
+        // Delivered, then sent again with the same bytes, then with others.
+        let (data, _) = run(&mut r, &[(100, b"GOOD"), (100, b"GOOD"), (100, b"EVIL")]);
+        assert_eq!(data, b"GOOD");
+        assert_eq!((r.stats.retransmitted, r.stats.inconsistent), (2, 1));
+        // Buffered behind a hole, then sent again with other bytes.
+        let (data, _) = run(&mut r, &[(110, b"late"), (110, b"LATE"), (104, b"aaaaaa")]);
+        assert_eq!(data, b"aaaaaalate");
+        assert_eq!(
+            (r.stats.inconsistent, r.stats.last_inconsistent_len),
+            (2, 4)
+        );
     }
 
     #[test]

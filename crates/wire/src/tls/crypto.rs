@@ -62,6 +62,30 @@ impl Suite {
         Some(Suite { cipher, hash })
     }
 
+    /// The bytes a record body adds to its plaintext under this suite: TLS 1.2 AES-GCM the
+    /// explicit nonce and the tag (24), TLS 1.2 ChaCha20-Poly1305 the tag (16), TLS 1.3 the
+    /// tag and the inner content type (17, without padding; RFC 8446 §5.2).
+    pub fn record_overhead(self, tls13: bool) -> usize {
+        self.framing(tls13).overhead()
+    }
+
+    /// The length of a Finished message's verify_data (TLS 1.3: the hash length, RFC 8446
+    /// §4.4.4).
+    pub fn hash_len(self) -> usize {
+        match self.hash {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+        }
+    }
+
+    fn framing(self, tls13: bool) -> Framing {
+        match (tls13, self.cipher) {
+            (true, _) => Framing::Tls13,
+            (false, CipherKind::ChaCha20Poly1305) => Framing::Tls12XorNonce,
+            (false, _) => Framing::Tls12ExplicitNonce,
+        }
+    }
+
     fn key_len(self) -> usize {
         match self.cipher {
             CipherKind::Aes128Gcm => 16,
@@ -93,6 +117,16 @@ enum Framing {
     Tls12XorNonce,
     /// TLS 1.3: IV XOR sequence number, header as additional data, inner content type.
     Tls13,
+}
+
+impl Framing {
+    fn overhead(self) -> usize {
+        match self {
+            Framing::Tls12ExplicitNonce => EXPLICIT_NONCE_LEN + TAG_LEN,
+            Framing::Tls12XorNonce => TAG_LEN,
+            Framing::Tls13 => TAG_LEN + 1,
+        }
+    }
 }
 
 /// The keys of one direction of one TLS session.
@@ -153,10 +187,7 @@ impl RecordKeys {
         seed[..32].copy_from_slice(server_random);
         seed[32..].copy_from_slice(client_random);
         let block = prf(suite.hash, master, "key expansion", &seed, 2 * (k + i))?;
-        let framing = match suite.cipher {
-            CipherKind::ChaCha20Poly1305 => Framing::Tls12XorNonce,
-            _ => Framing::Tls12ExplicitNonce,
-        };
+        let framing = suite.framing(false);
         let client = RecordKeys::new(suite, &block[..k], &block[2 * k..2 * k + i], framing)?;
         let server = RecordKeys::new(suite, &block[k..2 * k], &block[2 * k + i..], framing)?;
         Some((client, server))
@@ -165,12 +196,7 @@ impl RecordKeys {
     /// The plaintext length of a record whose body has `body_len` bytes (TLS 1.3: without
     /// the inner content type, assuming no padding, RFC 8446 §5.4).
     pub fn plaintext_len(&self, body_len: usize) -> usize {
-        let overhead = match self.framing {
-            Framing::Tls12ExplicitNonce => EXPLICIT_NONCE_LEN + TAG_LEN,
-            Framing::Tls12XorNonce => TAG_LEN,
-            Framing::Tls13 => TAG_LEN + 1,
-        };
-        body_len.saturating_sub(overhead)
+        body_len.saturating_sub(self.framing.overhead())
     }
 
     /// Opens one record (`header` as on the wire) sent with sequence number `seq`; `None`

@@ -21,6 +21,8 @@ pub struct ClientHello {
     pub random: [u8; 32],
     /// The host name of the server_name extension.
     pub sni: Option<String>,
+    /// The first protocol its ALPN extension offers (`h2`, `http/1.1`).
+    pub alpn: Option<String>,
 }
 
 /// What a ServerHello says.
@@ -73,6 +75,7 @@ pub fn parse_client_hello(msg: &[u8]) -> Option<ClientHello> {
     Some(ClientHello {
         random: random(ch.random)?,
         sni,
+        alpn: first_alpn(&exts),
     })
 }
 

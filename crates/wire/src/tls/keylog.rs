@@ -26,15 +26,34 @@ pub struct SessionSecrets {
     pub server_traffic: Option<Vec<u8>>,
 }
 
-/// A key log file that could not be read.
+/// A key log file that could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the key log {}: {source}", path.display())]
-pub struct KeyLogError {
-    /// The file.
-    pub path: std::path::PathBuf,
-    /// Why.
-    pub source: std::io::Error,
+pub enum KeyLogError {
+    /// It could not be opened or read.
+    #[error("cannot read the key log {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Its first lines are not key log lines (or its first line is longer than any key
+    /// log line): it is some other file.
+    #[error("{} is not an NSS key log (SSLKEYLOGFILE): {why}", path.display())]
+    NotAKeyLog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What was found instead.
+        why: String,
+    },
 }
+
+/// The longest key log line read, in bytes (the longest real one, a TLS 1.3 label with
+/// a 32-byte random and a 64-byte secret, has about 230); a longer line is skipped.
+pub const MAX_LINE: usize = 1024;
+/// Lines that cannot be read before the first one that can, after which the file is
+/// taken for something other than a key log.
+pub const MAX_BAD_LINES_FIRST: usize = 16;
 
 /// Secrets by client random.
 #[derive(Clone, Debug, Default)]
@@ -43,41 +62,70 @@ pub struct KeyLog {
 }
 
 impl KeyLog {
-    /// Reads a key log file. A file that cannot be read is an error naming it; lines that
-    /// cannot be read become warnings naming the file and line.
+    /// Reads a key log file as a stream, a line (at most [`MAX_LINE`] bytes) at a time:
+    /// memory follows the secrets, not the file. A file that cannot be read, or that is
+    /// not a key log (its first [`MAX_BAD_LINES_FIRST`] lines, or its first line longer
+    /// than [`MAX_LINE`], unreadable), is an error naming it; other lines that cannot be
+    /// read become warnings naming the file and line.
     pub fn load(path: &Path, diags: &mut Diagnostics) -> Result<KeyLog, KeyLogError> {
-        let text = std::fs::read(path).map_err(|source| KeyLogError {
+        let read_error = |source| KeyLogError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Ok(KeyLog::parse(
-            &String::from_utf8_lossy(&text),
-            &path.display().to_string(),
-            diags,
-        ))
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let mut input = std::io::BufReader::new(file);
+        let name = path.display().to_string();
+        let mut log = KeyLog::default();
+        let mut reader = LineReader::default();
+        let mut line = Vec::new();
+        let mut number = 0;
+        loop {
+            let read = read_line(&mut input, &mut line).map_err(read_error)?;
+            number += 1;
+            let too_long = format!("longer than {MAX_LINE} bytes");
+            let outcome = match read {
+                Line::End => break,
+                // Before any key: /dev/zero, a binary file. Not read any further.
+                Line::TooLong if !reader.seen_key => Err(too_long.clone()),
+                Line::TooLong => {
+                    skip_line(&mut input).map_err(read_error)?;
+                    Err(too_long.clone())
+                }
+                Line::Whole => log.add_text(&String::from_utf8_lossy(&line)),
+            };
+            let first_too_long = matches!(read, Line::TooLong) && !reader.seen_key;
+            if let Err(why) = reader.judge(outcome, first_too_long) {
+                return Err(KeyLogError::NotAKeyLog {
+                    path: path.to_path_buf(),
+                    why: format!("line {number}: {why}"),
+                });
+            }
+            if let Some(why) = reader.warning.take() {
+                diags.push(line_warning(&name, number, &why));
+            }
+        }
+        Ok(log)
     }
 
     /// Parses key log text; `name` is the file name for warnings.
     pub fn parse(text: &str, name: &str, diags: &mut Diagnostics) -> KeyLog {
         let mut log = KeyLog::default();
         for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Err(why) = log.add_line(line) {
-                diags.push(Warning {
-                    kind: WarningKind::TlsKeys,
-                    location: Location {
-                        file: name.to_string(),
-                        packet: None,
-                        offset: None,
-                    },
-                    message: format!("key log line {}: {why}; line skipped", i + 1),
-                });
+            if let Err(why) = log.add_text(line) {
+                diags.push(line_warning(name, i + 1, &why));
             }
         }
         log
+    }
+
+    /// One line of text: a comment and a blank line are fine (`Ok(false)`), a key log
+    /// line is read (`Ok(true)`), anything else is why not.
+    fn add_text(&mut self, line: &str) -> Result<bool, String> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(false);
+        }
+        self.add_line(line).map(|()| true).map_err(str::to_string)
     }
 
     fn add_line(&mut self, line: &str) -> Result<(), &'static str> {
@@ -122,6 +170,107 @@ impl KeyLog {
     }
 }
 
+fn line_warning(name: &str, number: usize, why: &str) -> Warning {
+    Warning {
+        kind: WarningKind::TlsKeys,
+        location: Location {
+            file: name.to_string(),
+            packet: None,
+            offset: None,
+        },
+        message: format!("key log line {number}: {why}; line skipped"),
+    }
+}
+
+/// Decides, line after line, whether a file is a key log at all.
+#[derive(Default)]
+struct LineReader {
+    /// A key log line was read.
+    seen_key: bool,
+    /// Lines that could not be read before the first key log line.
+    bad_first: usize,
+    /// The warning for the line just judged.
+    warning: Option<String>,
+}
+
+impl LineReader {
+    /// `Err` when the file is not a key log: a line longer than [`MAX_LINE`] before any
+    /// key log line (`fatal`: `/dev/zero`, a binary file), or [`MAX_BAD_LINES_FIRST`]
+    /// bad lines before the first good one.
+    fn judge(&mut self, outcome: Result<bool, String>, fatal: bool) -> Result<(), String> {
+        match outcome {
+            Ok(key) => self.seen_key |= key,
+            Err(why) if fatal => return Err(why),
+            Err(why) if self.seen_key => self.warning = Some(why),
+            Err(why) => {
+                self.bad_first += 1;
+                if self.bad_first >= MAX_BAD_LINES_FIRST {
+                    return Err(format!(
+                        "{why} (and the {} lines before it)",
+                        self.bad_first - 1
+                    ));
+                }
+                self.warning = Some(why);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What [`read_line`] read.
+enum Line {
+    /// A line (without its `\n`), at most [`MAX_LINE`] bytes.
+    Whole,
+    /// A line longer than [`MAX_LINE`]: its first bytes were read, the rest not.
+    TooLong,
+    /// The end of the file.
+    End,
+}
+
+/// Reads one line into `line` (cleared first), at most [`MAX_LINE`] bytes of it (and
+/// one more, to tell a longer line): bounded memory whatever the input, `/dev/zero`
+/// included. The rest of a longer line is left unread ([`skip_line`]).
+fn read_line(input: &mut impl std::io::BufRead, line: &mut Vec<u8>) -> std::io::Result<Line> {
+    use std::io::{BufRead, Read};
+    line.clear();
+    let n = input
+        .by_ref()
+        .take(MAX_LINE as u64 + 1)
+        .read_until(b'\n', line)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Line::Whole);
+    }
+    if line.len() <= MAX_LINE {
+        // The last line, without a line end.
+        return Ok(Line::Whole);
+    }
+    Ok(Line::TooLong)
+}
+
+/// Skips the rest of a line, to its `\n` or the end of the input.
+fn skip_line(input: &mut impl std::io::BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&c| c == b'\n') {
+            Some(i) => {
+                input.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                input.consume(n);
+            }
+        }
+    }
+}
+
 fn hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
@@ -157,5 +306,45 @@ mod tests {
         assert_eq!(diags.count(WarningKind::TlsKeys), 1);
         assert!(diags.warnings()[0].to_string().contains("k.log"));
         assert!(diags.warnings()[0].message.contains("line 6"));
+    }
+
+    fn load_text(bytes: &[u8]) -> (Result<KeyLog, KeyLogError>, Diagnostics) {
+        let p = std::env::temp_dir().join(format!(
+            "teardown-keylog-{}-{}",
+            std::process::id(),
+            bytes.len()
+        ));
+        std::fs::write(&p, bytes).unwrap();
+        let mut diags = Diagnostics::default();
+        let r = KeyLog::load(&p, &mut diags);
+        let _ = std::fs::remove_file(&p);
+        (r, diags)
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_key_log_is_said_to_be_one_in_bounded_memory() {
+        // /dev/zero has no line end: nothing past the first MAX_LINE bytes is read.
+        let mut diags = Diagnostics::default();
+        let e = KeyLog::load(Path::new("/dev/zero"), &mut diags).unwrap_err();
+        assert!(matches!(e, KeyLogError::NotAKeyLog { .. }), "{e}");
+        assert!(e.to_string().contains("is not an NSS key log"), "{e}");
+        // A text file of something else.
+        let (r, _) = load_text(&b"hello world\n".repeat(100));
+        assert!(matches!(r, Err(KeyLogError::NotAKeyLog { .. })));
+        // A key log with a long line and a bad one after its first key: warnings, the
+        // keys before and after kept.
+        let r1 = "ab".repeat(32);
+        let r2 = "cd".repeat(32);
+        let mut text = format!("CLIENT_RANDOM {r1} {}\n", "01".repeat(48)).into_bytes();
+        text.extend(vec![b'x'; 5000]);
+        text.extend(format!("\nnonsense\nCLIENT_RANDOM {r2} {}", "02".repeat(48)).bytes());
+        let (r, diags) = load_text(&text);
+        let log = r.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!(diags.count(WarningKind::TlsKeys), 2);
+        assert!(diags.warnings()[0]
+            .message
+            .contains("line 2: longer than 1024 bytes"));
+        assert!(diags.warnings()[1].message.contains("line 3"));
     }
 }

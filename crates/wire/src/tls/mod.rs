@@ -15,6 +15,7 @@
 
 pub mod crypto;
 pub mod handshake;
+pub mod infer;
 pub mod keylog;
 pub mod record;
 pub mod stream;

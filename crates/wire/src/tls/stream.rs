@@ -7,6 +7,7 @@
 
 use super::crypto::{RecordKeys, Suite};
 use super::handshake::{parse_client_hello, parse_server_hello, ClientHello, ServerHello};
+use super::infer::{infer, Inferred, NotInferred, Params, Record, RecordKind, RecordLog};
 use super::keylog::KeyLog;
 use super::record::{RecordEvent, RecordReader, ALERT, APPLICATION_DATA, CHANGE_CIPHER_SPEC};
 use super::record::{HANDSHAKE, HEADER_LEN};
@@ -126,6 +127,8 @@ pub struct TlsConnection {
     failure: Option<(Timestamp, usize)>,
     keys_found: bool,
     alpn: Option<String>,
+    /// The records that did not open, for [`TlsConnection::infer`].
+    records: RecordLog,
 }
 
 impl TlsConnection {
@@ -142,6 +145,7 @@ impl TlsConnection {
             failure: None,
             keys_found: false,
             alpn: None,
+            records: RecordLog::default(),
         }
     }
 
@@ -181,6 +185,7 @@ impl TlsConnection {
                 self.on_record(d, ts, &header, body, events, plain)
             }
             RecordEvent::RecordLost { ts, body_len } => {
+                self.records.lost();
                 let dir = &mut self.dirs[d];
                 dir.seq += 1;
                 if let Some(keys) = &dir.keys {
@@ -191,6 +196,7 @@ impl TlsConnection {
                 }
             }
             RecordEvent::FramingLost { .. } => {
+                self.records.lost();
                 self.dirs[d].seq_unknown = true;
                 events.push(TlsEvent::Warning {
                     kind: WarningKind::TlsRecords,
@@ -255,24 +261,51 @@ impl TlsConnection {
                 HANDSHAKE => self.on_inner_handshake(d, ts, &opened.data, events),
                 _ => {}
             },
-            None => match content_type {
-                ALERT => self.on_alert(d, ts, None, events),
-                // TLS 1.2: the first encrypted handshake record is the Finished.
-                HANDSHAKE if !self.tls13() => self.on_finished(d, ts, events),
-                APPLICATION_DATA
-                    if self.tls13() && self.is_client(d) && self.dirs[d].finished.is_none() =>
-                {
-                    // Without keys, the client's first encrypted record is its Finished,
-                    // unless it has exactly the size of an alert.
-                    if body.len() == TLS13_ALERT_RECORD {
-                        self.on_alert(d, ts, None, events);
-                    } else {
-                        self.on_finished(d, ts, events);
-                    }
+            None => self.on_unopened(d, ts, content_type, body.len(), events),
+        }
+    }
+
+    /// An encrypted record without keys: its kind as far as position and type tell, kept
+    /// for [`TlsConnection::infer`].
+    fn on_unopened(
+        &mut self,
+        d: usize,
+        ts: Timestamp,
+        content_type: u8,
+        len: usize,
+        events: &mut Vec<TlsEvent>,
+    ) {
+        let kind = match content_type {
+            ALERT => Some(RecordKind::Alert),
+            APPLICATION_DATA if self.done.is_some() => Some(RecordKind::Data),
+            APPLICATION_DATA if self.tls13() => Some(RecordKind::Handshake),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            self.records.push(Record {
+                ts,
+                side: d,
+                kind,
+                len,
+            });
+        }
+        match content_type {
+            ALERT => self.on_alert(d, ts, None, events),
+            // TLS 1.2: the first encrypted handshake record is the Finished.
+            HANDSHAKE if !self.tls13() => self.on_finished(d, ts, events),
+            APPLICATION_DATA
+                if self.tls13() && self.is_client(d) && self.dirs[d].finished.is_none() =>
+            {
+                // Without keys, the client's first encrypted record is its Finished,
+                // unless it has exactly the size of an alert.
+                if len == TLS13_ALERT_RECORD {
+                    self.on_alert(d, ts, None, events);
+                } else {
+                    self.on_finished(d, ts, events);
                 }
-                APPLICATION_DATA if self.done.is_some() => self.dirs[d].last_app = Some(ts),
-                _ => {}
-            },
+            }
+            APPLICATION_DATA if self.done.is_some() => self.dirs[d].last_app = Some(ts),
+            _ => {}
         }
     }
 
@@ -502,6 +535,33 @@ impl TlsConnection {
             last_application_data: [self.dirs[0].last_app, self.dirs[1].last_app],
             client: self.client,
         }
+    }
+
+    /// The WebSocket layer inferred from the records that did not open ([`super::infer`]),
+    /// once the handshake finished; `tcp_end` is each side's first FIN or RST, `tcp_rst`
+    /// its first RST, `round_trip_ns` SYN to SYN-ACK ([`Params::round_trip_ns`]).
+    pub fn infer(
+        &self,
+        tcp_end: [Option<Timestamp>; 2],
+        tcp_rst: [Option<Timestamp>; 2],
+        round_trip_ns: i64,
+    ) -> Option<Result<Inferred, NotInferred>> {
+        let sh = self.server_hello.as_ref()?;
+        self.done?;
+        let params = Params {
+            version: sh.version,
+            cipher: sh.cipher,
+            client: self.client?,
+            tcp_end,
+            tcp_rst,
+            round_trip_ns,
+            http2: [
+                self.client_hello.as_ref().and_then(|c| c.alpn.as_deref()),
+                self.alpn.as_deref(),
+            ]
+            .contains(&Some("h2")),
+        };
+        Some(infer(&params, &self.records))
     }
 
     /// Records that did not open with the logged keys, both directions.

@@ -15,7 +15,10 @@
 //! header does, and the decoder then scans for a plausible header chain to resynchronise.
 
 use super::frame::{parse_head, unmask, FrameHead, HeadParse, Opcode};
-use super::http::{parse_request, parse_response, HeadResult, UpgradeRequest, UpgradeResponse};
+use super::http::{
+    head_end, parse_request, parse_request_lenient, parse_response, parse_response_lenient,
+    HeadResult, UpgradeRequest, UpgradeResponse,
+};
 use crate::time::Timestamp;
 
 /// The largest HTTP head accepted before the stream is deemed not to be a WebSocket.
@@ -55,15 +58,16 @@ pub enum WsEvent {
     Request {
         /// Time of its first byte.
         ts: Timestamp,
-        /// The parsed request.
-        request: UpgradeRequest,
+        /// The parsed request (boxed: it is large, and a connection keeps a list of
+        /// events between segments).
+        request: Box<UpgradeRequest>,
     },
     /// An HTTP response head.
     Response {
         /// Time of its first byte.
         ts: Timestamp,
-        /// The parsed response.
-        response: UpgradeResponse,
+        /// The parsed response (boxed, as the request).
+        response: Box<UpgradeResponse>,
     },
     /// A whole frame (payload consumed).
     Frame(FrameEvent),
@@ -82,6 +86,14 @@ pub enum WsEvent {
         ts: Timestamp,
         /// Bytes that could not be framed.
         skipped: u64,
+    },
+    /// The HTTP head before it (the `Request` or `Response` event that follows) was
+    /// read leniently: bytes HTTP does not allow, or longer than [`MAX_HTTP_HEAD`].
+    MalformedHead {
+        /// Time of the head's first byte.
+        ts: Timestamp,
+        /// What was wrong with it.
+        reason: String,
     },
     /// The stream is not (or no longer) WebSocket.
     NotWebSocket {
@@ -181,6 +193,13 @@ enum State {
         buf: Vec<u8>,
         ts: Timestamp,
         response: bool,
+        /// Why the strict parser refused the head: it is read line by line once it ends.
+        refused: Option<String>,
+    },
+    /// The rest of a head longer than [`MAX_HTTP_HEAD`], skipped to its blank line;
+    /// `matched` is how far the last bytes went into one (see [`blank_line_step`]).
+    SkipHead {
+        matched: u8,
     },
     Header {
         buf: Vec<u8>,
@@ -218,6 +237,10 @@ pub struct StreamDecoder {
     known_start: bool,
     /// The text message being reassembled.
     message: Option<TextMessage>,
+    /// The framing comes from a captured upgrade, not from a guess after a gap or a
+    /// mid-stream join: only then is a header with a reserved opcode taken as a frame (a
+    /// protocol violation) rather than as a sign that the framing was lost.
+    upgraded: bool,
 }
 
 impl Default for StreamDecoder {
@@ -230,6 +253,7 @@ impl Default for StreamDecoder {
             masked: None,
             known_start: false,
             message: None,
+            upgraded: false,
         }
     }
 }
@@ -265,6 +289,7 @@ impl StreamDecoder {
     /// carries frames from its next byte (used for the client side after a 101).
     pub fn expect_frames(&mut self) {
         if self.is_fresh() {
+            self.upgraded = true;
             self.state = State::Header {
                 buf: Vec::new(),
                 ts: Timestamp(0),
@@ -303,12 +328,14 @@ impl StreamDecoder {
                             buf: Vec::new(),
                             ts: probe_ts,
                             response: true,
+                            refused: None,
                         }
                     } else if looks_like_request(&probe) {
                         State::HttpHead {
                             buf: Vec::new(),
                             ts: probe_ts,
                             response: false,
+                            refused: None,
                         }
                     } else if let Some(framing) = stun_framing(&probe) {
                         State::Stun {
@@ -331,84 +358,144 @@ impl StreamDecoder {
                     buf,
                     ts: head_ts,
                     response,
+                    refused,
                 } => {
                     if buf.is_empty() {
                         *head_ts = ts;
                     }
-                    let take = data.len().min(MAX_HTTP_HEAD - buf.len());
+                    let old = buf.len();
+                    let take = data.len().min(MAX_HTTP_HEAD - old);
                     // A head ends at a line end: without a `\n` the new bytes cannot complete
                     // it, and re-parsing the whole buffer for every tiny segment would cost
                     // O(n²) in the head's length.
-                    let may_complete =
-                        data[..take].contains(&b'\n') || buf.len() + take >= MAX_HTTP_HEAD;
+                    let may_complete = data[..take].contains(&b'\n') || old + take >= MAX_HTTP_HEAD;
                     buf.extend_from_slice(&data[..take]);
                     data = &data[take..];
                     if !may_complete {
                         continue;
                     }
                     let (head_ts, response) = (*head_ts, *response);
-                    let parsed = if response {
-                        parse_response(buf).map_head(Head::Response)
-                    } else {
-                        parse_request(buf).map_head(Head::Request)
+                    let parsed = match refused {
+                        // Refused already: only its end is looked for, in the new bytes.
+                        Some(why) => HeadResult::Invalid(why.clone()),
+                        None if response => parse_response(buf).map_head(Head::Response),
+                        None => parse_request(buf).map_head(Head::Request),
                     };
-                    match parsed {
-                        HeadResult::Complete(head, n) => {
-                            let rest = buf.split_off(n);
-                            match head {
-                                Head::Request(request) => {
-                                    let upgrade = request.is_websocket;
-                                    out.push(WsEvent::Request {
-                                        ts: head_ts,
-                                        request,
-                                    });
-                                    if upgrade {
-                                        self.state = State::Header {
-                                            buf: Vec::new(),
-                                            ts,
-                                        };
-                                    } else {
-                                        self.opaque(
-                                            ts,
-                                            "HTTP request without Upgrade: websocket",
-                                            out,
-                                        );
-                                    }
-                                }
-                                Head::Response(response) => {
-                                    let upgraded = response.status == 101;
-                                    out.push(WsEvent::Response {
-                                        ts: head_ts,
-                                        response,
-                                    });
-                                    self.state = if upgraded {
-                                        State::Header {
-                                            buf: Vec::new(),
-                                            ts,
-                                        }
-                                    } else {
-                                        State::Opaque
-                                    };
-                                }
-                            }
-                            self.feed(ts, &rest, out);
+                    let lenient = |head: &[u8]| {
+                        if response {
+                            Head::Response(parse_response_lenient(head))
+                        } else {
+                            Head::Request(parse_request_lenient(head))
                         }
-                        HeadResult::Partial if buf.len() < MAX_HTTP_HEAD => {}
-                        HeadResult::Partial => self.opaque(ts, "HTTP head longer than 64 KiB", out),
+                    };
+                    // The head, its length, what was wrong with it, and whether it goes on
+                    // past the bytes kept.
+                    let (head, n, problem, cut) = match parsed {
+                        HeadResult::Complete(head, n) => (head, n, None, false),
+                        HeadResult::Partial if buf.len() < MAX_HTTP_HEAD => continue,
+                        HeadResult::Partial => {
+                            let why = "HTTP head longer than 64 KiB: its first 64 KiB were read";
+                            (lenient(buf), buf.len(), Some(why.to_string()), true)
+                        }
                         HeadResult::Invalid(e) => {
-                            self.opaque(ts, &format!("invalid HTTP head: {e}"), out)
+                            let from = if refused.is_some() {
+                                old.saturating_sub(3)
+                            } else {
+                                0
+                            };
+                            *refused = Some(e.clone());
+                            let why = format!(
+                                "HTTP head with bytes HTTP does not allow ({e}), read line by line"
+                            );
+                            match head_end(&buf[from..]) {
+                                Some(end) => {
+                                    (lenient(&buf[..from + end]), from + end, Some(why), false)
+                                }
+                                None if buf.len() >= MAX_HTTP_HEAD => (
+                                    lenient(buf),
+                                    buf.len(),
+                                    Some(format!(
+                                        "{why}; longer than 64 KiB: its first 64 KiB were read"
+                                    )),
+                                    true,
+                                ),
+                                None => continue,
+                            }
                         }
+                    };
+                    let rest = buf.split_off(n);
+                    if let Some(reason) = problem {
+                        out.push(WsEvent::MalformedHead {
+                            ts: head_ts,
+                            reason,
+                        });
+                    }
+                    match head {
+                        Head::Request(request) => {
+                            let upgrade = request.is_websocket;
+                            out.push(WsEvent::Request {
+                                ts: head_ts,
+                                request: Box::new(request),
+                            });
+                            if upgrade {
+                                self.upgraded = true;
+                                self.state = State::Header {
+                                    buf: Vec::new(),
+                                    ts,
+                                };
+                            } else {
+                                self.opaque(ts, "HTTP request without Upgrade: websocket", out);
+                            }
+                        }
+                        Head::Response(response) => {
+                            let upgraded = response.status == 101;
+                            out.push(WsEvent::Response {
+                                ts: head_ts,
+                                response: Box::new(response),
+                            });
+                            self.upgraded |= upgraded;
+                            self.state = if upgraded {
+                                State::Header {
+                                    buf: Vec::new(),
+                                    ts,
+                                }
+                            } else {
+                                State::Opaque
+                            };
+                        }
+                    }
+                    if cut && matches!(self.state, State::Header { .. }) {
+                        self.state = State::SkipHead { matched: 0 };
+                    }
+                    self.feed(ts, &rest, out);
+                }
+                State::SkipHead { matched } => {
+                    let mut m = *matched;
+                    let end = data.iter().position(|&c| {
+                        m = blank_line_step(m, c);
+                        m == BLANK_LINE_END
+                    });
+                    *matched = m;
+                    match end {
+                        Some(i) => {
+                            data = &data[i + 1..];
+                            self.state = State::Header {
+                                buf: Vec::new(),
+                                ts,
+                            };
+                        }
+                        None => data = &[],
                     }
                 }
                 State::Header { buf, ts: head_ts } => {
-                    let parsed = if buf.is_empty() {
+                    let (head, already) = if buf.is_empty() {
                         *head_ts = ts;
                         match parse_head(data) {
                             HeadParse::Incomplete => {
                                 buf.extend_from_slice(data);
                                 return;
                             }
-                            other => (other, 0),
+                            HeadParse::Complete(head) => (head, 0),
                         }
                     } else {
                         let old = buf.len();
@@ -419,29 +506,26 @@ impl StreamDecoder {
                                 data = &data[take..];
                                 continue;
                             }
-                            other => (other, old),
+                            HeadParse::Complete(head) => (head, old),
                         }
                     };
-                    match parsed {
-                        (HeadParse::Complete(head), already) => {
-                            let frame_ts = *head_ts;
-                            data = &data[head.header_len - already..];
-                            self.start_frame(frame_ts, head, out);
-                        }
-                        (_, already) => {
-                            // In sync but not a header: the stream is not what we thought.
-                            let mut rest = std::mem::take(buf);
-                            rest.truncate(already);
-                            rest.extend_from_slice(data);
-                            data = &[];
-                            self.state = State::Resync {
-                                buf: Vec::new(),
-                                skipped: 0,
-                                midstream: false,
-                            };
-                            self.feed(ts, &rest, out);
-                        }
+                    if head.opcode.is_reserved() && !self.upgraded {
+                        // Framing guessed after a gap or a mid-stream join: not a header.
+                        let mut rest = std::mem::take(buf);
+                        rest.truncate(already);
+                        rest.extend_from_slice(data);
+                        data = &[];
+                        self.state = State::Resync {
+                            buf: Vec::new(),
+                            skipped: 0,
+                            midstream: false,
+                        };
+                        self.feed(ts, &rest, out);
+                        continue;
                     }
+                    let frame_ts = *head_ts;
+                    data = &data[head.header_len - already..];
+                    self.start_frame(frame_ts, head, out);
                 }
                 State::Payload {
                     remaining,
@@ -689,6 +773,22 @@ enum Head {
     Response(UpgradeResponse),
 }
 
+/// [`blank_line_step`] found the blank line that ends a head.
+const BLANK_LINE_END: u8 = 4;
+
+/// One byte of the search for a head's blank line (`\r\n\r\n`, `\n\n` or `\r\n\n`, as
+/// [`head_end`] finds it), from `m`: 0 nothing, 1 after `\r`, 2 after a line end, 3 after
+/// a line end and `\r`, [`BLANK_LINE_END`] found.
+fn blank_line_step(m: u8, c: u8) -> u8 {
+    match (m, c) {
+        (2 | 3, b'\n') => BLANK_LINE_END,
+        (_, b'\n') => 2,
+        (2, b'\r') => 3,
+        (_, b'\r') => 1,
+        _ => 0,
+    }
+}
+
 trait MapHead<T> {
     fn map_head(self, f: impl FnOnce(T) -> Head) -> HeadResult<Head>;
 }
@@ -705,8 +805,7 @@ impl<T> MapHead<T> for HeadResult<T> {
 
 /// Could a frame start at `b[0]`? `masked` is this direction's known masking.
 fn plausible(h: &FrameHead, masked: Option<bool>) -> bool {
-    let known_op = matches!(h.opcode.0, 0 | 1 | 2 | 8 | 9 | 10);
-    known_op
+    !h.opcode.is_reserved()
         && !h.rsv23
         && h.control_is_valid()
         && h.payload_len <= MAX_PLAUSIBLE_RESYNC_LEN
@@ -720,7 +819,6 @@ fn candidate(b: &[u8], masked: Option<bool>) -> Candidate {
     let h = match parse_head(b) {
         HeadParse::Complete(h) => h,
         HeadParse::Incomplete => return Candidate::NeedMore,
-        HeadParse::Invalid => return Candidate::Reject,
     };
     if !plausible(&h, masked)
         || h.opcode == Opcode::CONTINUATION
@@ -878,9 +976,12 @@ mod tests {
         }
         let took = start.elapsed();
         assert!(d.is_opaque());
-        assert!(
-            matches!(&out[..], [WsEvent::NotWebSocket { reason, .. }] if reason.contains("64 KiB"))
-        );
+        // Read line by line as far as kept; no Upgrade header in it, so not WebSocket.
+        assert!(matches!(
+            &out[..],
+            [WsEvent::MalformedHead { reason, .. }, WsEvent::Request { request, .. }, WsEvent::NotWebSocket { .. }]
+                if reason.contains("64 KiB") && !request.is_websocket
+        ));
         assert!(took < std::time::Duration::from_secs(2), "{took:?}");
     }
 

@@ -2,7 +2,6 @@
 //! tungstenite keeps private: unmasking and the close payload.
 
 use std::io::Cursor;
-use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 /// A frame opcode as a number (RFC 6455 §5.2); unknown values stay values.
@@ -28,6 +27,11 @@ impl Opcode {
         self.0 & 0x8 != 0
     }
 
+    /// Opcodes RFC 6455 §5.2 reserves (0x3–0x7, 0xB–0xF).
+    pub fn is_reserved(self) -> bool {
+        !matches!(self.0, 0x0 | 0x1 | 0x2 | 0x8 | 0x9 | 0xa)
+    }
+
     /// A short name: `text`, `binary`, `continuation`, `close`, `ping`, `pong` or `opN`.
     pub fn name(self) -> String {
         match self.0 {
@@ -39,19 +43,6 @@ impl Opcode {
             0xa => "pong".into(),
             n => format!("op{n}"),
         }
-    }
-}
-
-fn opcode_number(op: OpCode) -> u8 {
-    match op {
-        OpCode::Data(Data::Continue) => 0,
-        OpCode::Data(Data::Text) => 1,
-        OpCode::Data(Data::Binary) => 2,
-        OpCode::Data(Data::Reserved(n)) => n,
-        OpCode::Control(Control::Close) => 8,
-        OpCode::Control(Control::Ping) => 9,
-        OpCode::Control(Control::Pong) => 10,
-        OpCode::Control(Control::Reserved(n)) => n,
     }
 }
 
@@ -88,25 +79,39 @@ pub enum HeadParse {
     Complete(FrameHead),
     /// More bytes are needed.
     Incomplete,
-    /// Not a valid header (reserved opcode).
-    Invalid,
 }
 
-/// Parses the frame header at the start of `bytes`.
+/// Parses the frame header at the start of `bytes`. A reserved opcode is kept as it is:
+/// the header is laid out as any other, and the frame is a protocol violation to report,
+/// not a reason to lose the framing (tungstenite refuses it, so it parses a copy with the
+/// binary opcode).
 pub fn parse_head(bytes: &[u8]) -> HeadParse {
+    let Some(&first) = bytes.first() else {
+        return HeadParse::Incomplete;
+    };
+    let opcode = Opcode(first & 0x0f);
+    let mut copy = [0u8; 14];
+    let bytes = if opcode.is_reserved() {
+        let n = bytes.len().min(copy.len());
+        copy[..n].copy_from_slice(&bytes[..n]);
+        copy[0] = (first & 0xf0) | Opcode::BINARY.0;
+        &copy[..n]
+    } else {
+        bytes
+    };
     let mut cursor = Cursor::new(bytes);
     match FrameHeader::parse(&mut cursor) {
         Ok(Some((h, len))) => HeadParse::Complete(FrameHead {
             fin: h.is_final,
             rsv1: h.rsv1,
             rsv23: h.rsv2 || h.rsv3,
-            opcode: Opcode(opcode_number(h.opcode)),
+            opcode,
             mask: h.mask,
             payload_len: len,
             header_len: cursor.position() as usize,
         }),
-        Ok(None) => HeadParse::Incomplete,
-        Err(_) => HeadParse::Invalid,
+        // A slice cursor fails only by running out of bytes; the opcode was made valid.
+        Ok(None) | Err(_) => HeadParse::Incomplete,
     }
 }
 
@@ -191,8 +196,16 @@ mod tests {
     }
 
     #[test]
-    fn reserved_opcode_is_invalid() {
-        assert_eq!(parse_head(&[0x83, 0x00]), HeadParse::Invalid);
+    fn reserved_opcode_is_kept_with_its_length() {
+        let HeadParse::Complete(h) = parse_head(&[0x8b, 0x7e, 0x01, 0x00]) else {
+            panic!()
+        };
+        assert_eq!(
+            (h.opcode, h.payload_len, h.header_len),
+            (Opcode(0xb), 256, 4)
+        );
+        assert!(h.opcode.is_reserved() && h.opcode.is_control());
+        assert_eq!(parse_head(&[0x83]), HeadParse::Incomplete);
     }
 
     #[test]

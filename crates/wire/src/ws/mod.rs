@@ -5,6 +5,7 @@ mod decoder;
 mod deflate;
 mod frame;
 mod http;
+mod violation;
 
 pub use decoder::{
     FrameEvent, StreamDecoder, TextMessage, WsEvent, MAX_HTTP_HEAD, MAX_RESYNC_WINDOW,
@@ -13,5 +14,7 @@ pub use decoder::{
 pub use deflate::{keeps_context, Inflater, MAX_INFLATED};
 pub use frame::{parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadParse, Opcode};
 pub use http::{
-    accept_key, parse_request, parse_response, HeadResult, UpgradeRequest, UpgradeResponse,
+    accept_key, head_end, parse_request, parse_request_lenient, parse_response,
+    parse_response_lenient, HeadResult, UpgradeRequest, UpgradeResponse,
 };
+pub use violation::{close_code_forbidden, violations, FrameContext};
