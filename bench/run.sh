@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: teardown against tshark on the same generated load-run capture,
-# computing the same facts (WebSocket close frames and codes per connection, RTP stream
-# statistics), plus teardown on 1 and on all threads, and `cat` as the floor.
+# Side-by-side benchmark: teardown against tshark computing the same facts (the first
+# WebSocket close frame of each connection and its code; RTP streams, packets and losses)
+# on two load-run captures: the synthetic generator's and a recorded one
+# (bench/record_loadrun.sh). For each: `cat` (the floor), `teardown sessions --format csv`
+# (the whole job: every session with its media columns, written as CSV) on 1 and on all
+# threads, tshark; wall and CPU time, peak RSS, MB/s and packets/s.
 #
-#   bench/run.sh                      # 800 sessions, 10 minutes: about 1.8 GB
-#   SESSIONS=200 MINUTES=2 bench/run.sh   # a quick look
+#   bench/run.sh                                  # both captures
+#   SESSIONS=200 MINUTES=2 RECORDED= bench/run.sh # a quick look, synthetic only
 #
-# Environment: BENCH_DIR (default /tmp/teardown-bench: the capture and outputs),
-# SESSIONS, MINUTES, SEED, REPEAT (teardown and cat runs, the median is reported; default 3),
-# TSHARK=0 to skip tshark (it takes minutes and gigabytes on the full capture).
+# Environment: BENCH_DIR (default /tmp/teardown-bench: captures and outputs),
+# SESSIONS, MINUTES, SEED, CODEC (the synthetic capture: 800 sessions, 10 minutes, seed 7,
+# opus), RECORDED (default $BENCH_DIR/recorded.pcap; empty: skip; if missing, record it
+# first with `sudo bash bench/record_loadrun.sh`), REPEAT (teardown and cat runs, the
+# median is reported; default 3), TSHARK=0 to skip tshark (minutes and gigabytes).
 # Needs: cargo, tshark, capinfos, python3, GNU time (/usr/bin/time). Run it on an idle
 # machine: the figures are wall-clock times. Results go in BENCHMARKS.md.
 set -euo pipefail
@@ -19,31 +24,37 @@ DIR=${BENCH_DIR:-/tmp/teardown-bench}
 SESSIONS=${SESSIONS:-800}
 MINUTES=${MINUTES:-10}
 SEED=${SEED:-7}
+CODEC=${CODEC:-opus}
+RECORDED=${RECORDED-$DIR/recorded.pcap}
 REPEAT=${REPEAT:-3}
 TSHARK=${TSHARK:-1}
-CAP="$DIR/run-s$SESSIONS-m$MINUTES-seed$SEED.pcap"
+SYNTH="$DIR/run-s$SESSIONS-m$MINUTES-seed$SEED-$CODEC.pcap"
 mkdir -p "$DIR"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 for t in cargo capinfos python3 /usr/bin/time; do
   command -v "$t" >/dev/null || { log "$t is not installed"; exit 1; }
 done
+[ "$TSHARK" = 1 ] && { command -v tshark >/dev/null || { log "tshark is not installed"; exit 1; }; }
 
 log "building (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin teardown --example synth)
-TD="$ROOT/target/release/teardown"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+TD="$TARGET/release/teardown"
 
-if [ ! -s "$CAP" ]; then
-  log "generating $CAP ($SESSIONS sessions, $MINUTES min, seed $SEED)"
-  "$ROOT/target/release/examples/synth" --sessions "$SESSIONS" --minutes "$MINUTES" \
-    --seed "$SEED" -o "$CAP.tmp"
-  mv "$CAP.tmp" "$CAP"
-  mv "$CAP.tmp.truth.csv" "$CAP.truth.csv" 2>/dev/null || true
-  mv "$CAP.tmp.rtp.csv" "$CAP.rtp.csv" 2>/dev/null || true
+if [ ! -s "$SYNTH" ]; then
+  log "generating $SYNTH ($SESSIONS sessions, $MINUTES min, seed $SEED, $CODEC)"
+  "$TARGET/release/examples/synth" --sessions "$SESSIONS" --minutes "$MINUTES" \
+    --seed "$SEED" --codec "$CODEC" -o "$SYNTH.tmp"
+  mv "$SYNTH.tmp" "$SYNTH"
+  mv "$SYNTH.tmp.truth.csv" "$SYNTH.truth.csv" 2>/dev/null || true
+  mv "$SYNTH.tmp.rtp.csv" "$SYNTH.rtp.csv" 2>/dev/null || true
 fi
-BYTES=$(stat -c %s "$CAP")
-PACKETS=$(capinfos -c -M "$CAP" | awk -F: '/Number of packets/ {gsub(/ /, "", $2); print $2}')
-log "capture: $BYTES bytes, $PACKETS packets"
+CAPS=("synthetic:$SYNTH")
+if [ -n "$RECORDED" ]; then
+  [ -s "$RECORDED" ] || { log "$RECORDED is missing: sudo bash bench/record_loadrun.sh"; exit 1; }
+  CAPS+=("recorded:$RECORDED")
+fi
 
 # run NAME CMD... : times one run into $DIR/NAME.time (wall user sys maxrss_kb), stdout
 # into $DIR/NAME.out.
@@ -65,67 +76,69 @@ repeat() {
   cp "$DIR/$name.$best.out" "$DIR/$name.out"
 }
 
-cat "$CAP" >/dev/null # into the page cache
-log "cat (the floor)"
-repeat cat sh -c 'cat "$1" >/dev/null' cat "$CAP"
 NPROC=$(nproc)
-for threads in 1 "$NPROC"; do
-  log "teardown export, $threads thread(s)"
-  rm -rf "$DIR/export-$threads"
-  repeat "teardown-$threads" "$TD" export "$CAP" --format csv --out "$DIR/export-$threads" \
-    --name run --threads "$threads" --quiet
+for entry in "${CAPS[@]}"; do
+  label=${entry%%:*} cap=${entry#*:}
+  echo "$(stat -c %s "$cap") $(capinfos -c -M "$cap" |
+    awk -F: '/Number of packets/ {gsub(/ /, "", $2); print $2}')" >"$DIR/$label.size"
+  cat "$cap" >/dev/null # into the page cache
+  log "$label: cat (the floor)"
+  repeat "$label-cat" sh -c 'cat "$1" >/dev/null' cat "$cap"
+  for threads in 1 "$NPROC"; do
+    log "$label: teardown sessions --format csv, $threads thread(s)"
+    repeat "$label-teardown-$threads" "$TD" sessions "$cap" --format csv --threads "$threads"
+  done
+  if [ "$TSHARK" = 1 ]; then
+    log "$label: tshark (one pass: close frames per TCP stream, RTP streams)"
+    run "$label-tshark" tshark -n -r "$cap" -o rtp.heuristic_rtp:TRUE \
+      -o tcp.reassemble_out_of_order:TRUE -z rtp,streams \
+      -Y 'websocket.opcode == 8' -T fields -E occurrence=f \
+      -e tcp.stream -e ip.src -e ipv6.src -e tcp.srcport -e ip.dst -e ipv6.dst -e tcp.dstport \
+      -e websocket.payload.close.status_code
+  fi
 done
 
-if [ "$TSHARK" = 1 ]; then
-  command -v tshark >/dev/null || { log "tshark is not installed"; exit 1; }
-  log "tshark (one pass: close frames per TCP stream, RTP streams)"
-  run tshark tshark -n -r "$CAP" -o rtp.heuristic_rtp:TRUE \
-    -o tcp.reassemble_out_of_order:TRUE -z rtp,streams \
-    -Y 'websocket.opcode == 8' -T fields -E occurrence=f \
-    -e tcp.stream -e ip.src -e ipv6.src -e tcp.srcport -e ip.dst -e ipv6.dst -e tcp.dstport \
-    -e websocket.payload.close.status_code
-fi
-
-python3 - "$DIR" "$BYTES" "$PACKETS" "$NPROC" "$TSHARK" <<'EOF'
-import csv, sys, os, collections
-d, size, packets, nproc, tshark = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
+python3 - "$DIR" "$NPROC" "$TSHARK" "${CAPS[@]}" <<'EOF'
+import csv, sys, os, collections, io
+d, nproc, tshark = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+caps = [c.split(":", 1) for c in sys.argv[4:]]
 
 def timing(name):
     wall, user, sys_, rss = open(os.path.join(d, name + ".time")).read().split()
     return float(wall), float(user) + float(sys_), int(rss) / 1024
 
-rows = [("cat (floor)", "cat")]
-rows += [(f"teardown, 1 thread", "teardown-1"), (f"teardown, {nproc} threads", f"teardown-{nproc}")]
+rows = [("cat (floor)", "cat"), ("teardown, 1 thread", "teardown-1"),
+        (f"teardown, {nproc} threads", f"teardown-{nproc}")]
 if tshark:
     rows.append(("tshark", "tshark"))
-print(f"capture: {size / 1e9:.2f} GB, {packets} packets")
-print(f"| run | wall s | CPU s | peak RSS MB | MB/s | packets/s |")
-print(f"|---|---|---|---|---|---|")
-t = {}
-for label, name in rows:
-    wall, cpu, rss = timing(name)
-    t[name] = wall
-    print(f"| {label} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {size / 1e6 / wall:.0f} | {packets / wall:,.0f} |")
-print()
-print(f"scaling 1 -> {nproc} threads: {t['teardown-1'] / t[f'teardown-{nproc}']:.2f}x")
-if tshark:
-    print(f"teardown ({nproc} threads) vs tshark: {t['tshark'] / t[f'teardown-{nproc}']:.1f}x the throughput")
+print("| capture | run | wall s | CPU s | peak RSS MB | MB/s | packets/s |")
+print("|---|---|---|---|---|---|---|")
+notes = []
+for label, path in caps:
+    size, packets = map(int, open(os.path.join(d, label + ".size")).read().split())
+    t = {}
+    for what, name in rows:
+        wall, cpu, rss = timing(f"{label}-{name}")
+        t[name] = wall
+        print(f"| {label} ({size / 1e6:.0f} MB, {packets:,} packets) | {what} | {wall:.2f} | "
+              f"{cpu:.2f} | {rss:.0f} | {size / 1e6 / wall:,.0f} | {packets / wall:,.0f} |")
+    n = f"teardown-{nproc}"
+    notes.append(f"{label}: {os.path.basename(path)}, {size / packets:.0f} bytes a packet; "
+                 f"scaling 1 -> {nproc} threads {t['teardown-1'] / t[n]:.2f}x"
+                 + (f"; {t['tshark'] / t[n]:.1f}x tshark's throughput" if tshark else ""))
 
-# The facts agree? First close frame per connection (by code) and RTP streams.
-def table(threads, name):
-    path = os.path.join(d, f"export-{threads}", name, "capture=run", "part-0.csv")
-    return list(csv.DictReader(open(path)))
-
-sessions = table(nproc, "sessions")
-ours = collections.Counter(s["close_code"] for s in sessions if s["close_code"])
-rtp = table(nproc, "rtp_streams")
-ours_rtp = (len(rtp), sum(int(r["packets"]) for r in rtp), sum(int(r["lost"]) for r in rtp))
-assert table(1, "sessions") == sessions, "1 and all threads give different sessions"
-if tshark:
-    first = {}
-    rtp_lines = []
-    in_rtp = False
-    for line in open(os.path.join(d, "tshark.out")):
+    # The same facts? First close frame per connection (by code); RTP streams/packets/lost.
+    def sessions(threads):
+        return list(csv.DictReader(open(os.path.join(d, f"{label}-teardown-{threads}.out"))))
+    ours_s = sessions(nproc)
+    assert sessions(1) == ours_s, f"{label}: 1 and {nproc} threads give different sessions"
+    ours = collections.Counter(s["close_code"] for s in ours_s if s["close_code"])
+    ours_rtp = tuple(sum(int(s[c] or 0) for s in ours_s) for c in ("rtp_streams", "rtp_packets", "rtp_lost"))
+    if not tshark:
+        notes.append(f"  close codes {dict(sorted(ours.items()))}; RTP streams/packets/lost {ours_rtp}")
+        continue
+    first, rtp_lines, in_rtp = {}, [], False
+    for line in open(os.path.join(d, f"{label}-tshark.out")):
         f = line.rstrip("\n").split("\t")
         if line.startswith("===") or in_rtp:
             in_rtp = True
@@ -134,19 +147,18 @@ if tshark:
         if len(f) == 8:
             first.setdefault(f[0], f[7] or "1005")
     theirs = collections.Counter(first.values())
-    streams = [l.split() for l in rtp_lines if l.strip() and l.split()[0][0].isdigit() and "0x" in l]
-    # columns: src, sport, dst, dport, ssrc, payload..., packets, lost (n%), ...
-    th_rtp = [0, 0, 0]
-    for s in streams:
+    th = [0, 0, 0]
+    for s in (l.split() for l in rtp_lines):
+        if not s or not s[0][0].isdigit() or not any("0x" in x for x in s):
+            continue
         i = next(k for k, v in enumerate(s) if v.startswith("("))  # "(n%)" follows lost
-        th_rtp[0] += 1
-        th_rtp[1] += int(s[i - 2])
-        th_rtp[2] += int(s[i - 1])
-    print(f"first close frame per connection, by code: teardown {dict(sorted(ours.items()))}, "
-          f"tshark {dict(sorted(theirs.items()))}: {'agree' if ours == theirs else 'DIFFER'}")
-    print(f"RTP streams/packets/lost: teardown {ours_rtp}, tshark {tuple(th_rtp)}: "
-          f"{'agree' if ours_rtp == tuple(th_rtp) else 'DIFFER'}")
-else:
-    print(f"first close frame per connection, by code: {dict(sorted(ours.items()))}")
-    print(f"RTP streams/packets/lost: {ours_rtp}")
+        th[0] += 1
+        th[1] += int(s[i - 2])
+        th[2] += int(s[i - 1])
+    notes.append(f"  first close frame per connection, by code: teardown {dict(sorted(ours.items()))}, "
+                 f"tshark {dict(sorted(theirs.items()))}: {'agree' if ours == theirs else 'DIFFER'}")
+    notes.append(f"  RTP streams/packets/lost (sessions' media columns): teardown {ours_rtp}, "
+                 f"tshark {tuple(th)}: {'agree' if ours_rtp == tuple(th) else 'DIFFER'}")
+print()
+print("\n".join(notes))
 EOF

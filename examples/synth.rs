@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
-use teardown_synth::{self as synth, SynthConfig};
+use teardown_synth::{self as synth, Codec, SynthConfig};
 
 /// On or off.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,6 +67,17 @@ struct Cli {
     /// Load mode: the established sessions above which the one server sheds load.
     #[arg(long)]
     load_cap: Option<usize>,
+    /// RTP audio codec: opus (48 kHz, 60-140-byte packets) or pcmu (8 kHz, 160 bytes, the
+    /// recorded benchmark's shape).
+    #[arg(long, value_enum, default_value_t = CodecArg::Opus)]
+    codec: CodecArg,
+}
+
+/// The `--codec` values.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum CodecArg {
+    Opus,
+    Pcmu,
 }
 
 fn with_suffix(p: &std::path::Path, suffix: &str) -> PathBuf {
@@ -91,6 +102,10 @@ fn main() -> std::io::Result<()> {
             cap,
             ..synth::LoadShape::default()
         }),
+        codec: match cli.codec {
+            CodecArg::Opus => Codec::Opus,
+            CodecArg::Pcmu => Codec::Pcmu,
+        },
     };
     let started = Instant::now();
     let mut out = BufWriter::new(File::create(&cli.out)?);

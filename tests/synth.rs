@@ -90,10 +90,15 @@ fn assert_teardown_agrees(path: &Path, truth: &Truth) {
     );
 }
 
-/// Reads a classic little-endian µs pcap; checks time order; returns the RTP streams
-/// (src, dst, ssrc) -> (packets, lost per RFC 3550 A.3), counted independently of the
-/// generator.
+/// Reads a classic little-endian µs pcap; checks time order; returns the RTP streams of
+/// payload type 111 (Opus) (src, dst, ssrc) -> (packets, lost per RFC 3550 A.3), counted
+/// independently of the generator.
 fn rtp_from_pcap(path: &Path) -> HashMap<(SocketAddr, SocketAddr, u32), (u64, u64)> {
+    rtp_of_type(path, 111)
+}
+
+/// [`rtp_from_pcap`] for RTP payload type `pt`.
+fn rtp_of_type(path: &Path, pt: u8) -> HashMap<(SocketAddr, SocketAddr, u32), (u64, u64)> {
     let data = std::fs::read(path).unwrap();
     assert_eq!(&data[0..4], &0xa1b2_c3d4u32.to_le_bytes(), "pcap magic");
     assert_eq!(
@@ -122,7 +127,7 @@ fn rtp_from_pcap(path: &Path) -> HashMap<(SocketAddr, SocketAddr, u32), (u64, u6
         let p = udp.payload();
         // RTP v2, Opus (RTCP shares the flow: payload types 200..=204 with the marker bit
         // read as PT 72..=76).
-        if p.len() < 12 || p[0] >> 6 != 2 || p[1] & 0x7F != 111 {
+        if p.len() < 12 || p[0] >> 6 != 2 || p[1] & 0x7F != pt {
             continue;
         }
         let (src, dst) = match &sliced.net {
@@ -580,4 +585,51 @@ fn load_run_concurrency_matches_the_servers_own_count() {
         .filter_map(|t| t.established_at_teardown)
         .max();
     assert_eq!(run.peak_established.map(|p| p.0), peak);
+}
+
+/// `Codec::Pcmu` (the recorded benchmark's shape: 160-byte G.711 payloads, 8 kHz clock):
+/// sessions as the truth says, RTP streams counted from the file equal to the truth, and
+/// teardown's streams (payload type 0, the SDP's 8 kHz clock, packets, losses) equal too.
+#[test]
+fn pcmu_calls_are_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SynthConfig {
+        sessions: 30,
+        duration_s: 90.0,
+        codec: synth::Codec::Pcmu,
+        ..small()
+    };
+    let (path, truth) = write(&cfg, dir.path(), "pcmu.pcap");
+    assert_teardown_agrees(&path, &truth);
+    let want: HashMap<_, _> = truth
+        .rtp_streams
+        .iter()
+        .map(|r| ((r.src, r.dst, r.ssrc), (r.packets, r.lost)))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(
+        rtp_of_type(&path, 0),
+        want,
+        "RTP streams counted from the file"
+    );
+    let a = teardown::analyze(std::slice::from_ref(&path), &teardown::Options::default()).unwrap();
+    let mut ours = HashMap::new();
+    for flow in a
+        .sessions
+        .iter()
+        .flat_map(|s| &s.media)
+        .chain(&a.orphan_media)
+    {
+        for (a_to_b, s) in &flow.rtp {
+            let (src, dst) = if *a_to_b {
+                (flow.a, flow.b)
+            } else {
+                (flow.b, flow.a)
+            };
+            assert_eq!((s.payload_type, s.clock_rate), (0, Some(8000)), "{s:?}");
+            assert_eq!(s.payload_bytes, 160 * s.packets);
+            ours.insert((src, dst, s.ssrc), (s.packets, s.lost as u64));
+        }
+    }
+    assert_eq!(ours, want, "teardown's RTP streams");
 }

@@ -486,13 +486,31 @@ fn analyze_set(
     diags: Diagnostics,
     opts: &Options,
 ) -> Result<Analysis, AnalysisError> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.unwrap_or(0))
-        .build();
-    match pool {
-        Ok(pool) => pool.install(|| analyze_in_pool(set, diags, opts)),
-        Err(_) => analyze_in_pool(set, diags, opts),
+    match pool(opts.threads.unwrap_or(0)) {
+        Some(pool) => pool.install(|| analyze_in_pool(set, diags, opts)),
+        None => analyze_in_pool(set, diags, opts),
     }
+}
+
+/// The worker pool for `threads` (0: all cores), built on first use and kept for the
+/// next analyses: a library user analysing many small captures (tests, fuzzing, a
+/// service) no longer starts and stops threads for each. `None` if the threads could not
+/// be started (the analysis then runs on the caller's thread).
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: std::sync::Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
+        return Some(p.clone());
+    }
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .ok()?,
+    );
+    pools.push((threads, pool.clone()));
+    Some(pool)
 }
 
 /// The buffers of one batch, reused batch after batch.
@@ -500,6 +518,9 @@ fn analyze_set(
 struct Buffers<'a> {
     packets: Vec<RawPacket<'a>>,
     decoded: Vec<Result<Packet<'a>, Skip>>,
+    /// Per packet, its [`Route`] (beside `decoded`, not in it: larger decoded entries made
+    /// the run slower, measured in BENCHMARKS.md).
+    route_of: Vec<Route>,
     /// Per shard, the indices in `decoded` of the packets it owns.
     routes: Vec<Vec<u32>>,
 }
@@ -556,11 +577,26 @@ impl<'a> BatchReader<'a, '_> {
         let filtered_out = read - bufs.packets.len() as u64;
         let retired_mark = self.set.retired_mark();
         let position = self.merged.position();
-        bufs.packets
+        // The batch (16 Ki packets of 200+ bytes) is larger than L2: the records read first
+        // have left the cache by the time they are decoded. Ask for each packet's bytes a
+        // few packets ahead.
+        // Each packet's shard is hashed here, in parallel, while its decoded entry is in
+        // the cache; the serial routing then reads only the 4-byte routes.
+        let packets = &bufs.packets;
+        let (shards, hasher) = (self.shard_count, &self.hasher);
+        packets
             .par_iter()
+            .enumerate()
             .with_min_len(4096)
-            .map(capture::decode)
-            .collect_into_vec(&mut bufs.decoded);
+            .map(|(j, p)| {
+                if let Some(ahead) = packets.get(j + LOOKAHEAD) {
+                    capture::prefetch(ahead.data.as_ptr());
+                }
+                let d = capture::decode(p);
+                let route = Route::of(&d, shards, hasher);
+                (d, route)
+            })
+            .unzip_into_vecs(&mut bufs.decoded, &mut bufs.route_of);
         let counts = self.route(&mut bufs, &mut warnings);
         Batch {
             bufs,
@@ -580,21 +616,20 @@ impl<'a> BatchReader<'a, '_> {
         for r in bufs.routes.iter_mut() {
             r.clear();
         }
-        for (i, d) in bufs.decoded.iter().enumerate() {
-            match d {
-                Ok(packet) => {
-                    match packet {
-                        Packet::Tcp(_) => counts.tcp_segments += 1,
-                        Packet::Udp(_) => counts.udp_datagrams += 1,
-                    }
-                    // High bits: the low ones also pick the hash-map bucket in the shard.
-                    // Hashed here, not in the parallel decode: storing the shard with each
-                    // decoded packet made the entries larger and the run slower (measured,
-                    // BENCHMARKS.md).
-                    let h = self.hasher.hash_one(ConnKey::of(packet.endpoints()));
-                    bufs.routes[((h >> 40) as usize) % self.shard_count].push(i as u32);
+        for (i, route) in bufs.route_of.iter().enumerate() {
+            match *route {
+                Route::Tcp(shard) => {
+                    counts.tcp_segments += 1;
+                    bufs.routes[shard as usize].push(i as u32);
                 }
-                Err(skip) => {
+                Route::Udp(shard) => {
+                    counts.udp_datagrams += 1;
+                    bufs.routes[shard as usize].push(i as u32);
+                }
+                Route::Skipped => {
+                    let Err(skip) = &bufs.decoded[i] else {
+                        continue;
+                    };
                     match skip {
                         Skip::Unhandled => counts.not_tcp_udp += 1,
                         Skip::IpFragment => counts.ip_fragments += 1,
@@ -610,6 +645,34 @@ impl<'a> BatchReader<'a, '_> {
     }
 }
 
+/// Where a decoded packet goes: a TCP segment or a UDP datagram and its shard, or nowhere.
+#[derive(Copy, Clone)]
+enum Route {
+    /// A TCP segment for this shard.
+    Tcp(u32),
+    /// A UDP datagram for this shard.
+    Udp(u32),
+    /// Not analysed (its `Skip` says why).
+    Skipped,
+}
+
+impl Route {
+    /// The route of a decoded packet: its connection's shard, by a hash of the canonical
+    /// address pair.
+    fn of(d: &Result<Packet<'_>, Skip>, shard_count: usize, hasher: &FxBuildHasher) -> Route {
+        let Ok(packet) = d else {
+            return Route::Skipped;
+        };
+        // High bits: the low ones also pick the hash-map bucket in the shard.
+        let h = hasher.hash_one(ConnKey::of(packet.endpoints()));
+        let shard = ((h >> 40) as usize % shard_count) as u32;
+        match packet {
+            Packet::Tcp(_) => Route::Tcp(shard),
+            Packet::Udp(_) => Route::Udp(shard),
+        }
+    }
+}
+
 /// The second stage: runs the shards in parallel, each on the packets routed to it.
 fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_open: usize) {
     let decoded = &batch.bufs.decoded;
@@ -621,7 +684,7 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
                 // A batch is larger than L2: by now its bytes have left the cache. Ask for
                 // the payload a few packets ahead (its decoded entry further ahead).
                 if let Some(&far) = route.get(j + 2 * LOOKAHEAD) {
-                    capture::prefetch(&decoded[far as usize]);
+                    prefetch_entry(&decoded[far as usize]);
                 }
                 if let Some(Ok(ahead)) = route.get(j + LOOKAHEAD).map(|&k| &decoded[k as usize]) {
                     capture::prefetch(ahead.payload().as_ptr());
@@ -636,8 +699,18 @@ fn run_shards(shards: &mut [Shard], batch: &Batch<'_>, files: &[String], max_ope
         });
 }
 
-/// How many packets ahead the shard loop prefetches.
+/// How many packets ahead the decoding and the shard loop prefetch.
 const LOOKAHEAD: usize = 8;
+
+/// Prefetches every cache line of a decoded entry: at 128 bytes and 16-byte aligned, one
+/// entry spans two or three lines, and the payload's address is not in the first.
+fn prefetch_entry<T>(entry: &T) {
+    let start = entry as *const T as *const u8;
+    let size = std::mem::size_of::<T>();
+    for offset in (0..size).step_by(64).chain([size - 1]) {
+        capture::prefetch(start.wrapping_add(offset));
+    }
+}
 
 fn skip_warning(files: &[String], p: &RawPacket<'_>, skip: &Skip) -> Option<Warning> {
     let (kind, message) = match skip {

@@ -88,6 +88,37 @@ pub struct SynthConfig {
     /// normal mix of endings do not apply then); every call should end within
     /// `duration_s`, as the server's counts treat a session still open as open forever.
     pub load: Option<LoadShape>,
+    /// The audio codec of the RTP streams (packet size and clock).
+    pub codec: Codec,
+}
+
+/// The audio codec of the generated RTP (both are in the SDP offer's `a=rtpmap` lines).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Codec {
+    /// Opus at 48 kHz (payload type 111): 20 ms packets of 60-140 bytes, a browser's.
+    #[default]
+    Opus,
+    /// PCMU, G.711 µ-law at 8 kHz (payload type 0): 20 ms packets of 160 bytes, as a SIP
+    /// gateway or the recorded benchmark run (`bench/record_loadrun.sh`) sends them.
+    Pcmu,
+}
+
+impl Codec {
+    /// RTP payload type.
+    pub(crate) fn payload_type(self) -> u8 {
+        match self {
+            Codec::Opus => 111,
+            Codec::Pcmu => 0,
+        }
+    }
+
+    /// RTP clock ticks per 20 ms packet.
+    pub(crate) fn ticks_per_packet(self) -> u32 {
+        match self {
+            Codec::Opus => 960,
+            Codec::Pcmu => 160,
+        }
+    }
 }
 
 impl Default for SynthConfig {
@@ -103,6 +134,7 @@ impl Default for SynthConfig {
             reorder: 0.02,
             retransmit: 0.005,
             load: None,
+            codec: Codec::Opus,
         }
     }
 }

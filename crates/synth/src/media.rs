@@ -3,14 +3,11 @@
 //! (rtcp-mux), as a browser and an ICE-lite media server send them.
 
 use super::rng::Rng;
+use super::Codec;
 use std::net::SocketAddr;
 
 /// STUN magic cookie.
 const MAGIC: u32 = 0x2112_A442;
-/// RTP payload type of Opus in the SDP.
-pub(crate) const PT_OPUS: u8 = 111;
-/// RTP clock ticks per 20 ms packet at 48 kHz.
-pub(crate) const TICKS_PER_PACKET: u32 = 960;
 /// Seconds from 1900 (NTP) to 1970 (Unix).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
 
@@ -150,9 +147,10 @@ impl StreamState {
     }
 }
 
-/// One RTP packet (V=2, no padding, no extension, no CSRC).
+/// One RTP packet (V=2, no padding, no extension, no CSRC) of `codec`.
 pub(crate) fn rtp(
     rng: &mut Rng,
+    codec: Codec,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -161,15 +159,17 @@ pub(crate) fn rtp(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + payload_len);
     out.push(0x80);
-    out.push(if marker { 0x80 } else { 0 } | PT_OPUS);
+    out.push(if marker { 0x80 } else { 0 } | codec.payload_type());
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(&ts.to_be_bytes());
     out.extend_from_slice(&ssrc.to_be_bytes());
     let start = out.len();
     out.resize(start + payload_len, 0);
     rng.fill(&mut out[start..]);
-    // An Opus TOC byte: config 15 (SILK/CELT hybrid FB 20 ms), mono, one frame.
-    out[start] = 0x78;
+    if codec == Codec::Opus {
+        // An Opus TOC byte: config 15 (SILK/CELT hybrid FB 20 ms), mono, one frame.
+        out[start] = 0x78;
+    }
     out
 }
 

@@ -4,11 +4,12 @@
 //! A step at time `t` only schedules packets at `t` or later, so a session's next event
 //! (earliest pending packet or timer) is a valid key for the global time-ordered merge.
 
-use super::media::{self, StreamState, TICKS_PER_PACKET};
+use super::media::{self, StreamState};
 use super::pcap::{server_mac, Link, PcapWriter, EPOCH_US, GATEWAY_MAC};
 use super::rng::Rng;
 use super::tcp::{Arrival, Seg, SeqAt, Tcp, C2S, S2C};
 use super::ws::{self, Frame, Talk};
+use super::Codec;
 use super::{RtpTruth, SessionTruth, SynthConfig, Truth};
 use etherparse::{TcpHeader, TcpOptionElement};
 use std::cmp::{Ordering, Reverse};
@@ -926,9 +927,13 @@ impl Session {
         if self.rng.chance(sh.cfg.loss) {
             st.skipped += 1;
         } else {
-            let len = self.rng.range(60, 140) as usize;
+            let len = match sh.cfg.codec {
+                Codec::Opus => self.rng.range(60, 140) as usize,
+                Codec::Pcmu => 160,
+            };
             let pkt = media::rtp(
                 &mut self.rng,
+                sh.cfg.codec,
                 m.ssrc[d],
                 ext as u16,
                 st.rtp_ts,
@@ -944,7 +949,7 @@ impl Session {
             st.octets += len as u64;
             out = Some(pkt);
         }
-        st.rtp_ts = st.rtp_ts.wrapping_add(TICKS_PER_PACKET);
+        st.rtp_ts = st.rtp_ts.wrapping_add(sh.cfg.codec.ticks_per_packet());
         m.nominal[d] += 20 * MS;
         self.timers[T_RTP + d] = Some(m.nominal[d] + self.rng.below(1500));
         if let Some(pkt) = out {
