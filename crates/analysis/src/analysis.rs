@@ -751,7 +751,6 @@ fn analyze_in_pool(
         .as_deref()
         .map(teardown_wire::capture::bpf::Filter::new)
         .transpose()?;
-
     let keys = match &opts.keylog {
         Some(path) => Some(Arc::new(KeyLog::load(path, &mut diags)?)),
         None => None,
@@ -760,12 +759,10 @@ fn analyze_in_pool(
     let mut shards: Vec<Shard> = (0..shard_count)
         .map(|_| Shard::new(shard_count, keys.clone(), opts.payloads))
         .collect();
-    let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let progress = opts.progress.as_ref().map(|p| &p.0);
     if let Some(p) = progress {
         p.start(stats.bytes);
     }
-
     let mut reader = BatchReader {
         set,
         merged: set.packets(),
@@ -775,6 +772,39 @@ fn analyze_in_pool(
         shard_count,
         hasher: FxBuildHasher,
     };
+    read_all(&mut reader, &mut shards, &mut stats, &mut diags, progress);
+    #[cfg(feature = "libpcap")]
+    if let Some(f) = reader.filter.take() {
+        filter_failures(f, &files, &mut diags);
+    }
+    shards.par_iter_mut().for_each(|s| s.finish_all(&files));
+    if let Some(p) = progress {
+        p.finish();
+    }
+    let collected = Collected::of(shards, &mut stats, &mut diags);
+    let (mut sessions, other_tcp, media) = collected.classify(&opts.ws_ports, &mut stats);
+    number_and_load(&mut sessions);
+    let orphan_media = join(&mut sessions, media);
+    Ok(Analysis {
+        sessions,
+        orphan_media,
+        other_tcp,
+        stats,
+        diagnostics: diags,
+        unusable_input,
+    })
+}
+
+/// Reads every batch and runs the shards on it, counting as it goes.
+fn read_all(
+    reader: &mut BatchReader<'_, '_>,
+    shards: &mut [Shard],
+    stats: &mut RunStats,
+    diags: &mut Diagnostics,
+    progress: Option<&Arc<dyn ProgressSink>>,
+) {
+    let (set, files) = (reader.set, reader.files);
+    let max_open = MAX_OPEN_CONNECTIONS / shards.len();
     let mut current = reader.next_batch(Buffers::default());
     // Two sets of buffers, reused batch after batch.
     let mut spare = Buffers::default();
@@ -798,7 +828,7 @@ fn analyze_in_pool(
         // threads to the decoding of the first (see BENCHMARKS.md).
         let (next, ()) = rayon::join(
             || reader.next_batch(std::mem::take(&mut spare)),
-            || run_shards(&mut shards, &current, &files, max_open),
+            || run_shards(shards, &current, files, max_open),
         );
         // This batch and the one before it have been analysed: free the chunks only they
         // borrow from, once this batch's packets are gone.
@@ -815,113 +845,136 @@ fn analyze_in_pool(
         unsafe { set.release_retired(mark) };
     }
     stats.bytes += reader.merged.stream_bytes();
-    #[cfg(feature = "libpcap")]
-    let filter = reader.filter;
     // The last read found the end of the input, and what was wrong with it.
     diags.merge(current.warnings);
-    shards.par_iter_mut().for_each(|s| s.finish_all(&files));
-    if let Some(p) = progress {
-        p.finish();
+}
+
+/// A warning per link type the BPF filter did not compile for.
+#[cfg(feature = "libpcap")]
+fn filter_failures(
+    f: teardown_wire::capture::bpf::Filter,
+    files: &[String],
+    diags: &mut Diagnostics,
+) {
+    for (link, e) in f.failures {
+        diags.push(Warning {
+            kind: WarningKind::UnsupportedLinkType,
+            location: Location {
+                file: files.join(", "),
+                packet: None,
+                offset: None,
+            },
+            message: format!(
+                "--filter does not compile for link type {}: {e}; its packets were dropped",
+                link.0
+            ),
+        });
+    }
+}
+
+/// What the shards finished, gathered.
+struct Collected {
+    finished: Vec<(Session, Membership)>,
+    other_tcp: Vec<Session>,
+    media: Vec<MediaFlow>,
+    overflow: BTreeMap<(u16, Verdict), u64>,
+    tls_left_out: BTreeMap<u16, u64>,
+}
+
+impl Collected {
+    /// Gathers the shards' results and counters.
+    fn of(shards: Vec<Shard>, stats: &mut RunStats, diags: &mut Diagnostics) -> Collected {
+        let mut c = Collected {
+            finished: Vec::new(),
+            other_tcp: Vec::new(),
+            media: Vec::new(),
+            overflow: BTreeMap::new(),
+            tls_left_out: BTreeMap::new(),
+        };
+        for s in shards {
+            for (port, n) in s.tls_left_out {
+                *c.tls_left_out.entry(port).or_default() += n;
+            }
+            stats.other_udp_flows += s.other_udp_flows;
+            c.media.extend(s.media);
+            stats.connections += s.connections;
+            stats.other_connections += s.other_connections;
+            stats.evicted_idle += s.evicted;
+            diags.merge(s.diags);
+            c.finished.extend(s.finished);
+            c.other_tcp.extend(s.other);
+            for (k, n) in s.empty_overflow {
+                *c.overflow.entry(k).or_default() += n;
+            }
+        }
+        c
     }
 
-    let mut finished = Vec::new();
-    let mut other_tcp = Vec::new();
-    let mut media = Vec::new();
-    let mut overflow: BTreeMap<(u16, Verdict), u64> = BTreeMap::new();
-    let mut tls_left_out: BTreeMap<u16, u64> = BTreeMap::new();
-    for s in shards {
-        for (port, n) in s.tls_left_out {
-            *tls_left_out.entry(port).or_default() += n;
-        }
-        stats.other_udp_flows += s.other_udp_flows;
-        media.extend(s.media);
-        stats.connections += s.connections;
-        stats.other_connections += s.other_connections;
-        stats.evicted_idle += s.evicted;
-        diags.merge(s.diags);
-        finished.extend(s.finished);
-        other_tcp.extend(s.other);
-        for (k, n) in s.empty_overflow {
-            *overflow.entry(k).or_default() += n;
-        }
-    }
-    // Server ports where an upgrade was seen (decrypted, or inferred from TLS record
-    // lengths), plus the ones the user named.
-    let ws_ports: BTreeSet<u16> = finished
-        .iter()
-        .filter(|(s, m)| {
-            *m == Membership::WebSocket
-                && (s.request.is_some() || s.evidence == Evidence::RecordLengths)
-        })
-        .map(|(s, _)| s.server.port())
-        .chain(opts.ws_ports.iter().copied())
-        .collect();
-    let mut sessions: Vec<Session> = Vec::new();
-    for (s, m) in finished {
-        let member = match m {
-            Membership::WebSocket => true,
-            Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
-            Membership::Other => false,
-        };
-        if member {
-            sessions.push(s);
-        } else {
+    /// Sessions and the other TCP connections (README, "Which sessions"), and the media
+    /// flows in a deterministic order (shards finish them in any order).
+    fn classify(
+        mut self,
+        named_ports: &[u16],
+        stats: &mut RunStats,
+    ) -> (Vec<Session>, Vec<Session>, Vec<MediaFlow>) {
+        // Server ports where an upgrade was seen (decrypted, or inferred from TLS record
+        // lengths), plus the ones the user named.
+        let ws_ports: BTreeSet<u16> = self
+            .finished
+            .iter()
+            .filter(|(s, m)| {
+                *m == Membership::WebSocket
+                    && (s.request.is_some() || s.evidence == Evidence::RecordLengths)
+            })
+            .map(|(s, _)| s.server.port())
+            .chain(named_ports.iter().copied())
+            .collect();
+        let mut sessions: Vec<Session> = Vec::new();
+        for (mut s, m) in self.finished {
+            let member = match m {
+                Membership::WebSocket => true,
+                Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
+                Membership::Other => false,
+            };
+            if member {
+                sessions.push(s);
+                continue;
+            }
             stats.other_connections += 1;
             if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
-                *tls_left_out.entry(s.server.port()).or_default() += 1;
+                *self.tls_left_out.entry(s.server.port()).or_default() += 1;
             }
-            let mut s = s;
             s.keep_tcp_only();
-            other_tcp.push(s);
+            self.other_tcp.push(s);
         }
-    }
-    stats.tls_left_out = tls_left_out.into_iter().collect();
-    for ((port, verdict), n) in overflow {
-        if ws_ports.contains(&port) {
-            stats.unlisted_attempts.push((port, verdict, n));
-        } else {
-            stats.other_connections += n;
+        stats.tls_left_out = self.tls_left_out.into_iter().collect();
+        for ((port, verdict), n) in self.overflow {
+            if ws_ports.contains(&port) {
+                stats.unlisted_attempts.push((port, verdict, n));
+            } else {
+                stats.other_connections += n;
+            }
         }
+        sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
+        self.other_tcp
+            .sort_by_key(|s| (s.start_ts, s.client, s.server));
+        self.other_tcp.truncate(MAX_OTHER_LISTED);
+        self.media.sort_by_key(|f| (f.first_ts, f.a, f.b));
+        (sessions, self.other_tcp, self.media)
     }
-    sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
-    other_tcp.sort_by_key(|s| (s.start_ts, s.client, s.server));
-    other_tcp.truncate(MAX_OTHER_LISTED);
+}
+
+/// Session ids in start order, and the load each saw (open at its start, established on
+/// its server at its start and teardown).
+fn number_and_load(sessions: &mut [Session]) {
     for (i, s) in sessions.iter_mut().enumerate() {
         s.id = i as u64 + 1;
     }
-    let steps = crate::loadrun::concurrency_steps(&sessions);
+    let steps = crate::loadrun::concurrency_steps(sessions.iter());
     for s in sessions.iter_mut() {
         s.open_at_start = crate::loadrun::open_at(&steps, s.start_ts);
     }
-    crate::loadrun::set_server_load(&mut sessions);
-    // Deterministic order before joining (shards finish flows in any order).
-    media.sort_by_key(|f| (f.first_ts, f.a, f.b));
-    let orphan_media = join(&mut sessions, media);
-    #[cfg(feature = "libpcap")]
-    if let Some(f) = filter {
-        for (link, e) in f.failures {
-            diags.push(Warning {
-                kind: WarningKind::UnsupportedLinkType,
-                location: Location {
-                    file: files.join(", "),
-                    packet: None,
-                    offset: None,
-                },
-                message: format!(
-                    "--filter does not compile for link type {}: {e}; its packets were dropped",
-                    link.0
-                ),
-            });
-        }
-    }
-    Ok(Analysis {
-        sessions,
-        orphan_media,
-        other_tcp,
-        stats,
-        diagnostics: diags,
-        unusable_input,
-    })
+    crate::loadrun::set_server_load(sessions);
 }
 
 #[cfg(test)]
