@@ -5,7 +5,7 @@
 //! A flow holds one value of each registered dissector ([`Dissectors`], a plain struct:
 //! static dispatch, no allocation per datagram). Each datagram goes to the first dissector
 //! whose probe claims it; the probes are disjoint (a test checks), so the order of the list
-//! only decides which probes run first. A dissector writes its facts straight into the
+//! only decides which probes run first (and, reversed, the order of the end-of-flow events). A dissector writes its facts straight into the
 //! flow's [`MediaFlow`] and keeps only its own bounded tracking state.
 
 use super::{dtls, rtp, stun, zrtp, MediaFlow};
@@ -43,6 +43,15 @@ pub(crate) trait Dissector: Default {
     fn finish(&mut self, _facts: &mut MediaFlow) {}
 }
 
+/// Calls `finish` on the listed fields, last first.
+macro_rules! finish_in_reverse {
+    ($self:ident, $facts:ident; $first:ident $(, $rest:ident)*) => {
+        finish_in_reverse!($self, $facts; $($rest),*);
+        $self.$first.finish($facts);
+    };
+    ($self:ident, $facts:ident;) => {};
+}
+
 /// Declares [`Dissectors`]: one field per registered dissector, the probe chain and the
 /// end of the flow, all from one list of `field: Type` lines.
 macro_rules! registry {
@@ -70,9 +79,10 @@ macro_rules! registry {
             }
 
             /// Ends the flow: each dissector adds what it knows only at the end, in the
-            /// order of the list.
+            /// reverse order of the list (as values are dropped), so the end-of-flow
+            /// events of the rarer protocols (STUN's ICE consent) come before RTP's.
             pub(crate) fn finish(&mut self, facts: &mut MediaFlow) {
-                $(self.$field.finish(facts);)+
+                finish_in_reverse!(self, facts; $($field),+);
             }
 
             /// The kinds of the probes that claim `bytes` (at most one when they are
@@ -92,13 +102,16 @@ macro_rules! registry {
 }
 
 // The registered dissectors. A new protocol: its file in this folder, and one line here.
+// Probed in this order, the most frequent first: RTP is most of a media flow's datagrams,
+// and probing it last cost 3-4 % more instructions per datagram (callgrind, the datagrams
+// of samples/media/).
 registry! {
-    stun: stun::Stun,
-    zrtp: zrtp::Zrtp,
-    dtls: dtls::Dtls,
-    channel_data: stun::ChannelData,
     rtp: rtp::Rtp,
     rtcp: rtp::Rtcp,
+    stun: stun::Stun,
+    dtls: dtls::Dtls,
+    channel_data: stun::ChannelData,
+    zrtp: zrtp::Zrtp,
 }
 
 #[cfg(test)]
