@@ -162,7 +162,8 @@ pub struct MediaFlow {
     pub last_ts: Timestamp,
     /// Datagrams a→b and b→a.
     pub packets: [u64; 2],
-    /// Datagrams by kind, as the demultiplexer confirmed them (kinds with none left out).
+    /// Datagrams by kind, as the dissectors' probes confirmed them (kinds with none left out;
+    /// a relayed datagram counts also as what it carries).
     pub kinds: BTreeMap<Kind, u64>,
     /// STUN/TURN.
     pub stun: StunStats,
