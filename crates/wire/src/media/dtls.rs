@@ -30,7 +30,6 @@ pub struct Record {
 /// RFC 6347 §4.1: a content type in use (20-25), version 0xfeXX, a length that fits.
 /// RFC 9147 §4: the DTLS 1.3 unified header (32-63), taken only with its length (L bit, no
 /// connection id): without one, text such as Megaco's `!/1` would pass.
-#[inline]
 pub fn probe(b: &[u8]) -> bool {
     let be16 = |at: usize| {
         b.get(at..at + 2)

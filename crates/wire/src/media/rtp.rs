@@ -21,14 +21,12 @@ pub struct RtpHeader {
 /// True when `b` is RTP: first byte 128-191 (RFC 7983 §7), a second byte outside RTCP's
 /// packet types 192-223 (RFC 5761 §4: RTP must not use payload types 64-95 there), and a
 /// header, CSRCs and extension that fit.
-#[inline]
 pub fn probe_rtp(b: &[u8]) -> bool {
     shares_rtp_range(b) && !(192..=223).contains(&b[1]) && parse_rtp(b).is_some()
 }
 
 /// True when `b` is RTCP: first byte 128-191 (RFC 7983 §7), a second byte among the packet
 /// types 192-223 (RFC 5761 §4), and a first length (32-bit words, minus one) that fits.
-#[inline]
 pub fn probe_rtcp(b: &[u8]) -> bool {
     shares_rtp_range(b)
         && (192..=223).contains(&b[1])

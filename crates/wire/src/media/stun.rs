@@ -144,7 +144,6 @@ fn xor_address(v: &[u8], tid: &[u8; 12]) -> Option<SocketAddr> {
 
 /// True when `b` is a STUN message: first byte 0-3 (RFC 7983 §7), confirmed by the magic
 /// cookie and a length in 4-byte words that fits (RFC 8489 §5-6).
-#[inline]
 pub fn probe(b: &[u8]) -> bool {
     matches!(b.first(), Some(0..=3))
         && b.len() >= HEADER_LEN
@@ -154,7 +153,6 @@ pub fn probe(b: &[u8]) -> bool {
 
 /// True when `b` is a TURN ChannelData message: first byte 64-79 (RFC 7983 §7), and its
 /// length, padded to 4 at most over UDP, is the rest (RFC 8656 §12.4).
-#[inline]
 pub fn probe_channel_data(b: &[u8]) -> bool {
     matches!(b.first(), Some(64..=79))
         && be16(b, 2).is_some_and(|len| (4 + len..4 + len + 4).contains(&b.len()))
