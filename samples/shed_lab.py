@@ -12,7 +12,8 @@ number of sessions established at that moment (the dropped one included): the tr
 test checks `established_at_teardown` against.
 
 client: --sessions calls in steps of --step every --every seconds, each lasting
---life-min..--life-max seconds (a message every 1.5 s, echoed), then a close 1000.
+--life-min..--life-max seconds (a message every --message-every seconds, default 1.5,
+echoed), then a close 1000.
 
 With --cert/--key (server) and --ca/--keylog (client) the same run goes over wss://, the
 client writing its TLS secrets to the key log (NSS format).
@@ -109,6 +110,8 @@ async def run_server(args) -> None:
     if args.cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.cert, args.key)
+        if args.tls_max == "1.2":
+            tls.maximum_version = ssl.TLSVersion.TLSv1_2
     async with serve(s.handler, args.host, args.port, process_request=s.process_request,
                      ping_interval=None, max_queue=None, backlog=1024, ssl=tls):
         log(f"server: shedding above {args.cap} on {args.host}:{args.port}")
@@ -134,7 +137,8 @@ async def call(n: int, args, stats: dict) -> None:
             while time.monotonic() < end:
                 await ws.send(f"call {n} at {time.time():.3f}")
                 await ws.recv()
-                await asyncio.sleep(min(1.5, max(0.0, end - time.monotonic())))
+                pause = min(args.message_every, max(0.0, end - time.monotonic()))
+                await asyncio.sleep(pause)
             await ws.close(1000)
             stats["clean"] += 1
     except InvalidStatus:
@@ -174,9 +178,12 @@ def main() -> None:
     p.add_argument("--every", type=float, default=2.0)
     p.add_argument("--life-min", type=float, default=15.0)
     p.add_argument("--life-max", type=float, default=30.0)
+    p.add_argument("--message-every", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=14)
     p.add_argument("--cert", help="server: certificate (PEM) for wss://")
     p.add_argument("--key", help="server: its private key (PEM)")
+    p.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3",
+                   help="server: the highest TLS version it accepts")
     p.add_argument("--ca", help="client: the certificate to trust, for wss://")
     p.add_argument("--keylog", help="client: write the TLS secrets here")
     args = p.parse_args()

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use teardown::analysis::Analysis;
 use teardown::output;
 
 /// Post-mortem of WebSocket load runs from packet captures: for every WebSocket session,
@@ -27,11 +28,8 @@ enum Command {
     Sessions {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// The events of one session in time order, with the teardown start marked.
     Timeline {
@@ -48,22 +46,16 @@ enum Command {
     Media {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// One row per TCP connection, sessions and the others (plain HTTP, HTTPS, other
     /// protocols): what it carried, who ended it and how, bytes, retransmissions, gaps.
     Connections {
         #[command(flatten)]
         input: Input,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = TableFormat::Table)]
-        format: TableFormat,
         #[command(flatten)]
-        csv: CsvText,
+        table: TableOut,
     },
     /// Counts by verdict and by client-observed close code, and the first abnormal teardown.
     Summary {
@@ -110,6 +102,16 @@ enum Command {
     },
 }
 
+/// How a table command writes its rows.
+#[derive(Args)]
+struct TableOut {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TableFormat::Table)]
+    format: TableFormat,
+    #[command(flatten)]
+    csv: CsvText,
+}
+
 /// How CSV writes text read from the capture.
 #[derive(Args)]
 struct CsvText {
@@ -146,6 +148,11 @@ struct Input {
     /// shows in clear.
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
+    /// Keep the start (64 characters) of each direction's first and last text message,
+    /// inflated under permessage-deflate, and show it in the timeline and the export's
+    /// ws_frames: content from the capture, so off by default.
+    #[arg(long)]
+    payloads: bool,
     /// Only analyse packets matching this BPF expression (libpcap syntax, as tcpdump).
     #[cfg(feature = "libpcap")]
     #[arg(long, value_name = "BPF")]
@@ -172,6 +179,16 @@ enum ExportFormat {
     Arrow,
 }
 
+impl From<ExportFormat> for teardown::export::Format {
+    fn from(f: ExportFormat) -> Self {
+        match f {
+            ExportFormat::Parquet => teardown::export::Format::Parquet,
+            ExportFormat::Csv => teardown::export::Format::Csv,
+            ExportFormat::Arrow => teardown::export::Format::Arrow,
+        }
+    }
+}
+
 #[derive(Copy, Clone, ValueEnum)]
 enum TextFormat {
     /// Plain text.
@@ -192,26 +209,67 @@ fn threads_in_range(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-fn run(cli: Cli) -> io::Result<ExitCode> {
-    let input = match &cli.command {
-        Command::Sessions { input, .. }
-        | Command::Timeline { input, .. }
-        | Command::Media { input, .. }
-        | Command::Connections { input, .. }
-        | Command::Summary { input, .. }
-        | Command::Report { input, .. }
-        | Command::Export { input, .. } => input,
-    };
-    let opts = teardown::Options {
+impl Command {
+    /// The input options every command has.
+    fn input(&self) -> &Input {
+        match self {
+            Command::Sessions { input, .. }
+            | Command::Timeline { input, .. }
+            | Command::Media { input, .. }
+            | Command::Connections { input, .. }
+            | Command::Summary { input, .. }
+            | Command::Report { input, .. }
+            | Command::Export { input, .. } => input,
+        }
+    }
+
+    /// For the commands that have nothing to say when no capture could be read: what
+    /// they would have made (empty for the summary, whose warnings say it all). The
+    /// tables print their header row.
+    fn needs_a_capture(&self) -> Option<&'static str> {
+        match self {
+            Command::Summary { .. } => Some(""),
+            Command::Report { .. } => Some("report"),
+            Command::Export { .. } => Some("export"),
+            _ => None,
+        }
+    }
+}
+
+/// The analysis options the command line sets.
+fn options(input: &Input) -> teardown::Options {
+    teardown::Options {
         threads: input.threads,
         ws_ports: input.ws_ports.clone(),
         progress: output::progress_bar(!input.quiet),
         strict: input.strict,
         keylog: input.keylog.clone(),
+        payloads: input.payloads,
         #[cfg(feature = "libpcap")]
         filter: input.filter.clone(),
-    };
-    let analysis = match teardown::analyze(&input.captures, &opts) {
+    }
+}
+
+/// Warnings on stderr: all of them, or with `--quiet` only the inputs that could not be
+/// used.
+fn write_warnings(analysis: &Analysis, quiet: bool, err: &mut impl Write) -> io::Result<()> {
+    if !quiet {
+        return output::write_warnings(&analysis.diagnostics, err);
+    }
+    for w in analysis
+        .diagnostics
+        .warnings()
+        .iter()
+        .filter(|w| w.kind == teardown::diag::WarningKind::UnusableFile)
+    {
+        writeln!(err, "{w}")?;
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> io::Result<ExitCode> {
+    let input = cli.command.input();
+    let analysis = match teardown::analyze(&input.captures, &options(input)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("teardown: {e}");
@@ -220,100 +278,48 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
     };
     let quiet = input.quiet;
     let mut err = io::stderr().lock();
-    if quiet {
-        for w in analysis
-            .diagnostics
-            .warnings()
-            .iter()
-            .filter(|w| w.kind == teardown::diag::WarningKind::UnusableFile)
-        {
-            writeln!(err, "{w}")?;
+    write_warnings(&analysis, quiet, &mut err)?;
+    if analysis.stats.files == 0 {
+        if let Some(what) = cli.command.needs_a_capture() {
+            if !what.is_empty() {
+                writeln!(err, "teardown: nothing to {what}: no capture could be read")?;
+            }
+            return Ok(ExitCode::from(2));
         }
-    } else {
-        output::write_warnings(&analysis.diagnostics, &mut err)?;
     }
     let mut out = io::stdout().lock();
-    let mut code = if analysis.unusable_input {
+    let code = if analysis.unusable_input {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     };
-    match cli.command {
-        Command::Sessions { format, csv, .. } => match format {
-            TableFormat::Table => output::write_sessions_table(&analysis.sessions, &mut out)?,
-            TableFormat::Csv => {
-                output::write_sessions_csv(&analysis.sessions, csv.csv_raw, &mut out)?
-            }
-            TableFormat::Json => output::write_sessions_json(&analysis.sessions, &mut out)?,
-        },
+    let code = match cli.command {
+        Command::Sessions { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Sessions)?;
+            code
+        }
         Command::Timeline {
             session, format, ..
-        } => match analysis.sessions.iter().find(|s| s.id == session) {
-            Some(s) => match format {
-                TextFormat::Text => output::write_timeline(s, &mut out)?,
-                TextFormat::Json => {
-                    serde_json::to_writer_pretty(&mut out, s).map_err(io::Error::other)?;
-                    writeln!(out)?;
-                }
-            },
-            None => {
-                writeln!(
-                    err,
-                    "teardown: no session {session} (the capture has {} sessions)",
-                    analysis.sessions.len()
-                )?;
-                if code == ExitCode::SUCCESS {
-                    code = ExitCode::from(1);
-                }
-            }
-        },
-        Command::Media { format, csv, .. } => match format {
-            TableFormat::Table => output::write_media_table(&analysis, &mut out)?,
-            TableFormat::Csv => output::write_media_csv(&analysis, csv.csv_raw, &mut out)?,
-            TableFormat::Json => output::write_media_json(&analysis, &mut out)?,
-        },
-        // Nothing could be read: the warning naming the input is all there is to say.
-        Command::Summary { .. } if analysis.stats.files == 0 => return Ok(ExitCode::from(2)),
-        Command::Connections { format, csv, .. } => match format {
-            TableFormat::Table => output::write_connections_table(&analysis, &mut out)?,
-            TableFormat::Csv => output::write_connections_csv(&analysis, csv.csv_raw, &mut out)?,
-            TableFormat::Json => output::write_connections_json(&analysis, &mut out)?,
-        },
-        Command::Summary { format, .. } => match format {
-            TextFormat::Text => output::write_summary_text(&analysis, &mut out)?,
-            TextFormat::Json => {
-                let doc = serde_json::json!({ "stats": analysis.stats, "summary": teardown::summary::summarize(&analysis) });
-                serde_json::to_writer_pretty(&mut out, &doc).map_err(io::Error::other)?;
-                writeln!(out)?;
-            }
-        },
+        } => timeline(&analysis, session, format, code, &mut out, &mut err)?,
+        Command::Media { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Media)?;
+            code
+        }
+        Command::Connections { table, .. } => {
+            tables(&table, &analysis, &mut out, TableKind::Connections)?;
+            code
+        }
+        Command::Summary { format, .. } => {
+            summary(&analysis, format, &mut out)?;
+            code
+        }
         Command::Report {
             input,
             output,
             markdown,
         } => {
-            if analysis.stats.files == 0 {
-                writeln!(err, "teardown: nothing to report: no capture could be read")?;
-                return Ok(ExitCode::from(2));
-            }
-            let run = teardown::loadrun::LoadRun::of(&analysis);
-            let meta = teardown::report::Meta::for_inputs(&input.captures);
-            let default = if markdown { "report.md" } else { "report.html" };
-            let path = output.unwrap_or_else(|| default.into());
-            if path.as_os_str() == "-" {
-                if markdown {
-                    teardown::report::write_markdown(&analysis, &run, &meta, &mut out)?;
-                } else {
-                    teardown::report::write_html(&analysis, &run, &meta, &mut out)?;
-                }
-            } else {
-                teardown::report::write_file(&path, &analysis, &run, &meta, markdown).map_err(
-                    |e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())),
-                )?;
-                if !quiet {
-                    writeln!(out, "{}", teardown::report::summary(&run, &path))?;
-                }
-            }
+            report(&analysis, &input, output, markdown, quiet, &mut out)?;
+            code
         }
         Command::Export {
             input,
@@ -323,61 +329,177 @@ fn run(cli: Cli) -> io::Result<ExitCode> {
             name,
             csv,
         } => {
-            if analysis.stats.files == 0 {
-                writeln!(err, "teardown: nothing to export: no capture could be read")?;
-                return Ok(ExitCode::from(2));
-            }
-            let run = teardown::loadrun::LoadRun::of(&analysis);
-            if dir.as_os_str() == "-" {
-                if !matches!(format, ExportFormat::Arrow) {
-                    writeln!(err, "teardown: --out - needs --format arrow")?;
-                    return Ok(ExitCode::from(2));
-                }
-                let written = teardown::export::write_arrow_streams(
-                    &analysis,
-                    &run,
-                    frames,
-                    // stdout is line-buffered: Arrow is binary.
-                    &mut io::BufWriter::new(&mut out),
-                )
-                .map_err(|e| match e {
-                    teardown::export::ExportError::Io { source, .. } => source,
-                    e => io::Error::other(e.to_string()),
-                })?;
-                if !quiet {
-                    let rows: Vec<String> =
-                        written.iter().map(|(t, n)| format!("{t} {n}")).collect();
-                    writeln!(
-                        err,
-                        "exported {} tables to standard output (arrow): {}",
-                        written.len(),
-                        rows.join(", ")
-                    )?;
-                }
-                out.flush()?;
-                return Ok(code);
-            }
             let opts = teardown::export::ExportOptions {
                 dir,
                 name: name.unwrap_or_else(|| teardown::report::capture_name(&input.captures)),
-                format: match format {
-                    ExportFormat::Parquet => teardown::export::Format::Parquet,
-                    ExportFormat::Csv => teardown::export::Format::Csv,
-                    ExportFormat::Arrow => teardown::export::Format::Arrow,
-                },
+                format: format.into(),
                 frames,
                 csv_raw: csv.csv_raw,
                 progress: !quiet,
             };
-            let written = teardown::export::export(&analysis, &run, &opts)
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            if !quiet {
-                writeln!(out, "{}", teardown::export::summary(&written, &opts))?;
-            }
+            export(&analysis, &opts, quiet, code, &mut out, &mut err)?
         }
-    }
+    };
     out.flush()?;
     Ok(code)
+}
+
+/// The table commands.
+#[derive(Copy, Clone)]
+enum TableKind {
+    Sessions,
+    Media,
+    Connections,
+}
+
+/// `teardown sessions`, `media` and `connections` in their format.
+fn tables(table: &TableOut, a: &Analysis, out: &mut impl Write, kind: TableKind) -> io::Result<()> {
+    use TableKind::*;
+    let csv_raw = table.csv.csv_raw;
+    match (table.format, kind) {
+        (TableFormat::Table, Sessions) => output::write_sessions_table(&a.sessions, out),
+        (TableFormat::Csv, Sessions) => output::write_sessions_csv(&a.sessions, csv_raw, out),
+        (TableFormat::Json, Sessions) => output::write_sessions_json(&a.sessions, out),
+        (TableFormat::Table, Media) => output::write_media_table(a, out),
+        (TableFormat::Csv, Media) => output::write_media_csv(a, csv_raw, out),
+        (TableFormat::Json, Media) => output::write_media_json(a, out),
+        (TableFormat::Table, Connections) => output::write_connections_table(a, out),
+        (TableFormat::Csv, Connections) => output::write_connections_csv(a, csv_raw, out),
+        (TableFormat::Json, Connections) => output::write_connections_json(a, out),
+    }
+}
+
+/// `teardown summary`: counts, the first abnormal teardown, the drops per server.
+fn summary(a: &Analysis, format: TextFormat, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        TextFormat::Text => output::write_summary_text(a, out),
+        TextFormat::Json => {
+            let doc =
+                serde_json::json!({ "stats": a.stats, "summary": teardown::summary::summarize(a) });
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+            writeln!(out)
+        }
+    }
+}
+
+/// `teardown timeline`: one session's events; exit 1 when there is no such session.
+fn timeline(
+    analysis: &Analysis,
+    session: u64,
+    format: TextFormat,
+    code: ExitCode,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> io::Result<ExitCode> {
+    let Some(s) = analysis.sessions.iter().find(|s| s.id == session) else {
+        writeln!(
+            err,
+            "teardown: no session {session} (the capture has {} sessions)",
+            analysis.sessions.len()
+        )?;
+        return Ok(if code == ExitCode::SUCCESS {
+            ExitCode::from(1)
+        } else {
+            code
+        });
+    };
+    match format {
+        TextFormat::Text => output::write_timeline(s, out)?,
+        TextFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, s).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(code)
+}
+
+/// `teardown report`: the page to `path` (`-`: standard output; default `report.html`, or
+/// `report.md` with `--markdown`).
+fn report(
+    analysis: &Analysis,
+    input: &Input,
+    path: Option<PathBuf>,
+    markdown: bool,
+    quiet: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let default = if markdown { "report.md" } else { "report.html" };
+    let path = path.unwrap_or_else(|| default.into());
+    let run = teardown::loadrun::LoadRun::of(analysis);
+    let meta = teardown::report::Meta::for_inputs(&input.captures);
+    if path.as_os_str() == "-" {
+        return if markdown {
+            teardown::report::write_markdown(analysis, &run, &meta, out)
+        } else {
+            teardown::report::write_html(analysis, &run, &meta, out)
+        };
+    }
+    teardown::report::write_file(&path, analysis, &run, &meta, markdown)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))?;
+    if !quiet {
+        writeln!(out, "{}", teardown::report::summary(&run, &path))?;
+    }
+    Ok(())
+}
+
+/// `teardown export`: the tables into the dataset folder, or with `--out -` (Arrow only)
+/// to standard output.
+fn export(
+    analysis: &Analysis,
+    opts: &teardown::export::ExportOptions,
+    quiet: bool,
+    code: ExitCode,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> io::Result<ExitCode> {
+    let run = teardown::loadrun::LoadRun::of(analysis);
+    if opts.dir.as_os_str() == "-" {
+        if opts.format != teardown::export::Format::Arrow {
+            writeln!(err, "teardown: --out - needs --format arrow")?;
+            return Ok(ExitCode::from(2));
+        }
+        arrow_to_stdout(analysis, &run, opts.frames, quiet, out, err)?;
+        return Ok(code);
+    }
+    let written = teardown::export::export(analysis, &run, opts)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    if !quiet {
+        writeln!(out, "{}", teardown::export::summary(&written, opts))?;
+    }
+    Ok(code)
+}
+
+/// `teardown export --format arrow --out -`: the tables as Arrow IPC streams on standard
+/// output, what was written on standard error.
+fn arrow_to_stdout(
+    analysis: &Analysis,
+    run: &teardown::loadrun::LoadRun,
+    frames: bool,
+    quiet: bool,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> io::Result<()> {
+    let written = teardown::export::write_arrow_streams(
+        analysis,
+        run,
+        frames,
+        // stdout is line-buffered: Arrow is binary.
+        &mut io::BufWriter::new(&mut *out),
+    )
+    .map_err(|e| match e {
+        teardown::export::ExportError::Io { source, .. } => source,
+        e => io::Error::other(e.to_string()),
+    })?;
+    if !quiet {
+        let rows: Vec<String> = written.iter().map(|(t, n)| format!("{t} {n}")).collect();
+        writeln!(
+            err,
+            "exported {} tables to standard output (arrow): {}",
+            written.len(),
+            rows.join(", ")
+        )?;
+    }
+    out.flush()
 }
 
 fn main() -> ExitCode {

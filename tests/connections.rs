@@ -12,39 +12,26 @@ use std::path::Path;
 /// which, as tshark reads the capture. The client sent the SYN (the receiver of a SYN-ACK,
 /// else the first packet's sender).
 fn tshark_connections(file: &Path) -> BTreeMap<(String, String), Option<(String, String)>> {
-    let out = std::process::Command::new("tshark")
-        .args([
-            "-n",
-            "-r",
-            file.to_str().unwrap(),
-            "-Y",
-            "tcp",
-            "-T",
-            "fields",
-        ])
-        .args([
-            "-e",
-            "tcp.stream",
-            "-e",
-            "ip.src",
-            "-e",
-            "ipv6.src",
-            "-e",
-            "tcp.srcport",
-        ])
-        .args(["-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport"])
-        .args(["-e", "tcp.flags.syn", "-e", "tcp.flags.ack"])
-        .args(["-e", "tcp.flags.fin", "-e", "tcp.flags.reset"])
-        .output()
-        .unwrap();
+    let fields = [
+        "tcp.stream",
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.dstport",
+        "tcp.flags.syn",
+        "tcp.flags.ack",
+        "tcp.flags.fin",
+        "tcp.flags.reset",
+    ];
     struct Seg {
         src: String,
         dst: String,
         flags: [bool; 4],
     }
     let mut streams: BTreeMap<u64, Vec<Seg>> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = line.split('\t').collect();
+    for f in tshark_fields(file, "tcp", &fields) {
         let addr = |ip4: &str, ip6: &str, port: &str| {
             if ip4.is_empty() {
                 format!("[{ip6}]:{port}")
@@ -54,9 +41,9 @@ fn tshark_connections(file: &Path) -> BTreeMap<(String, String), Option<(String,
         };
         let flag = |v: &str| v == "1" || v == "True";
         streams.entry(f[0].parse().unwrap()).or_default().push(Seg {
-            src: addr(f[1], f[2], f[3]),
-            dst: addr(f[4], f[5], f[6]),
-            flags: [flag(f[7]), flag(f[8]), flag(f[9]), flag(f[10])],
+            src: addr(&f[1], &f[2], &f[3]),
+            dst: addr(&f[4], &f[5], &f[6]),
+            flags: [flag(&f[7]), flag(&f[8]), flag(&f[9]), flag(&f[10])],
         });
     }
     streams

@@ -579,31 +579,9 @@ fn tshark_segments(
     filter: &str,
 ) -> std::collections::HashMap<(String, String), u64> {
     let mut out = std::collections::HashMap::new();
-    for f in files {
-        let o = std::process::Command::new("tshark")
-            .args([
-                "-n",
-                "-r",
-                f.to_str().unwrap(),
-                "-Y",
-                filter,
-                "-T",
-                "fields",
-            ])
-            .args([
-                "-e",
-                "ip.src",
-                "-e",
-                "tcp.srcport",
-                "-e",
-                "ip.dst",
-                "-e",
-                "tcp.dstport",
-            ])
-            .output()
-            .unwrap();
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            let f: Vec<&str> = line.split('\t').collect();
+    let fields = ["ip.src", "tcp.srcport", "ip.dst", "tcp.dstport"];
+    for file in files {
+        for f in tshark_fields(file, filter, &fields) {
             *out.entry((format!("{}:{}", f[0], f[1]), format!("{}:{}", f[2], f[3])))
                 .or_default() += 1;
         }

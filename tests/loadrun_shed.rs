@@ -1,7 +1,8 @@
 //! Real load runs against a server that sheds load (`samples/record_shed.sh`), over ws://
 //! and over wss:// with the client's key log: the sessions established on the server at
 //! each drop, as teardown counts them from the capture, against the server's own log of
-//! its count at that moment (`samples/shed.truth.tsv`, `samples/shed_wss.truth.tsv`).
+//! its count at that moment (`samples/shed.truth.tsv`, `samples/shed_wss.truth.tsv`);
+//! and the wss:// run without the key log, read from TLS record lengths.
 
 mod common;
 
@@ -45,6 +46,78 @@ fn established_at_each_drop_matches_the_servers_log() {
 #[test]
 fn over_wss_with_the_key_log_too() {
     check("shed_wss", true);
+}
+
+/// What the server's log implies for a session without keys: verdict, initiator and
+/// client-observed code. Only drops and rejections are logged; every other session is the
+/// client's clean close, whose code is unreadable without keys.
+fn implied_without_keys(kind: Option<&str>) -> (&'static str, &'static str, Option<u16>) {
+    match kind {
+        Some("rst") => ("server_rst_no_close", "server", Some(1006)),
+        Some("fin") => ("server_fin_no_close", "server", Some(1006)),
+        Some(k) if k.starts_with("close ") => ("server_close_encrypted", "server", None),
+        Some(k) if k.starts_with("http ") => ("handshake_rejected", "server", Some(1006)),
+        Some(k) => panic!("unknown kind {k:?} in the server's log"),
+        None => ("client_close_encrypted", "client", None),
+    }
+}
+
+#[test]
+fn over_wss_without_keys_from_record_lengths() {
+    let log = server_log("shed_wss");
+    let capture = samples().join("shed_wss").join("shed_wss.pcap");
+    let a = teardown::analyze(&[capture], &teardown::Options::default()).unwrap();
+    assert!(a
+        .sessions
+        .iter()
+        .all(|s| s.tls.as_ref().is_some_and(|t| !t.decrypted)));
+    let kinds: HashMap<u16, &str> = log
+        .iter()
+        .map(|l| (l.client_port, l.kind.as_str()))
+        .collect();
+    let mut hits = 0;
+    let mut misses = Vec::new();
+    for s in &a.sessions {
+        let (verdict, initiator, code) = implied_without_keys(kinds.get(&s.client.port()).copied());
+        let got = (
+            s.verdict.as_str(),
+            s.teardown_initiator.as_str(),
+            s.client_observed_code,
+        );
+        if got == (verdict, initiator, code) {
+            hits += 1;
+        } else {
+            misses.push(format!("port {}: {got:?}, not {verdict}", s.client.port()));
+        }
+    }
+    println!(
+        "shed_wss without keys: {hits} of {} sessions",
+        a.sessions.len()
+    );
+    // The client made 150 calls; every one is a session.
+    assert_eq!(a.sessions.len(), 150);
+    assert!(
+        hits * 100 >= 95 * a.sessions.len(),
+        "{hits} of {}: {misses:#?}",
+        a.sessions.len()
+    );
+
+    // The concurrency of each logged drop and rejection, as without keys it is counted.
+    let by_port: HashMap<u16, &teardown::Session> =
+        a.sessions.iter().map(|s| (s.client.port(), s)).collect();
+    let within = log
+        .iter()
+        .filter(|l| {
+            by_port[&l.client_port]
+                .established_at_teardown
+                .is_some_and(|n| close_to(n, l.established))
+        })
+        .count();
+    assert!(
+        within * 100 >= 95 * log.len(),
+        "{within} of {} within 2%",
+        log.len()
+    );
 }
 
 /// Checks the recording `samples/NAME/NAME.pcap` (with `NAME.keylog` when `tls`).

@@ -172,7 +172,7 @@ fn run(data: &[u8]) {
     }
     assert!(o.client.is_none_or(|c| c < 2));
     // The inference over the records kept without keys (tls_infer fuzzes it alone).
-    if let Some(Ok(inf)) = a.tls.infer([None, None]) {
+    if let Some(Ok(inf)) = a.tls.infer([None, None], [None, None], 0) {
         assert!(o.handshake_done && inf.close.is_none_or(|c| c.frame.side < 2));
     }
     if o.handshake_done {

@@ -25,6 +25,8 @@ struct Input {
     cipher: u16,
     client: bool,
     ends: [Option<i32>; 2],
+    rsts: [Option<i32>; 2],
+    round_trip: i32,
     lost_at: Option<u16>,
     records: Vec<(i32, bool, u8, u16)>,
 }
@@ -56,6 +58,8 @@ fuzz_target!(|input: Input| {
         cipher: input.cipher,
         client: usize::from(input.client),
         tcp_end: input.ends.map(|e| e.map(|t| Timestamp(i64::from(t)))),
+        tcp_rst: input.rsts.map(|e| e.map(|t| Timestamp(i64::from(t)))),
+        round_trip_ns: i64::from(input.round_trip),
         http2: input.http2,
     };
     let kept: Vec<Record> = log.records().copied().collect();

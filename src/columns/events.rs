@@ -34,6 +34,7 @@ struct EventFields {
     close_reason: Option<String>,
     rtt_ms: Option<f64>,
     bytes: Option<u64>,
+    text: Option<String>,
 }
 
 impl EventFields {
@@ -52,6 +53,7 @@ impl EventFields {
             close_code: close.then(|| code("code")).flatten(),
             close_reason: close.then(|| text("reason")).flatten(),
             rtt_ms: v.get("rtt_ms").and_then(Json::as_f64),
+            text: text("text"),
             bytes: int("payload_len")
                 .or(int("bytes"))
                 .or(int("skipped"))
@@ -86,8 +88,8 @@ pub fn event_rows(a: &Analysis, keep: fn(&EventKind) -> bool) -> Vec<EventRow<'_
 pub fn is_frame(k: &EventKind) -> bool {
     matches!(
         k,
-        EventKind::FirstMessage
-            | EventKind::LastMessage
+        EventKind::FirstMessage { .. }
+            | EventKind::LastMessage { .. }
             | EventKind::Ping { .. }
             | EventKind::Pong { .. }
             | EventKind::Close { .. }
@@ -257,5 +259,13 @@ pub static WS_FRAMES: Table<EventRows> = Table {
         col::CLOSE_REASON,
         col::RTT_MS,
         col::TEARDOWN_START,
+        Column {
+            name: "text",
+            ty: Text,
+            unit: "",
+            doc: "with `--payloads`, the start of a first or last message's text (inflated \
+                  under permessage-deflate; 64 characters, `…` when cut)",
+            get: |r| Value::opt(r.fields.text.as_deref()),
+        },
     ],
 };

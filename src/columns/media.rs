@@ -172,6 +172,43 @@ macro_rules! session_columns {
     };
 }
 
+/// The sender and receiver columns of rows with `ends()`; `$sender` says who the sender is.
+macro_rules! end_columns {
+    ($rows:ty, $sender:literal) => {
+        [
+            Column::<$rows> {
+                name: "src_ip",
+                ty: Text,
+                unit: "",
+                doc: $sender,
+                get: |r| Value::from(r.ends().0.ip().to_string()),
+            },
+            Column::<$rows> {
+                name: "src_port",
+                ty: Int32,
+                unit: "",
+                doc: "sender port",
+                get: |r| Value::from(r.ends().0.port()),
+            },
+            Column::<$rows> {
+                name: "dst_ip",
+                ty: Text,
+                unit: "",
+                doc: "receiver",
+                get: |r| Value::from(r.ends().1.ip().to_string()),
+            },
+            Column::<$rows> {
+                name: "dst_port",
+                ty: Int32,
+                unit: "",
+                doc: "receiver port",
+                get: |r| Value::from(r.ends().1.port()),
+            },
+        ]
+    };
+}
+
+const RTP_ENDS: [Column<RtpRows>; 4] = end_columns!(RtpRows, "sender");
 const RTP_SESSION: [Column<RtpRows>; 2] = session_columns!(RtpRows, |r: &RtpRow| r.flow.session);
 const STUN_SESSION: [Column<FlowRows>; 2] = session_columns!(FlowRows, |r: &FlowRow| r.session);
 
@@ -181,34 +218,10 @@ pub static RTP_STREAMS: Table<RtpRows> = Table {
     columns: &[
         RTP_SESSION[0],
         RTP_SESSION[1],
-        Column {
-            name: "src_ip",
-            ty: Text,
-            unit: "",
-            doc: "sender",
-            get: |r| Value::from(r.ends().0.ip().to_string()),
-        },
-        Column {
-            name: "src_port",
-            ty: Int32,
-            unit: "",
-            doc: "sender port",
-            get: |r| Value::from(r.ends().0.port()),
-        },
-        Column {
-            name: "dst_ip",
-            ty: Text,
-            unit: "",
-            doc: "receiver",
-            get: |r| Value::from(r.ends().1.ip().to_string()),
-        },
-        Column {
-            name: "dst_port",
-            ty: Int32,
-            unit: "",
-            doc: "receiver port",
-            get: |r| Value::from(r.ends().1.port()),
-        },
+        RTP_ENDS[0],
+        RTP_ENDS[1],
+        RTP_ENDS[2],
+        RTP_ENDS[3],
         Column {
             name: "ssrc",
             ty: Int64,
@@ -514,6 +527,9 @@ impl<'a> MediaRow<'a> {
 const MEDIA_SESSION: [Column<MediaRows>; 2] =
     session_columns!(MediaRows, |r: &MediaRow| r.flow().session);
 
+const MEDIA_ENDS: [Column<MediaRows>; 4] =
+    end_columns!(MediaRows, "sender (RTP), or the flow's first sender (STUN)");
+
 /// `teardown media`: one row per STUN/TURN flow and per RTP stream, joined or orphan.
 pub static MEDIA: Table<MediaRows> = Table {
     name: "media",
@@ -532,34 +548,10 @@ pub static MEDIA: Table<MediaRows> = Table {
         },
         MEDIA_SESSION[0],
         MEDIA_SESSION[1],
-        Column {
-            name: "src_ip",
-            ty: Text,
-            unit: "",
-            doc: "sender (RTP), or the flow's first sender (STUN)",
-            get: |r| Value::from(r.ends().0.ip().to_string()),
-        },
-        Column {
-            name: "src_port",
-            ty: Int32,
-            unit: "",
-            doc: "sender port",
-            get: |r| Value::from(r.ends().0.port()),
-        },
-        Column {
-            name: "dst_ip",
-            ty: Text,
-            unit: "",
-            doc: "receiver",
-            get: |r| Value::from(r.ends().1.ip().to_string()),
-        },
-        Column {
-            name: "dst_port",
-            ty: Int32,
-            unit: "",
-            doc: "receiver port",
-            get: |r| Value::from(r.ends().1.port()),
-        },
+        MEDIA_ENDS[0],
+        MEDIA_ENDS[1],
+        MEDIA_ENDS[2],
+        MEDIA_ENDS[3],
         Column {
             name: "first_ts",
             ty: Timestamp,

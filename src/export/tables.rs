@@ -3,10 +3,9 @@
 
 use crate::analysis::Analysis;
 use crate::columns::{
-    self,
-    connection_rows, event_rows, is_frame, media_flows, rtp_rows, stun_rows,
-    ColumnType, Rows, Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS,
-    STUN_TRANSACTIONS, TCP_CONNECTIONS, WS_FRAMES,
+    self, connection_rows, event_rows, is_frame, media_flows, rtp_rows, stun_rows, ColumnType,
+    Rows, Table, Value as Cell, CONCURRENCY, EVENTS, RTP_STREAMS, SESSIONS, STUN_TRANSACTIONS,
+    TCP_CONNECTIONS, WS_FRAMES,
 };
 use crate::loadrun::LoadRun;
 use polars::prelude::*;

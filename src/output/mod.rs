@@ -192,31 +192,43 @@ pub fn write_warnings(diags: &Diagnostics, mut out: impl Write) -> io::Result<()
 /// Writes the run summary as text.
 pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
     let sum = crate::summary::summarize(a);
+    write_capture_lines(a, &sum, &mut out)?;
+    write_count_tables(&sum, &mut out)?;
+    write_teardown_lines(&sum, &mut out)?;
+    write_run_notes(a, &mut out)
+}
+
+/// The capture's size and time range, what its connections were, and the TLS ones.
+fn write_capture_lines(
+    a: &Analysis,
+    sum: &crate::summary::Summary,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let st = &a.stats;
+    let range = match (st.first_ts, st.last_ts) {
+        (Some(f), Some(l)) if f.same_day(l) => format!(
+            "{} to {} UTC ({:.3} s)",
+            f.clock(),
+            l.clock(),
+            l.millis_since(f) / 1000.0
+        ),
+        (Some(f), Some(l)) => format!(
+            "{} {} to {} {} UTC ({:.3} s)",
+            f.date(),
+            f.clock(),
+            l.date(),
+            l.clock(),
+            l.millis_since(f) / 1000.0
+        ),
+        _ => "no packets".to_string(),
+    };
     writeln!(
         out,
-        "capture: {} file(s), {:.1} MB, {} packets ({} TCP), {}",
+        "capture: {} file(s), {:.1} MB, {} packets ({} TCP), {range}",
         st.files,
         st.bytes as f64 / 1e6,
         st.packets,
         st.tcp_segments,
-        match (st.first_ts, st.last_ts) {
-            (Some(f), Some(l)) if f.same_day(l) => format!(
-                "{} to {} UTC ({:.3} s)",
-                f.clock(),
-                l.clock(),
-                l.millis_since(f) / 1000.0
-            ),
-            (Some(f), Some(l)) => format!(
-                "{} {} to {} {} UTC ({:.3} s)",
-                f.date(),
-                f.clock(),
-                l.date(),
-                l.clock(),
-                l.millis_since(f) / 1000.0
-            ),
-            _ => "no packets".to_string(),
-        }
     )?;
     writeln!(
         out,
@@ -246,6 +258,11 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             ports.join(", ")
         )?;
     }
+    Ok(())
+}
+
+/// Sessions by verdict, and by the code their client observed.
+fn write_count_tables(sum: &crate::summary::Summary, out: &mut impl Write) -> io::Result<()> {
     let mut table = new_table();
     table.set_header(vec!["verdict", "sessions", "share"]);
     for (v, n) in &sum.by_verdict {
@@ -271,7 +288,11 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
             sum.observed_code_unknown.to_string(),
         ]);
     }
-    writeln!(out, "{table}")?;
+    writeln!(out, "{table}")
+}
+
+/// The first abnormal teardown, each server's drops and the protocol violations.
+fn write_teardown_lines(sum: &crate::summary::Summary, out: &mut impl Write) -> io::Result<()> {
     match &sum.first_abnormal {
         Some(f) => writeln!(
             out,
@@ -288,13 +309,12 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         None => writeln!(out, "first abnormal teardown: none")?,
     }
     for d in &sum.server_drops {
-        let kinds: Vec<String> = d.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
         writeln!(
             out,
             "server drops on {}: {} ({}) with {} to {} established on it; {} teardowns below {} established, none a drop",
             d.server,
             d.drops,
-            kinds.join(", "),
+            counted(d.by_kind.iter().map(|(k, n)| (k, n))),
             d.established_min,
             d.established_max,
             d.teardowns_below,
@@ -302,18 +322,19 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         )?;
     }
     if !sum.violations.is_empty() {
-        let parts: Vec<String> = sum
-            .violations
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect();
         writeln!(
             out,
             "protocol violations (RFC 6455) in {} sessions: {}",
             sum.sessions_with_violations,
-            parts.join(", ")
+            counted(sum.violations.iter().map(|(k, n)| (k, n)))
         )?;
     }
+    Ok(())
+}
+
+/// What was counted but not listed, and the warnings by kind.
+fn write_run_notes(a: &Analysis, out: &mut impl Write) -> io::Result<()> {
+    let st = &a.stats;
     if !st.unlisted_attempts.is_empty() {
         let parts: Vec<String> = st
             .unlisted_attempts
@@ -334,13 +355,18 @@ pub fn write_summary_text(a: &Analysis, mut out: impl Write) -> io::Result<()> {
         )?;
     }
     if !a.diagnostics.is_empty() {
-        let parts: Vec<String> = a
-            .diagnostics
-            .counts()
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect();
-        writeln!(out, "warnings: {}", parts.join(", "))?;
+        let counts = a.diagnostics.counts();
+        writeln!(out, "warnings: {}", counted(counts.iter()))?;
     }
     Ok(())
+}
+
+/// `3 rst, 2 close 1011`: counts with what they count.
+fn counted<K: std::fmt::Display, N: std::fmt::Display>(
+    items: impl Iterator<Item = (K, N)>,
+) -> String {
+    items
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

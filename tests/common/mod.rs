@@ -104,6 +104,24 @@ pub fn have_tshark() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// tshark's `-T fields` reading of `file`: one row per packet that `filter` keeps, one
+/// cell per field, in the order asked.
+pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"])
+        .arg(file)
+        .args(["-Y", filter, "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(out.status.success(), "tshark on {}", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect()
+}
+
 /// What tshark decodes as WebSocket in `file`, keyed by (sender, receiver).
 pub fn tshark_frames(file: &Path) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
     let out = Command::new("tshark")

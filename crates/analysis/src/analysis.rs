@@ -67,6 +67,9 @@ pub struct Options {
     pub strict: bool,
     /// An NSS key log (`SSLKEYLOGFILE`) to decrypt TLS sessions with.
     pub keylog: Option<PathBuf>,
+    /// Keep the start of each direction's first and last text message (inflated) for the
+    /// timeline: content from the capture, so off unless asked for.
+    pub payloads: bool,
     /// A BPF filter compiled by libpcap and applied to every packet.
     #[cfg(feature = "libpcap")]
     pub filter: Option<String>,
@@ -234,11 +237,14 @@ struct Shard {
     connections: u64,
     evicted: u64,
     keys: Option<Arc<KeyLog>>,
+    /// `Options::payloads`.
+    payloads: bool,
 }
 
 impl Shard {
-    fn new(shard_count: usize, keys: Option<Arc<KeyLog>>) -> Shard {
+    fn new(shard_count: usize, keys: Option<Arc<KeyLog>>, payloads: bool) -> Shard {
         Shard {
+            payloads,
             max_empty_kept: MAX_EMPTY_SESSIONS / shard_count,
             max_other_kept: MAX_OTHER_LISTED / shard_count,
             other: Vec::new(),
@@ -281,7 +287,7 @@ impl Shard {
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
-            Box::new(Connection::new(seg, self.keys.as_ref()))
+            Box::new(Connection::new(seg, self.keys.as_ref(), self.payloads))
         });
         let mut sink = WarningSink {
             files,
@@ -679,7 +685,7 @@ fn analyze_in_pool(
     };
     let shard_count = (rayon::current_num_threads() * 16).max(1);
     let mut shards: Vec<Shard> = (0..shard_count)
-        .map(|_| Shard::new(shard_count, keys.clone()))
+        .map(|_| Shard::new(shard_count, keys.clone(), opts.payloads))
         .collect();
     let max_open = MAX_OPEN_CONNECTIONS / shard_count;
     let progress = opts.progress.as_ref().map(|p| &p.0);
@@ -859,7 +865,7 @@ mod tests {
     #[test]
     fn a_full_shard_with_nothing_to_evict_does_not_rescan_per_connection() {
         let files = ["t.pcap".to_string()];
-        let mut shard = Shard::new(16, None);
+        let mut shard = Shard::new(16, None, false);
         let server: SocketAddr = "10.0.0.5:8080".parse().unwrap();
         let start = std::time::Instant::now();
         for i in 0..30_000u32 {

@@ -5,7 +5,7 @@
 //! upgrade request, else the side whose frames are masked), because a connection joined
 //! mid-stream only reveals it later.
 
-use super::verdict::{decide, Answer, Facts, StartKind, TlsFacts};
+use super::verdict::{decide, Answer, Decision, Facts, StartKind, TlsFacts};
 use super::Session;
 use super::{CloseInfo, Direction, DirectionStats, Event, EventKind, Evidence, InferredEvent};
 use crate::flow::{MediaFlow, UdpFlow};
@@ -18,8 +18,8 @@ use teardown_wire::diag::{Diagnostics, Location, Warning, WarningKind};
 use teardown_wire::media::SdpFacts;
 use teardown_wire::tcp::{Delivery, Reassembler, SegmentClass, SeqAnalysis};
 use teardown_wire::time::Timestamp;
-use teardown_wire::tls::infer::Inferred;
-use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent};
+use teardown_wire::tls::infer::{Inferred, NotInferred};
+use teardown_wire::tls::{alert_name, KeyLog, TlsConnection, TlsEvent, TlsOutcome, TlsSummary};
 use teardown_wire::ws::{
     accept_key, keeps_context, parse_close, violations, FrameContext, FrameEvent, Inflater, Opcode,
     StreamDecoder, TextMessage, UpgradeRequest, UpgradeResponse, WsEvent,
@@ -88,6 +88,28 @@ struct Side {
     started: bool,
     /// permessage-deflate context, created at the first compressed message.
     inflater: Option<Box<Inflater>>,
+    /// The start of the first and the last text message, with `--payloads`.
+    text: Option<Box<MessageText>>,
+}
+
+/// The start of a direction's first and last text message (inflated), as the timeline
+/// shows them with `--payloads`.
+struct MessageText {
+    first: String,
+    last: String,
+}
+
+/// Characters of a message kept for the timeline.
+pub const MESSAGE_TEXT_CHARS: usize = 64;
+
+/// The first [`MESSAGE_TEXT_CHARS`] characters of `text`, with `…` when it goes on.
+fn message_start(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars.by_ref().take(MESSAGE_TEXT_CHARS).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Tracks one TCP connection.
@@ -122,6 +144,8 @@ pub struct Connection {
     tls_events: Vec<TlsEvent>,
     /// Retransmissions as tshark counts them.
     seq_analysis: SeqAnalysis,
+    /// Keep the start of text messages (`--payloads`).
+    keep_text: bool,
 }
 
 /// Context for warnings: file names by index.
@@ -148,8 +172,9 @@ impl WarningSink<'_> {
 }
 
 impl Connection {
-    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it.
-    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>) -> Connection {
+    /// Starts tracking at the first captured segment; `keys` decrypt TLS, if it carries it;
+    /// `keep_text` keeps the start of each direction's first and last text message.
+    pub fn new(first: &Segment<'_>, keys: Option<&Arc<KeyLog>>, keep_text: bool) -> Connection {
         Connection {
             a: first.src,
             b: first.dst,
@@ -174,6 +199,7 @@ impl Connection {
             keys: keys.cloned(),
             tls_events: Vec::new(),
             seq_analysis: SeqAnalysis::default(),
+            keep_text,
         }
     }
 
@@ -346,9 +372,10 @@ impl Connection {
     }
 
     /// Runs `f` on direction `d`'s reassembler with the delivery path of this connection:
-    /// the first delivered byte of a direction is checked for TLS (the only cost TLS adds
-    /// to other traffic); TLS goes through [`TlsConnection`], whose plaintext (and
-    /// everything else) reaches the WebSocket decoder.
+    /// the first delivered bytes of a direction are probed for TLS (`tcp::probe`, certain
+    /// from the first byte; the only cost TLS adds to other traffic); TLS goes through
+    /// [`TlsConnection`], whose plaintext (and everything else) reaches the stream decoder,
+    /// which probes it for the rest.
     fn stream(&mut self, d: usize, f: impl FnOnce(&mut Reassembler, &mut dyn FnMut(Delivery<'_>))) {
         let Connection {
             sides,
@@ -368,7 +395,7 @@ impl Connection {
             if !*started {
                 *started = true;
                 if let Delivery::Data { bytes, .. } = dl {
-                    if tls.is_none() && teardown_wire::tls::starts_tls(bytes) {
+                    if tls.is_none() && teardown_wire::tcp::probe(bytes).is_tls() {
                         *tls = Some(Box::new(TlsConnection::new(keys.clone())));
                     }
                 }
@@ -589,6 +616,18 @@ impl Connection {
             m.data.clone()
         };
         let text = String::from_utf8_lossy(&plain);
+        if self.keep_text {
+            let start = message_start(&text);
+            match &mut self.sides[d].text {
+                Some(t) => t.last = start,
+                None => {
+                    self.sides[d].text = Some(Box::new(MessageText {
+                        first: start.clone(),
+                        last: start,
+                    }))
+                }
+            }
+        }
         if self.sdp.scan(&text) {
             let kind = sdp_kind(&text);
             self.event(m.ts, from_a, EventKind::Sdp { kind });
@@ -675,7 +714,7 @@ impl Connection {
             }
             if s.first_data_frame.is_none() {
                 s.first_data_frame = Some(f.ts);
-                self.event(f.ts, from_a, EventKind::FirstMessage);
+                self.event(f.ts, from_a, EventKind::FirstMessage { text: None });
             }
             self.sides[d].last_data_frame = Some(f.ts);
             return;
@@ -762,249 +801,22 @@ impl Connection {
         diags: &mut Diagnostics,
     ) -> (Session, Membership, Option<MediaFlow>) {
         let mut sink = WarningSink { files, diags };
-        let end_ts = self.last_ts;
-        for d in 0..2 {
-            self.stream(d, |reasm, out| reasm.finish(end_ts, out));
-            self.process_events(d, self.last_loc, &mut sink);
-        }
-        for d in 0..2 {
-            let s = &mut self.sides[d];
-            let r = &s.reasm.stats;
-            s.stats.out_of_order = r.out_of_order;
-            s.stats.overlapping = r.overlapping;
-        }
-
-        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()));
-        if let Some((_, summary)) = &tls {
-            if summary.unopened_records > 0 {
-                sink.warn(
-                    self.last_loc,
-                    WarningKind::TlsKeys,
-                    format!(
-                        "{} <-> {}: {} TLS records did not open with the logged keys",
-                        self.a, self.b, summary.unopened_records
-                    ),
-                );
-            }
-        }
-
-        // Without keys, the WebSocket layer read from the record lengths (by side index).
-        let inference = match (self.tls.as_deref(), &tls) {
-            (Some(t), Some((o, _))) if !o.decrypted => t.infer([0, 1].map(|i| {
-                let s = &self.sides[i];
-                s.first_fin.into_iter().chain(s.first_rst).min()
-            })),
-            _ => None,
-        };
-        let (inferred, not_inferred): (Option<Inferred>, _) = match inference {
-            Some(Ok(inf)) => (Some(inf), None),
-            Some(Err(why)) => (None, Some(why)),
-            None => (None, None),
-        };
-
-        // Who is client: the SYN sender; else the upgrade request's sender; else the side
-        // whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
-        // first sender.
-        let tls_client = tls.as_ref().and_then(|(o, _)| o.client);
-        let client_is_a = if self.sides[0].syn.is_some() {
-            true
-        } else if self.sides[1].syn.is_some() {
-            false
-        } else if let Some((from_a, _, _)) = self.request.as_deref() {
-            *from_a
-        } else if let Some((from_a, _, _)) = self.response.as_deref() {
-            !*from_a
-        } else if let Some(c) = tls_client {
-            c == 0
-        } else {
-            self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
-        };
-        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
-        let to_dir = |from_a: bool| {
-            if from_a == client_is_a {
-                Direction::ClientToServer
-            } else {
-                Direction::ServerToClient
-            }
-        };
-
-        let mut first_close =
-            [ci, si].map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c)));
-        let mut response = self
-            .response
-            .as_deref()
-            .map(|(_, t, r)| Answer::http(r.status, *t));
-        let mut frames_seen = self.sides[0].stats.frames + self.sides[1].stats.frames > 0;
-        let mut alert_close = tls
-            .as_ref()
-            .map(|(o, _)| [ci, si].map(|i| o.closed[i]))
-            .unwrap_or_default();
-        if let Some(inf) = &inferred {
-            response = response.or(inf.response.map(|r| Answer {
-                ts: r.ts,
-                status: None,
-                accepted: inf.accepted != Some(false),
-            }));
-            frames_seen |= inf.data_records.iter().sum::<u64>() > 0;
-            let closes = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
-            for seen in closes.flatten() {
-                first_close[usize::from(seen.side != ci)].get_or_insert((seen.ts, None));
-            }
-            for (k, i) in [ci, si].into_iter().enumerate() {
-                let notify = inf.close_notify[i].map(|s| s.ts);
-                alert_close[k] = alert_close[k].into_iter().chain(notify).min();
-            }
-        }
-        let facts = Facts {
-            syn_seen: self.sides[ci].syn.is_some(),
-            synack_seen: self.sides[si].synack.is_some(),
-            server_sent_data: self.sides[si].stats.payload_bytes > 0,
-            response,
-            frames_seen,
-            payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
-            first_close,
-            first_fin: [ci, si].map(|i| self.sides[i].first_fin),
-            first_rst: [ci, si].map(|i| self.sides[i].first_rst),
-            tls: tls.as_ref().map(|(o, _)| TlsFacts {
-                handshake_done: o.handshake_done,
-                decrypted: o.decrypted,
-                failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
-                alert_close,
-                inferred: inferred.is_some(),
-            }),
-        };
+        self.flush(&mut sink);
+        let tls = self.tls_outcome(&mut sink);
+        let (inferred, not_inferred) = self.inference(tls.as_ref().map(|t| &t.0));
+        let client_is_a = self.client_is_a(tls.as_ref().and_then(|(o, _)| o.client));
+        let facts = self.facts(client_is_a, tls.as_ref().map(|t| &t.0), inferred.as_ref());
         let decision = decide(&facts);
-
-        let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
-        if let Some((ts, _)) = self.sides[ci].syn {
-            let attempts = self.sides[ci].syn_attempts;
-            raw.push(RawEvent {
-                ts,
-                from_a: client_is_a,
-                kind: EventKind::Syn { attempts },
-            });
-        }
-        for (i, side) in self.sides.iter().enumerate() {
-            if let (Some(first), Some(last)) = (side.first_data_frame, side.last_data_frame) {
-                if last != first || side.stats.messages > 1 {
-                    raw.push(RawEvent {
-                        ts: last,
-                        from_a: i == 0,
-                        kind: EventKind::LastMessage,
-                    });
-                }
-            }
-        }
-        if let Some((o, _)) = tls.as_ref().filter(|(o, _)| !o.decrypted) {
-            for (i, last) in o.last_application_data.iter().enumerate() {
-                if let Some(ts) = last {
-                    raw.push(RawEvent {
-                        ts: *ts,
-                        from_a: i == 0,
-                        kind: EventKind::TlsLastApplicationData,
-                    });
-                }
-            }
-        }
-        if let Some(inf) = &inferred {
-            raw.extend(inferred_events(inf));
-        }
-        if let Some(why) = not_inferred {
-            raw.push(RawEvent {
-                ts: self.last_ts,
-                from_a: client_is_a,
-                kind: EventKind::NotInferred {
-                    reason: why.to_string(),
-                },
-            });
-        }
-        raw.extend(self.control_events.drain(..));
-        let mut timeline: Vec<Event> = raw
-            .into_iter()
-            .map(|e| Event {
-                ts: e.ts,
-                direction: to_dir(e.from_a),
-                kind: e.kind,
-                teardown_start: false,
-            })
-            .collect();
-        timeline.sort_by_key(|e| e.ts);
-        if let Some((ts, dir, kind)) = decision.start {
-            let hit = timeline.iter_mut().find(|e| {
-                e.ts == ts
-                    && e.direction == dir
-                    && match kind {
-                        StartKind::Close => matches!(
-                            e.kind,
-                            EventKind::Close { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::CloseFrame,
-                                    ..
-                                }
-                        ),
-                        StartKind::Fin => matches!(e.kind, EventKind::Fin { .. }),
-                        StartKind::Rst => matches!(e.kind, EventKind::Rst),
-                        StartKind::Response => matches!(
-                            e.kind,
-                            EventKind::HandshakeResponse { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::UpgradeRejected,
-                                    ..
-                                }
-                        ),
-                        StartKind::Alert => matches!(
-                            e.kind,
-                            EventKind::TlsAlert { .. }
-                                | EventKind::Inferred {
-                                    what: InferredEvent::CloseNotify,
-                                    ..
-                                }
-                        ),
-                    }
-            });
-            if let Some(e) = hit {
-                e.teardown_start = true;
-            }
-        }
-
-        let first_close = [ci, si]
-            .into_iter()
-            .filter_map(|i| {
-                self.sides[i]
-                    .first_close
-                    .as_ref()
-                    .map(|(ts, code, reason)| CloseInfo {
-                        code: *code,
-                        reason: reason.clone(),
-                        direction: to_dir(i == 0),
-                        ts: *ts,
-                    })
-            })
-            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer));
-
+        let timeline = self.timeline(
+            client_is_a,
+            tls.as_ref().map(|t| &t.0),
+            inferred.as_ref(),
+            not_inferred,
+            &decision,
+        );
+        let first_close = self.first_close_info(client_is_a);
         let request = self.request.take().map(|b| b.2);
-        let membership = if request.as_ref().is_some_and(|r| r.is_websocket) {
-            Membership::WebSocket
-        } else if request.is_some()
-            || self
-                .sides
-                .iter()
-                .any(|s| s.not_websocket && s.stats.frames == 0)
-        {
-            Membership::Other
-        } else if inferred.as_ref().is_some_and(|i| i.websocket) {
-            Membership::WebSocket
-        } else if inferred.as_ref().is_some_and(|i| i.http_like) {
-            Membership::Other
-        } else if facts.frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
-            Membership::WebSocket
-        } else {
-            Membership::IfWebSocketPort
-        };
-        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
-            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
-            _ => None,
-        };
+        let membership = self.membership(request.as_ref(), inferred.as_ref(), facts.frames_seen);
         let evidence = match &tls {
             Some((o, _)) if o.decrypted => Evidence::Decrypted,
             Some(_) if inferred.is_some() => Evidence::RecordLengths,
@@ -1012,6 +824,18 @@ impl Connection {
             None if self.is_empty() => Evidence::TcpOnly,
             None => Evidence::Plaintext,
         };
+        let ci = usize::from(!client_is_a);
+        let handshake_ms = match (self.sides[ci].syn, self.response.as_deref()) {
+            (Some((syn_ts, _)), Some((_, resp_ts, _))) => Some(resp_ts.millis_since(syn_ts)),
+            _ => None,
+        };
+        // The 101 read from the wire, else an upgrade answer inferred as accepted.
+        let response_ts = self.response.as_deref().map(|b| b.1).or_else(|| {
+            let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
+            inf.response.map(|r| r.ts)
+        });
+        let stun = self.stun.take().map(|f| f.finish());
+        let sdp = std::mem::take(&mut self.sdp);
         let [sa, sb] = self.sides;
         let (c_side, s_side) = if client_is_a { (sa, sb) } else { (sb, sa) };
         let (client, server) = if client_is_a {
@@ -1027,11 +851,7 @@ impl Connection {
             end_ts: self.last_ts,
             midstream: c_side.syn.is_none(),
             request,
-            // The 101 read from the wire, else an upgrade answer inferred as accepted.
-            response_ts: self.response.as_deref().map(|b| b.1).or_else(|| {
-                let inf = inferred.as_ref().filter(|i| i.accepted == Some(true))?;
-                inf.response.map(|r| r.ts)
-            }),
+            response_ts,
             response: self.response.map(|b| b.2),
             handshake_ms,
             verdict: decision.verdict,
@@ -1047,7 +867,7 @@ impl Connection {
             timeline,
             timeline_events_dropped: self.events_dropped,
             evicted_idle: why == ConnectionEnd::Idle,
-            sdp: std::mem::take(&mut self.sdp),
+            sdp,
             media: Vec::new(),
             join_rule: None,
             media_finding: None,
@@ -1058,8 +878,315 @@ impl Connection {
             established_at_teardown: None,
             connecting_at_teardown: None,
         };
-        let stun = self.stun.take().map(|f| f.finish());
         (session, membership, stun)
+    }
+
+    /// Delivers what reassembly still holds and copies its counters.
+    fn flush(&mut self, sink: &mut WarningSink<'_>) {
+        let end_ts = self.last_ts;
+        for d in 0..2 {
+            self.stream(d, |reasm, out| reasm.finish(end_ts, out));
+            self.process_events(d, self.last_loc, sink);
+        }
+        for s in &mut self.sides {
+            let r = &s.reasm.stats;
+            s.stats.out_of_order = r.out_of_order;
+            s.stats.overlapping = r.overlapping;
+        }
+    }
+
+    /// What TLS showed, with a warning when logged keys did not open its records.
+    fn tls_outcome(&self, sink: &mut WarningSink<'_>) -> Option<(TlsOutcome, TlsSummary)> {
+        let tls = self.tls.as_deref().map(|t| (t.outcome(), t.summary()))?;
+        if tls.1.unopened_records > 0 {
+            sink.warn(
+                self.last_loc,
+                WarningKind::TlsKeys,
+                format!(
+                    "{} <-> {}: {} TLS records did not open with the logged keys",
+                    self.a, self.b, tls.1.unopened_records
+                ),
+            );
+        }
+        Some(tls)
+    }
+
+    /// Without keys, the WebSocket layer read from the record lengths (by side index), or
+    /// why it could not be.
+    fn inference(&self, tls: Option<&TlsOutcome>) -> (Option<Inferred>, Option<NotInferred>) {
+        let inference = match (self.tls.as_deref(), tls) {
+            (Some(t), Some(o)) if !o.decrypted => {
+                // SYN to SYN-ACK, whichever side sent the SYN.
+                let round_trip_ns = self
+                    .sides
+                    .iter()
+                    .zip(self.sides.iter().rev())
+                    .find_map(|(c, s)| Some(s.synack?.0 - c.syn?.0 .0))
+                    .unwrap_or(0);
+                t.infer(
+                    [0, 1].map(|i| {
+                        let s = &self.sides[i];
+                        s.first_fin.into_iter().chain(s.first_rst).min()
+                    }),
+                    [0, 1].map(|i| self.sides[i].first_rst),
+                    round_trip_ns,
+                )
+            }
+            _ => None,
+        };
+        match inference {
+            Some(Ok(inf)) => (Some(inf), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        }
+    }
+
+    /// Who is client: the SYN sender; else the upgrade request's sender; else the side
+    /// whose frames are masked (RFC 6455 §5.3); else the ClientHello's sender; else the
+    /// first sender.
+    fn client_is_a(&self, tls_client: Option<usize>) -> bool {
+        if self.sides[0].syn.is_some() {
+            true
+        } else if self.sides[1].syn.is_some() {
+            false
+        } else if let Some((from_a, _, _)) = self.request.as_deref() {
+            *from_a
+        } else if let Some((from_a, _, _)) = self.response.as_deref() {
+            !*from_a
+        } else if let Some(c) = tls_client {
+            c == 0
+        } else {
+            self.sides[1].stats.masked_frames <= self.sides[0].stats.masked_frames
+        }
+    }
+
+    /// The facts the verdict is decided on, client side first; an inferred WebSocket layer
+    /// fills in what the records showed.
+    fn facts(
+        &self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+    ) -> Facts {
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
+        let mut first_close =
+            [ci, si].map(|i| self.sides[i].first_close.as_ref().map(|(t, c, _)| (*t, *c)));
+        let mut response = self
+            .response
+            .as_deref()
+            .map(|(_, t, r)| Answer::http(r.status, *t));
+        let mut frames_seen = self.sides[0].stats.frames + self.sides[1].stats.frames > 0;
+        let mut alert_close = tls
+            .map(|o| [ci, si].map(|i| o.closed[i]))
+            .unwrap_or_default();
+        if let Some(inf) = inferred {
+            response = response.or(inf.response.map(|r| Answer {
+                ts: r.ts,
+                status: None,
+                accepted: inf.accepted != Some(false),
+            }));
+            frames_seen |= inf.data_records.iter().sum::<u64>() > 0;
+            let closes = inf.close.iter().flat_map(|c| [Some(c.frame), c.answer]);
+            for seen in closes.flatten() {
+                first_close[usize::from(seen.side != ci)].get_or_insert((seen.ts, None));
+            }
+            for (k, i) in [ci, si].into_iter().enumerate() {
+                let notify = inf.close_notify[i].map(|s| s.ts);
+                alert_close[k] = alert_close[k].into_iter().chain(notify).min();
+            }
+        }
+        Facts {
+            syn_seen: self.sides[ci].syn.is_some(),
+            synack_seen: self.sides[si].synack.is_some(),
+            server_sent_data: self.sides[si].stats.payload_bytes > 0,
+            response,
+            frames_seen,
+            payload_incomplete: self.sides.iter().any(|s| s.reasm.stats.gap_bytes > 0),
+            first_close,
+            first_fin: [ci, si].map(|i| self.sides[i].first_fin),
+            first_rst: [ci, si].map(|i| self.sides[i].first_rst),
+            tls: tls.map(|o| TlsFacts {
+                handshake_done: o.handshake_done,
+                decrypted: o.decrypted,
+                failure: o.failure.map(|(t, i)| (t, usize::from(i != ci))),
+                alert_close,
+                inferred: inferred.is_some(),
+            }),
+        }
+    }
+
+    /// The timeline in time order, the event that started the teardown marked.
+    fn timeline(
+        &mut self,
+        client_is_a: bool,
+        tls: Option<&TlsOutcome>,
+        inferred: Option<&Inferred>,
+        not_inferred: Option<NotInferred>,
+        decision: &Decision,
+    ) -> Vec<Event> {
+        let mut raw: Vec<RawEvent> = std::mem::take(&mut self.events);
+        let client = &self.sides[usize::from(!client_is_a)];
+        if let Some((ts, _)) = client.syn {
+            let attempts = client.syn_attempts;
+            raw.push(RawEvent {
+                ts,
+                from_a: client_is_a,
+                kind: EventKind::Syn { attempts },
+            });
+        }
+        for (i, side) in self.sides.iter().enumerate() {
+            if let (Some(first), Some(last)) = (side.first_data_frame, side.last_data_frame) {
+                if last != first || side.stats.messages > 1 {
+                    raw.push(RawEvent {
+                        ts: last,
+                        from_a: i == 0,
+                        kind: EventKind::LastMessage {
+                            text: side.text.as_ref().map(|t| t.last.clone()),
+                        },
+                    });
+                }
+            }
+        }
+        if let Some(o) = tls.filter(|o| !o.decrypted) {
+            for (i, last) in o.last_application_data.iter().enumerate() {
+                if let Some(ts) = last {
+                    raw.push(RawEvent {
+                        ts: *ts,
+                        from_a: i == 0,
+                        kind: EventKind::TlsLastApplicationData,
+                    });
+                }
+            }
+        }
+        if let Some(inf) = inferred {
+            raw.extend(inferred_events(inf));
+        }
+        if let Some(why) = not_inferred {
+            raw.push(RawEvent {
+                ts: self.last_ts,
+                from_a: client_is_a,
+                kind: EventKind::NotInferred {
+                    reason: why.to_string(),
+                },
+            });
+        }
+        raw.extend(self.control_events.drain(..));
+        for e in &mut raw {
+            if let EventKind::FirstMessage { text } = &mut e.kind {
+                let side = &self.sides[usize::from(!e.from_a)];
+                *text = side.text.as_ref().map(|t| t.first.clone());
+            }
+        }
+        let to_dir = direction_from(client_is_a);
+        let mut timeline: Vec<Event> = raw
+            .into_iter()
+            .map(|e| Event {
+                ts: e.ts,
+                direction: to_dir(e.from_a),
+                kind: e.kind,
+                teardown_start: false,
+            })
+            .collect();
+        timeline.sort_by_key(|e| e.ts);
+        if let Some(start) = decision.start {
+            mark_teardown_start(&mut timeline, start);
+        }
+        timeline
+    }
+
+    /// The first close frame on the wire, either way (the client's on equal times).
+    fn first_close_info(&self, client_is_a: bool) -> Option<CloseInfo> {
+        let to_dir = direction_from(client_is_a);
+        self.sides
+            .iter()
+            .enumerate()
+            .filter_map(|(i, side)| {
+                side.first_close
+                    .as_ref()
+                    .map(|(ts, code, reason)| CloseInfo {
+                        code: *code,
+                        reason: reason.clone(),
+                        direction: to_dir(i == 0),
+                        ts: *ts,
+                    })
+            })
+            .min_by_key(|c| (c.ts, c.direction != Direction::ClientToServer))
+    }
+
+    /// Whether the connection is a WebSocket session (README, "Which sessions").
+    fn membership(
+        &self,
+        request: Option<&UpgradeRequest>,
+        inferred: Option<&Inferred>,
+        frames_seen: bool,
+    ) -> Membership {
+        if request.is_some_and(|r| r.is_websocket) {
+            Membership::WebSocket
+        } else if request.is_some()
+            || self
+                .sides
+                .iter()
+                .any(|s| s.not_websocket && s.stats.frames == 0)
+        {
+            Membership::Other
+        } else if inferred.is_some_and(|i| i.websocket) {
+            Membership::WebSocket
+        } else if inferred.is_some_and(|i| i.http_like) {
+            Membership::Other
+        } else if frames_seen && self.sides.iter().all(|s| !s.not_websocket) {
+            Membership::WebSocket
+        } else {
+            Membership::IfWebSocketPort
+        }
+    }
+}
+
+/// The direction of an event sent by side A (`from_a`) or B, once the client is known.
+fn direction_from(client_is_a: bool) -> impl Fn(bool) -> Direction {
+    move |from_a| {
+        if from_a == client_is_a {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        }
+    }
+}
+
+/// Marks the timeline event that `decide` named as the teardown's start.
+fn mark_teardown_start(timeline: &mut [Event], (ts, dir, kind): (Timestamp, Direction, StartKind)) {
+    let is_start = |k: &EventKind| match kind {
+        StartKind::Close => matches!(
+            k,
+            EventKind::Close { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseFrame,
+                    ..
+                }
+        ),
+        StartKind::Fin => matches!(k, EventKind::Fin { .. }),
+        StartKind::Rst => matches!(k, EventKind::Rst),
+        StartKind::Response => matches!(
+            k,
+            EventKind::HandshakeResponse { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::UpgradeRejected,
+                    ..
+                }
+        ),
+        StartKind::Alert => matches!(
+            k,
+            EventKind::TlsAlert { .. }
+                | EventKind::Inferred {
+                    what: InferredEvent::CloseNotify,
+                    ..
+                }
+        ),
+    };
+    if let Some(e) = timeline
+        .iter_mut()
+        .find(|e| e.ts == ts && e.direction == dir && is_start(&e.kind))
+    {
+        e.teardown_start = true;
     }
 }
 

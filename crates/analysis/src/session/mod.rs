@@ -83,9 +83,17 @@ pub enum EventKind {
         accept_valid: Option<bool>,
     },
     /// First data frame in this direction.
-    FirstMessage,
+    FirstMessage {
+        /// With `--payloads`, the start of its text message (inflated).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
     /// Last data frame in this direction.
-    LastMessage,
+    LastMessage {
+        /// With `--payloads`, the start of its text message (inflated).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
     /// Ping frame.
     Ping {
         /// Payload length.
@@ -259,8 +267,10 @@ impl fmt::Display for EventKind {
                     _ => Ok(()),
                 }
             }
-            EventKind::FirstMessage => write!(f, "first data message"),
-            EventKind::LastMessage => write!(f, "last data message"),
+            EventKind::FirstMessage { text: None } => write!(f, "first data message"),
+            EventKind::FirstMessage { text: Some(t) } => write!(f, "first data message {t:?}"),
+            EventKind::LastMessage { text: None } => write!(f, "last data message"),
+            EventKind::LastMessage { text: Some(t) } => write!(f, "last data message {t:?}"),
             EventKind::Ping { payload_len } => write!(f, "ping ({payload_len} bytes)"),
             EventKind::Pong { rtt_ms: Some(rtt) } => write!(f, "pong (rtt {rtt:.3} ms)"),
             EventKind::Pong { rtt_ms: None } => write!(f, "pong (unsolicited)"),

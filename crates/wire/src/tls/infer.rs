@@ -18,16 +18,28 @@
 //! - A WebSocket frame's header is 2 bytes (+4 mask from the client, RFC 6455 §5.2), a
 //!   close frame's payload 0 or 2..=125 bytes (§5.5.1). A close is the *last* frame of its
 //!   sender; the peer's answer is its own last frame, echoing the payload (so ±4 with the
-//!   mask) or just a code, before the first side's end; then the connection ends. A close
-//!   the peer never answered is recognised only with a bare code (8 bytes from a client).
+//!   mask) or just a code, before the first side's end; then the connection ends at once
+//!   and cleanly. After a close handshake the endpoint that must close TCP does so as soon
+//!   as the answer is sent or received (RFC 6455 §7.1.1: the server, echoing a client's
+//!   close or receiving the echo of its own), so the first end of either side (close_notify,
+//!   alert, FIN) follows the answer within [`CLOSE_PROMPT_NS`] plus a round trip
+//!   ([`Params::round_trip_ns`]: at the client, a server's end comes a round trip after the
+//!   client's echo left); an RST before any close_notify is an abort, not the end of a
+//!   close handshake. A message echoed just before a drop has the lengths of a close and
+//!   its answer, but the drop comes at a time of its own, or as an RST. A close the peer
+//!   never answered is recognised only with a bare code (8 bytes from a client: Chromium
+//!   gives up its closing handshake after 60 s and ends the connection itself).
 //!   Pings and pongs look like closes but are not last; a data message echoed just before
 //!   the client drops the connection looks like a client close, but after a client's close
 //!   the server ends first (RFC 6455 §7.1.1), so a client ending first rules it out unless
 //!   its record held a bare code.
 //!
 //! Known limits (README, "Secure WebSockets"): close codes and reasons stay unreadable; a
-//! ping/pong or a 2-byte message as the last exchange before a drop reads as a close; an
-//! upgrade accepted and closed without frames within [`REJECT_WINDOW_NS`] reads as rejected.
+//! ping/pong or a 2-byte message as the last exchange before a drop reads as a close, and
+//! so does any message echo followed within [`CLOSE_PROMPT_NS`] by a drop with
+//! close_notify or FIN; a close handshake ended by an RST, or by a server that leaves the
+//! TCP close to the client for longer, reads as no close; an upgrade accepted and closed
+//! without frames within [`REJECT_WINDOW_NS`] reads as rejected.
 
 use super::crypto::Suite;
 use crate::time::Timestamp;
@@ -39,9 +51,11 @@ pub const HEAD_RECORDS: usize = 16;
 pub const TAIL_RECORDS: usize = 48;
 /// A rejected upgrade ends the connection within this time after the response, ns (1 s).
 pub const REJECT_WINDOW_NS: i64 = 1_000_000_000;
-/// After a close handshake, the connection ends within this time, ns (a longer silence
-/// means the last records were not a close handshake).
-pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
+/// After a close handshake the endpoint that must close TCP does so at once (RFC 6455
+/// §7.1.1): the connection's first end (close_notify, alert, FIN) follows the answer
+/// within this time, ns, plus [`Params::round_trip_ns`] (a server close captured at the
+/// client: the server's end comes a round trip after the client's echo left).
+pub const CLOSE_PROMPT_NS: i64 = 100_000_000;
 /// An encrypted alert's plaintext: level and description (RFC 8446 §6).
 const ALERT_LEN: usize = 2;
 /// TLS 1.3 padding larger than this is not believed (a coalesced flight, not padding).
@@ -132,6 +146,12 @@ pub struct Params {
     pub client: usize,
     /// Per side index, its first FIN or RST.
     pub tcp_end: [Option<Timestamp>; 2],
+    /// Per side index, its first RST.
+    pub tcp_rst: [Option<Timestamp>; 2],
+    /// The path's round trip as the capture point sees it, ns: the client's SYN to the
+    /// server's SYN-ACK (a full round trip captured at the client, about 0 at the server;
+    /// 0 when unknown).
+    pub round_trip_ns: i64,
     /// The client offered HTTP/2 first in its ALPN, or the server chose it: HTTP/2 has
     /// no RFC 6455 upgrade (browsers offer only `http/1.1` for `wss://`), so the records
     /// are HTTPS requests, whatever their lengths.
@@ -305,7 +325,7 @@ pub fn infer(p: &Params, log: &RecordLog) -> Result<Inferred, NotInferred> {
         return Ok(out);
     }
     out.accepted = Some(true);
-    out.close = find_close(&frames, client, &end);
+    out.close = find_close(&frames, p, &end);
     let upgrade_shaped = out.request.is_some_and(|s| s.plaintext_len >= MIN_HTTP)
         && out.response.is_some_and(|s| s.plaintext_len >= MIN_HTTP);
     let small_client_frame = frames
@@ -354,9 +374,10 @@ fn close_payload(side_is_client: bool, plaintext_len: usize) -> Option<usize> {
 /// The first close frame among the frames (see the module documentation for the rules).
 fn find_close(
     frames: &[Seen],
-    client: usize,
+    p: &Params,
     end: &dyn Fn(usize) -> Option<Timestamp>,
 ) -> Option<InferredClose> {
+    let client = p.client;
     let last = |side: usize| frames.iter().rposition(|s| s.side == side);
     let payload = |i: usize| close_payload(frames[i].side == client, frames[i].plaintext_len);
     let (first, second) = match (last(0), last(1)) {
@@ -371,7 +392,14 @@ fn find_close(
             _ => false,
         };
         let answered_in_time = end(x.side).is_none_or(|e| y.ts <= e);
-        let ended_after = connection_end.is_some_and(|e| e.0 - y.ts.0 <= CLOSE_LINGER_NS);
+        // The closing endpoint ends at once after the answer (RFC 6455 §7.1.1), and
+        // cleanly: a drop comes at a time of its own, an RST before any close_notify is
+        // an abort.
+        let window = CLOSE_PROMPT_NS.saturating_add(p.round_trip_ns.max(0));
+        let prompt = connection_end.is_some_and(|e| e.0.saturating_sub(y.ts.0) <= window);
+        let first_rst = p.tcp_rst.into_iter().flatten().min();
+        let aborted = first_rst.is_some_and(|r| connection_end.is_some_and(|e| r <= e));
+        let ended_after = prompt && !aborted;
         // After a client's close the server ends first (RFC 6455 §7.1.1), unless the
         // client's record held a bare code, which a data message rarely is.
         let order_fits = x.side != client
@@ -491,12 +519,25 @@ mod tests {
             tcp_end: [Option<i64>; 2],
             http2: bool,
         ) -> Result<Inferred, NotInferred> {
+            self.infer_ends(tcp_end, [None, None], 0, http2)
+        }
+
+        /// With each side's first RST and the SYN to SYN-ACK time too (ms).
+        fn infer_ends(
+            &self,
+            tcp_end: [Option<i64>; 2],
+            tcp_rst: [Option<i64>; 2],
+            round_trip_ms: i64,
+            http2: bool,
+        ) -> Result<Inferred, NotInferred> {
             infer(
                 &Params {
                     version: self.version,
                     cipher: self.cipher,
                     client: C,
                     tcp_end: tcp_end.map(|t| t.map(ms)),
+                    tcp_rst: tcp_rst.map(|t| t.map(ms)),
+                    round_trip_ns: ms(round_trip_ms).0,
                     http2,
                 },
                 &self.log,
@@ -599,6 +640,61 @@ mod tests {
         let mut s = Script::new(0x0303, GCM12);
         s.upgrade().data(3, C, 9).data(4, S, 5);
         assert_eq!(s.infer([Some(6), None]).unwrap().close, None);
+    }
+
+    /// A text message of 8 payload bytes from the client (masked: 14) echoed by the server
+    /// (10): the lengths of a close with a 6-byte reason and its echo.
+    fn message_echo_at(t: i64) -> Script {
+        let mut s = Script::new(0x0304, AES256_13);
+        s.upgrade().data(3, C, 14).data(4, S, 10);
+        for k in 1..4 {
+            s.data(t - 1500 * k, C, 14).data(t - 1500 * k, S, 10);
+        }
+        s.data(t, C, 14).data(t, S, 10);
+        s
+    }
+
+    #[test]
+    fn a_message_echo_then_an_rst_is_no_close() {
+        // The server aborts 170 ms after the echo, without close_notify.
+        let s = message_echo_at(6000);
+        let r = s.infer_ends([None, Some(6170)], [None, Some(6170)], 0, false);
+        assert_eq!(r.unwrap().close, None);
+        // An RST before any close_notify is an abort even right after the echo.
+        let r = s.infer_ends([None, Some(6000)], [None, Some(6000)], 0, false);
+        assert_eq!(r.unwrap().close, None);
+    }
+
+    #[test]
+    fn a_message_echo_then_a_late_close_notify_is_no_close() {
+        // The server closes TCP 600 ms after the echo (close_notify both ways, FINs).
+        let mut s = message_echo_at(6000);
+        s.alert(6600, S).alert(6601, C);
+        let r = s.infer([Some(6601), Some(6600)]).unwrap();
+        assert_eq!(r.close, None);
+        assert!(r.close_notify[S].is_some() && r.websocket);
+    }
+
+    #[test]
+    fn a_close_echoed_then_an_immediate_close_notify_and_fin_is_a_close() {
+        // The client's close with a 6-byte reason, echoed; the server ends at once.
+        let mut s = message_echo_at(6000);
+        s.data(7000, C, 14).data(7000, S, 10).alert(7000, S);
+        let r = s.infer([Some(7001), Some(7000)]).unwrap();
+        assert_eq!(close_of(&r), Some((C, 14, Some(10))));
+        // A server close echoed by the client; the server ends as the echo arrives.
+        let mut s = message_echo_at(6000);
+        s.data(7000, S, 18).data(7001, C, 22).alert(7001, S);
+        let r = s.infer([Some(7002), Some(7001)]).unwrap();
+        assert_eq!(close_of(&r), Some((S, 18, Some(22))));
+        // Captured at the client, 150 ms from the server: the server's end comes a round
+        // trip after the echo left, which the SYN to SYN-ACK time allows for.
+        let mut s = message_echo_at(6000);
+        s.data(7000, S, 18).data(7075, C, 22).alert(7230, S);
+        let ends = [Some(7231), Some(7230)];
+        let r = s.infer_ends(ends, [None, None], 150, false).unwrap();
+        assert_eq!(close_of(&r), Some((S, 18, Some(22))));
+        assert_eq!(s.infer(ends).unwrap().close, None);
     }
 
     #[test]

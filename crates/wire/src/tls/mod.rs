@@ -2,7 +2,8 @@
 //! stream with them.
 //!
 //! A direction is TLS when its first byte is a handshake record (0x16) of version 3.x
-//! ([`starts_tls`]); that one check per direction is all non-TLS traffic pays. Then:
+//! ([`starts_tls`], asked through the TCP probe, `tcp::probe`, on the first delivered
+//! bytes); that one check per direction is all non-TLS traffic pays. Then:
 //!
 //! - [`record`] frames records over the reassembled direction (split across segments,
 //!   several per segment; a gap loses one record or the framing, which is searched for);

@@ -538,8 +538,14 @@ impl TlsConnection {
     }
 
     /// The WebSocket layer inferred from the records that did not open ([`super::infer`]),
-    /// once the handshake finished; `tcp_end` is each side's first FIN or RST.
-    pub fn infer(&self, tcp_end: [Option<Timestamp>; 2]) -> Option<Result<Inferred, NotInferred>> {
+    /// once the handshake finished; `tcp_end` is each side's first FIN or RST, `tcp_rst`
+    /// its first RST, `round_trip_ns` SYN to SYN-ACK ([`Params::round_trip_ns`]).
+    pub fn infer(
+        &self,
+        tcp_end: [Option<Timestamp>; 2],
+        tcp_rst: [Option<Timestamp>; 2],
+        round_trip_ns: i64,
+    ) -> Option<Result<Inferred, NotInferred>> {
         let sh = self.server_hello.as_ref()?;
         self.done?;
         let params = Params {
@@ -547,6 +553,8 @@ impl TlsConnection {
             cipher: sh.cipher,
             client: self.client?,
             tcp_end,
+            tcp_rst,
+            round_trip_ns,
             http2: [
                 self.client_hello.as_ref().and_then(|c| c.alpn.as_deref()),
                 self.alpn.as_deref(),

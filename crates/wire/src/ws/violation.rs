@@ -1,7 +1,7 @@
 //! RFC 6455 violations in one frame: evidence for a post-mortem (a proxy or server bug can
 //! be why a connection dropped), reported as warnings named like Zeek's `weird`s.
 
-use super::decoder::FrameEvent;
+use super::event::FrameEvent;
 use super::frame::Opcode;
 use crate::diag::WarningKind;
 
