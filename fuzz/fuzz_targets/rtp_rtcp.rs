@@ -1,7 +1,8 @@
 //! RTP headers, RTCP compound packets, and `RtpStream` statistics over an arbitrary
 //! sequence of packets (sequence number, media timestamp, arrival time).
 //!
-//! Beyond "no panic": the RTP payload fits in the packet; an RTCP compound holds at most
+//! Beyond "no panic": `probe_rtp` and `probe_rtcp` never both claim a datagram, and an
+//! RTP claim parses; the RTP payload fits in the packet; an RTCP compound holds at most
 //! 16 packets, at most 31 report blocks or sources each, every block backed by 24 bytes,
 //! and a compound whose lengths add up is not empty; the stream's counters agree
 //! (received = expected − lost is at least 1 and at most the packets pushed, duplicates
@@ -13,7 +14,9 @@
 use arbitrary::Arbitrary;
 use fuzz_util::check_alloc;
 use libfuzzer_sys::fuzz_target;
-use teardown_wire::media::rtp::{parse_rtcp, parse_rtp, static_clock_rate, RtcpPacket};
+use teardown_wire::media::rtp::{
+    parse_rtcp, parse_rtp, probe_rtcp, probe_rtp, static_clock_rate, RtcpPacket,
+};
 use teardown_wire::media::RtpStream;
 use teardown_wire::time::Timestamp;
 
@@ -70,6 +73,9 @@ fn check_rtcp(b: &[u8]) {
 
 fuzz_target!(|input: Input<'_>| {
     let b = input.packet;
+    // The two probes never both claim a datagram, and an RTP claim parses.
+    assert!(!(probe_rtp(b) && probe_rtcp(b)));
+    assert!(!probe_rtp(b) || parse_rtp(b).is_some());
     if let Some(h) = parse_rtp(b) {
         assert!(12 + h.payload_len <= b.len());
         assert_eq!(h.seq, u16::from_be_bytes([b[2], b[3]]));

@@ -1,7 +1,8 @@
 //! STUN/TURN messages and their attributes, TURN ChannelData, and STUN framed on a TCP
 //! stream (RFC 4571 length prefix or bare, as `ws::StreamDecoder` recognises it).
 //!
-//! Beyond "no panic": a parsed message depends only on its header and declared length
+//! Beyond "no panic": what `probe` and `probe_channel_data` claim, the parsers read; a
+//! parsed message depends only on its header and declared length
 //! (trailing bytes change nothing); the DATA attribute and ChannelData payloads are views
 //! into the message; text attributes cost at most the bytes they came from (lossy UTF-8
 //! can triple them); a TCP stream costs at most an event per two bytes, gives the same
@@ -11,7 +12,6 @@
 
 use fuzz_util::{check_alloc, lies_in};
 use libfuzzer_sys::fuzz_target;
-use teardown_wire::media::demux::classify;
 use teardown_wire::media::stun::{self, HEADER_LEN};
 use teardown_wire::time::Timestamp;
 use teardown_wire::ws::{StreamDecoder, WsEvent};
@@ -33,8 +33,11 @@ fn framed<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Vec<Vec<u8>> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = classify(data);
     let parsed = check_alloc(data.len(), 4, 1024, || stun::parse(data));
+    // What the probes claim, the parsers read.
+    assert!(!stun::probe(data) || parsed.is_ok(), "probed but not parsed");
+    let channel_data = stun::parse_channel_data(data);
+    assert!(!stun::probe_channel_data(data) || channel_data.is_some());
     if let Ok(m) = &parsed {
         let end = HEADER_LEN + u16::from_be_bytes([data[2], data[3]]) as usize;
         assert_eq!(
@@ -52,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
         let reason = m.error.as_ref().map_or(0, |e| e.1.len());
         assert!(text(&m.username) + text(&m.software) + reason <= 3 * end);
     }
-    if let Some((channel, inner)) = stun::parse_channel_data(data) {
+    if let Some((channel, inner)) = channel_data {
         assert!((0x4000..=0x4FFF).contains(&channel));
         assert!(lies_in(inner, &data[4..]));
         assert_eq!(inner.len(), u16::from_be_bytes([data[2], data[3]]) as usize);

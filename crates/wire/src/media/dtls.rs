@@ -26,6 +26,28 @@ pub struct Record {
     pub alert: Option<(u8, u8)>,
 }
 
+/// True when `b` is DTLS: first byte 20-63 (RFC 7983 §7), confirmed by its header.
+/// RFC 6347 §4.1: a content type in use (20-25), version 0xfeXX, a length that fits.
+/// RFC 9147 §4: the DTLS 1.3 unified header (32-63), taken only with its length (L bit, no
+/// connection id): without one, text such as Megaco's `!/1` would pass.
+pub fn probe(b: &[u8]) -> bool {
+    let be16 = |at: usize| {
+        b.get(at..at + 2)
+            .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)
+    };
+    match b.first() {
+        Some(20..=25) => {
+            b.len() >= HEADER && b[1] == 0xfe && be16(11).is_some_and(|len| HEADER + len <= b.len())
+        }
+        Some(&first @ 32..=63) => {
+            let (cid, seq16, has_len) = (first & 0x10 != 0, first & 0x08 != 0, first & 0x04 != 0);
+            let at = 1 + if seq16 { 2 } else { 1 };
+            !cid && has_len && be16(at).is_some_and(|len| len > 0 && at + 2 + len <= b.len())
+        }
+        _ => false,
+    }
+}
+
 /// Most records read from one datagram.
 const MAX_RECORDS: usize = 16;
 
@@ -61,6 +83,17 @@ pub fn parse_records(b: &[u8]) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_confirms_the_header() {
+        assert!(probe(&[22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]));
+        assert!(!probe(&[22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1]));
+        // A DTLS 1.3 unified header with its length; Megaco text without one.
+        assert!(probe(&[0x2c, 0x00, 0x01, 0x00, 0x02, 7, 7]));
+        assert!(!probe(
+            b"!/1 [10.0.0.1]:2944 T=1{C=-{SC=ROOT{SV{MT=RS,RE=\"901\"}}}}"
+        ));
+    }
 
     #[test]
     fn client_hello_then_alert() {

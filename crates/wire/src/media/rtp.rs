@@ -18,6 +18,26 @@ pub struct RtpHeader {
     pub payload_len: usize,
 }
 
+/// True when `b` is RTP: first byte 128-191 (RFC 7983 §7), a second byte outside RTCP's
+/// packet types 192-223 (RFC 5761 §4: RTP must not use payload types 64-95 there), and a
+/// header, CSRCs and extension that fit.
+pub fn probe_rtp(b: &[u8]) -> bool {
+    shares_rtp_range(b) && !(192..=223).contains(&b[1]) && parse_rtp(b).is_some()
+}
+
+/// True when `b` is RTCP: first byte 128-191 (RFC 7983 §7), a second byte among the packet
+/// types 192-223 (RFC 5761 §4), and a first length (32-bit words, minus one) that fits.
+pub fn probe_rtcp(b: &[u8]) -> bool {
+    shares_rtp_range(b)
+        && (192..=223).contains(&b[1])
+        && (u16::from_be_bytes([b[2], b[3]]) as usize + 1) * 4 <= b.len()
+}
+
+/// First byte 128-191 and the 8 bytes that RTP and RTCP headers both start with.
+fn shares_rtp_range(b: &[u8]) -> bool {
+    b.len() >= 8 && (128..=191).contains(&b[0])
+}
+
 /// Parses an RTP header; `None` when it is not version 2 or its lengths do not fit.
 pub fn parse_rtp(b: &[u8]) -> Option<RtpHeader> {
     if b.len() < 12 || b[0] >> 6 != 2 {
@@ -311,6 +331,21 @@ mod tests {
                 reason: None
             }
         );
+    }
+
+    #[test]
+    fn probes_tell_rtp_from_rtcp() {
+        let rtp = [0x80, 0x6f, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert!(probe_rtp(&rtp) && !probe_rtcp(&rtp));
+        for rtcp in [
+            [0x81, 200, 0, 1, 0, 0, 0, 1],
+            [0x81, 0xc9, 0, 1, 0, 0, 0, 1],
+        ] {
+            assert!(probe_rtcp(&rtcp) && !probe_rtp(&rtcp));
+        }
+        // RTCP saying 28 bytes in 8 is neither.
+        let short = [0x81, 200, 0, 6, 0, 0, 0, 1];
+        assert!(!probe_rtcp(&short) && !probe_rtp(&short));
     }
 
     #[test]

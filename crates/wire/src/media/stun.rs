@@ -142,6 +142,28 @@ fn xor_address(v: &[u8], tid: &[u8; 12]) -> Option<SocketAddr> {
     }
 }
 
+/// True when `b` is a STUN message: first byte 0-3 (RFC 7983 §7), confirmed by the magic
+/// cookie and a length in 4-byte words that fits (RFC 8489 §5-6).
+pub fn probe(b: &[u8]) -> bool {
+    matches!(b.first(), Some(0..=3))
+        && b.len() >= HEADER_LEN
+        && b[4..8] == MAGIC_COOKIE.to_be_bytes()
+        && be16(b, 2).is_some_and(|len| len % 4 == 0 && HEADER_LEN + len <= b.len())
+}
+
+/// True when `b` is a TURN ChannelData message: first byte 64-79 (RFC 7983 §7), and its
+/// length, padded to 4 at most over UDP, is the rest (RFC 8656 §12.4).
+pub fn probe_channel_data(b: &[u8]) -> bool {
+    matches!(b.first(), Some(64..=79))
+        && be16(b, 2).is_some_and(|len| (4 + len..4 + len + 4).contains(&b.len()))
+}
+
+/// The big-endian `u16` at `at`, when it is there.
+fn be16(b: &[u8], at: usize) -> Option<usize> {
+    b.get(at..at + 2)
+        .map(|x| u16::from_be_bytes([x[0], x[1]]) as usize)
+}
+
 /// Parses a STUN message. Every length is checked before use: an attribute that runs past
 /// the message ends the attribute walk (the header fields stay valid).
 pub fn parse(b: &[u8]) -> Result<Message<'_>, Error> {
@@ -273,6 +295,22 @@ mod tests {
         assert_eq!(m.error.as_ref().map(|e| e.0), Some(486));
         assert_eq!(m.username, None);
         assert_eq!(parse(&b[..30]), Err(Error::Truncated));
+    }
+
+    #[test]
+    fn probes() {
+        let mut stun = vec![0x00, 0x01, 0x00, 0x00];
+        stun.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
+        stun.extend_from_slice(&[7; 12]);
+        assert!(probe(&stun) && probe(&REQUEST) && probe(&RESPONSE_V4));
+        assert!(!probe(&[0x00, 0x01, 0, 0, 1, 2, 3, 4]));
+        assert!(!probe(&[]));
+        assert!(probe_channel_data(&[0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4]));
+        assert!(probe_channel_data(&[0x40, 0x00, 0x00, 0x03, 1, 2, 3, 0]));
+        // A length that leaves more than its padding is not ChannelData.
+        assert!(!probe_channel_data(&[
+            0x40, 0, 0, 4, 1, 2, 3, 4, 0, 0, 0, 0
+        ]));
     }
 
     #[test]
