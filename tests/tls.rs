@@ -506,11 +506,11 @@ fn the_summary_names_the_tls_connections_left_out_and_unknown_codes() {
     );
 }
 
-#[test]
-fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
-    // large_messages over TLS 1.3 without keys loses one segment inside a record: record
-    // lengths no longer add up, so nothing is inferred and the first end decides.
-    let truth = rows("wss13.truth.tsv");
+/// `wss13.pcap` with one segment lost inside a continuation record of its
+/// `large_messages` session: the session's truth row, and the cut capture (in `dir`).
+fn large_message_with_a_lost_segment(
+    truth: &[Row],
+) -> (&Row, tempfile::TempDir, std::path::PathBuf) {
     let r = truth
         .iter()
         .find(|r| r.get("scenario") == "large_messages")
@@ -520,6 +520,15 @@ fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
     pcap.records.remove(victim);
     let dir = tempfile::tempdir().unwrap();
     let path = pcap.write(dir.path(), "cut.pcap");
+    (r, dir, path)
+}
+
+#[test]
+fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
+    // large_messages over TLS 1.3 without keys loses one segment inside a record: record
+    // lengths no longer add up, so nothing is inferred and the first end decides.
+    let truth = rows("wss13.truth.tsv");
+    let (r, _dir, path) = large_message_with_a_lost_segment(&truth);
     let a = run_at(&path, None, &[r.server().port()]);
     let s = session(&a, r);
     assert_eq!(s.verdict.as_str(), r.get("encrypted_verdict"));
@@ -667,15 +676,7 @@ fn a_segment_lost_inside_a_large_message_costs_one_record_not_the_session() {
     // message: the record it belonged to is lost, the frame's length keeps the framing,
     // later records still open, and the close handshake is still read.
     let truth = rows("wss13.truth.tsv");
-    let r = truth
-        .iter()
-        .find(|r| r.get("scenario") == "large_messages")
-        .unwrap();
-    let mut pcap = Pcap::read(&tls_dir().join("wss13.pcap"));
-    let victim = segment_inside_a_continuation_record(&pcap, r.client());
-    pcap.records.remove(victim);
-    let dir = tempfile::tempdir().unwrap();
-    let path = pcap.write(dir.path(), "cut.pcap");
+    let (r, _dir, path) = large_message_with_a_lost_segment(&truth);
     let opts = Options {
         keylog: Some(tls_dir().join("wss13.keylog")),
         ..Options::default()
