@@ -419,7 +419,14 @@ mod tests {
         unknown.settle_clock_rate(None);
         assert_eq!(unknown.jitter_ms, None);
         s.settle_clock_rate(Some(48000));
-        assert!(s.jitter_ms.unwrap() > 1.0);
+        // Transit alternates by 8 ms: |D| = 8 ms at each of the 9 steps, so RFC 3550 A.8
+        // gives J = 8 (1 - (15/16)^9) ms.
+        let want = 8.0 * (1.0 - (15.0f64 / 16.0).powi(9));
+        assert!(
+            (s.jitter_ms.unwrap() - want).abs() < 1e-9,
+            "{:?}",
+            s.jitter_ms
+        );
         assert_eq!(s.clock_rate, Some(48000));
     }
 
