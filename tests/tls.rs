@@ -119,13 +119,12 @@ fn with_the_key_log_every_session_is_as_the_client_saw_it() {
             let what = format!("{name} {} {}", r.get("scenario"), r.client());
             assert_eq!(s.verdict.as_str(), r.get("expected_verdict"), "{what}");
             let tls = s.tls.as_ref().expect("TLS facts");
+            let observed = r.get("observed_close_code").parse::<u16>().ok();
+            assert_eq!(s.client_observed_code, observed, "{what}");
             if r.get("expected_verdict") == "tls_handshake_failed" {
-                assert_eq!(s.client_observed_code, None, "{what}");
                 assert!(!tls.decrypted, "{what}");
                 continue;
             }
-            let observed = r.get("observed_close_code").parse::<u16>().ok();
-            assert_eq!(s.client_observed_code, observed, "{what}");
             assert!(tls.decrypted, "{what}");
             decrypted += 1;
             if !r.get("tls_version").is_empty() {
@@ -231,7 +230,7 @@ fn implied_without_keys(
     match verdict {
         "not_websocket" => None,
         "tls_handshake_failed" if !ws_ports.contains(&r.server().port()) => None,
-        "tls_handshake_failed" => Some((verdict.to_string(), None, None)),
+        "tls_handshake_failed" => Some((verdict.to_string(), None, observed)),
         "clean_close_client" | "client_close_error" | "clean_close_server"
         | "server_close_error" => {
             let who = by(verdict);

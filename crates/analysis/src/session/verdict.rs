@@ -12,7 +12,8 @@
 //!   after its own close frame ends it (it gave up waiting, as browsers do). A client whose
 //!   WebSocket never opened (refused, unanswered, rejected) also sees 1006, as browsers report.
 //! - TLS (`wss://`): a handshake that did not finish is `tls_handshake_failed`, started by
-//!   the first alert before it finished, else by the first FIN or RST. A session whose
+//!   the first alert before it finished, else by the first FIN or RST, and its client
+//!   observed 1006 (the WebSocket never opened). A session whose
 //!   application data could not be decrypted gets the first end of its connection and
 //!   nothing it cannot see: `{client,server}_{fin,rst}_encrypted`, with no client-observed
 //!   code. A TLS alert after the handshake (close_notify, or TLS 1.2's encrypted alert
@@ -370,7 +371,9 @@ fn tls_decision(tls: &TlsFacts, tcp_end: Option<(Timestamp, usize, StartKind)>) 
         verdict,
         initiator: dir(i).sender(),
         start: Some((t, dir(i), kind)),
-        client_observed_code: None,
+        // A WebSocket whose TLS handshake failed never opened: 1006, as for a refused
+        // connection; past the handshake, without keys, the code is unknown.
+        client_observed_code: failed.then_some(1006),
     }
 }
 
@@ -606,7 +609,11 @@ mod tests {
         let d = decide(&f);
         assert_eq!(d.verdict, Verdict::TlsHandshakeFailed);
         assert_eq!(d.initiator, Initiator::Client);
-        assert_eq!(d.client_observed_code, None);
+        assert_eq!(
+            d.client_observed_code,
+            Some(1006),
+            "the WebSocket never opened"
+        );
         f.tls.as_mut().unwrap().failure = None;
         assert_eq!(decide(&f).initiator, Initiator::Server);
         f.first_fin[1] = None;
