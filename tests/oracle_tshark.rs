@@ -67,8 +67,16 @@ fn samples_agree_with_tshark() {
         );
     }
     let mut checked = 0;
-    for entry in std::fs::read_dir(samples()).unwrap() {
-        let p = entry.unwrap().path();
+    // The plaintext captures: samples/ itself, and the ws:// ones beside the wss:// samples.
+    let plain = [
+        samples().join("tls/ws.pcap"),
+        samples().join("shed/shed.pcap"),
+    ];
+    for p in std::fs::read_dir(samples())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .chain(plain)
+    {
         if p.extension().is_some_and(|e| e == "pcap" || e == "pcapng") {
             compare(&p.display().to_string(), std::slice::from_ref(&p));
             checked += 1;
@@ -80,7 +88,7 @@ fn samples_agree_with_tshark() {
         .collect();
     compare("samples/loadrun", &rotated);
     assert!(
-        checked >= 4,
+        checked >= 6,
         "expected the sample captures, found {checked}"
     );
 }
