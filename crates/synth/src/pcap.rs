@@ -1,7 +1,7 @@
 //! The output: a classic libpcap file (little-endian, microsecond timestamps, Ethernet),
 //! and the Ethernet/IP/TCP/UDP packets, built with etherparse so checksums are right.
 
-use etherparse::{PacketBuilder, TcpHeader};
+use etherparse::{IpHeaders, PacketBuilder, PacketBuilderStep, TcpHeader};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
@@ -9,6 +9,20 @@ use std::net::{IpAddr, SocketAddr};
 pub(crate) const EPOCH_US: u64 = 1_715_677_200_000_000;
 /// Snapshot length declared in the file header (no packet is cut).
 const SNAPLEN: u32 = 262_144;
+
+/// The Ethernet and IP layers of a packet from `src` to `dst` (both IPv4 or both IPv6).
+fn ip_layer(
+    link: &Link,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> io::Result<PacketBuilderStep<IpHeaders>> {
+    let b = PacketBuilder::ethernet2(link.src_mac, link.dst_mac);
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Ok(b.ipv4(s.octets(), d.octets(), link.ttl)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Ok(b.ipv6(s.octets(), d.octets(), link.ttl)),
+        _ => Err(io::Error::other("mixed IP versions")),
+    }
+}
 
 /// Writes pcap records in the order given (the caller keeps them in time order).
 pub(crate) struct PcapWriter<W: Write> {
@@ -70,20 +84,11 @@ impl<W: Write> PcapWriter<W> {
         header: TcpHeader,
         payload: &[u8],
     ) -> io::Result<()> {
+        let ip = ip_layer(link, src, dst)?;
         self.frame.clear();
-        let b = PacketBuilder::ethernet2(link.src_mac, link.dst_mac);
-        let r = match (src.ip(), dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => b
-                .ipv4(s.octets(), d.octets(), link.ttl)
-                .tcp_header(header)
-                .write(&mut self.frame, payload),
-            (IpAddr::V6(s), IpAddr::V6(d)) => b
-                .ipv6(s.octets(), d.octets(), link.ttl)
-                .tcp_header(header)
-                .write(&mut self.frame, payload),
-            _ => return Err(io::Error::other("mixed IP versions")),
-        };
-        r.map_err(io::Error::other)?;
+        ip.tcp_header(header)
+            .write(&mut self.frame, payload)
+            .map_err(io::Error::other)?;
         self.record(t)
     }
 
@@ -96,20 +101,11 @@ impl<W: Write> PcapWriter<W> {
         dst: SocketAddr,
         payload: &[u8],
     ) -> io::Result<()> {
+        let ip = ip_layer(link, src, dst)?;
         self.frame.clear();
-        let b = PacketBuilder::ethernet2(link.src_mac, link.dst_mac);
-        let r = match (src.ip(), dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => b
-                .ipv4(s.octets(), d.octets(), link.ttl)
-                .udp(src.port(), dst.port())
-                .write(&mut self.frame, payload),
-            (IpAddr::V6(s), IpAddr::V6(d)) => b
-                .ipv6(s.octets(), d.octets(), link.ttl)
-                .udp(src.port(), dst.port())
-                .write(&mut self.frame, payload),
-            _ => return Err(io::Error::other("mixed IP versions")),
-        };
-        r.map_err(io::Error::other)?;
+        ip.udp(src.port(), dst.port())
+            .write(&mut self.frame, payload)
+            .map_err(io::Error::other)?;
         self.record(t)
     }
 

@@ -996,28 +996,8 @@ impl Session {
         if clean {
             self.rtcp_step(C2S, now, true);
             let t = now + self.rng.range(100, 500);
-            self.rtcp_step_at(S2C, t);
+            self.rtcp_step(S2C, t, true);
         }
-    }
-
-    fn rtcp_step_at(&mut self, d: usize, t: u64) {
-        let Some(m) = self.media.as_ref() else { return };
-        let pkt = media::rtcp(
-            EPOCH_US + t,
-            m.ssrc[d],
-            &m.st[d],
-            m.ssrc[1 - d],
-            &m.st[1 - d],
-            &m.cname[d],
-            true,
-        );
-        self.push(
-            t,
-            Pkt::Udp {
-                dir: d,
-                payload: pkt,
-            },
-        );
     }
 
     // ---- emission ------------------------------------------------------------------
