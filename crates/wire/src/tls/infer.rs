@@ -43,6 +43,7 @@
 
 use super::crypto::Suite;
 use crate::time::Timestamp;
+use crate::ws::MAX_CONTROL_PAYLOAD;
 use std::collections::VecDeque;
 
 /// Records kept from the start of a connection (handshake, upgrade, first frames).
@@ -65,8 +66,6 @@ const MAX_PADDING: usize = 255;
 const MIN_HTTP: usize = 100;
 /// A client record shorter than this after the upgrade is a frame, not an HTTP request.
 const MIN_HTTP_REQUEST: usize = 64;
-/// Largest control frame payload (RFC 6455 §5.5).
-const MAX_CONTROL_PAYLOAD: usize = 125;
 /// WebSocket frame header of a short frame, and the client's masking key (RFC 6455 §5.2).
 const FRAME_HEADER: usize = 2;
 const MASK_LEN: usize = 4;

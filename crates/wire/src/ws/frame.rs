@@ -65,10 +65,14 @@ pub struct FrameHead {
     pub header_len: usize,
 }
 
+/// Largest payload of a control frame (RFC 6455 §5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
+
 impl FrameHead {
-    /// RFC 6455 §5.5: control frames are not fragmented and carry at most 125 bytes.
+    /// RFC 6455 §5.5: control frames are not fragmented and carry at most
+    /// [`MAX_CONTROL_PAYLOAD`] bytes.
     pub fn control_is_valid(&self) -> bool {
-        !self.opcode.is_control() || (self.fin && self.payload_len <= 125)
+        !self.opcode.is_control() || (self.fin && self.payload_len <= MAX_CONTROL_PAYLOAD as u64)
     }
 }
 

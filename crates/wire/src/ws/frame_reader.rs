@@ -15,7 +15,7 @@
 //! scans for a plausible header chain to resynchronise.
 
 use super::event::{FrameEvent, NotFramed, TextMessage, WsEvent};
-use super::frame::{parse_head, unmask, FrameHead, HeadParse, Opcode};
+use super::frame::{parse_head, unmask, FrameHead, HeadParse, Opcode, MAX_CONTROL_PAYLOAD};
 use crate::time::Timestamp;
 
 /// How many bytes the resynchronisation scan looks at before giving up on a window.
@@ -26,8 +26,6 @@ const MAX_PLAUSIBLE_RESYNC_LEN: u64 = 1 << 24;
 const MAX_HEADER: usize = 14;
 /// Bytes of one text message kept (for the SDP in signalling); the rest is counted only.
 pub const MAX_TEXT_MESSAGE: usize = 64 * 1024;
-/// Control frame payloads are at most 125 bytes (RFC 6455 §5.5).
-const MAX_CONTROL_PAYLOAD: usize = 125;
 
 #[derive(Debug)]
 enum State {

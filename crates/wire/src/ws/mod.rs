@@ -17,7 +17,9 @@ mod violation;
 pub use decoder::StreamDecoder;
 pub use deflate::{keeps_context, Inflater, MAX_INFLATED};
 pub use event::{FrameEvent, TextMessage, WsEvent};
-pub use frame::{parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadParse, Opcode};
+pub use frame::{
+    parse_close, parse_head, unmask, CloseFrame, FrameHead, HeadParse, Opcode, MAX_CONTROL_PAYLOAD,
+};
 pub use frame_reader::{MAX_RESYNC_WINDOW, MAX_TEXT_MESSAGE};
 pub use head_reader::MAX_HTTP_HEAD;
 pub use http::{

@@ -2,7 +2,7 @@
 //! be why a connection dropped), reported as warnings named like Zeek's `weird`s.
 
 use super::event::FrameEvent;
-use super::frame::Opcode;
+use super::frame::{Opcode, MAX_CONTROL_PAYLOAD};
 use crate::diag::WarningKind;
 
 /// What is known about a frame's sender when it arrives.
@@ -55,7 +55,7 @@ pub fn violations(f: &FrameEvent, ctx: &FrameContext) -> Vec<(WarningKind, Strin
             format!("frame with reserved opcode 0x{:x}", op.0),
         ));
     }
-    if op.is_control() && h.payload_len > 125 {
+    if op.is_control() && h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
         let cut = if op == Opcode::CLOSE {
             format!(
                 "; its reason is cut to 123 of {} bytes here",
