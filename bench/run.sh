@@ -79,7 +79,7 @@ repeat() {
 NPROC=$(nproc)
 for entry in "${CAPS[@]}"; do
   label=${entry%%:*} cap=${entry#*:}
-  echo "$(stat -c %s "$cap") $(capinfos -c -M "$cap" |
+  echo "$(stat -L -c %s "$cap") $(capinfos -c -M "$cap" |
     awk -F: '/Number of packets/ {gsub(/ /, "", $2); print $2}')" >"$DIR/$label.size"
   cat "$cap" >/dev/null # into the page cache
   log "$label: cat (the floor)"

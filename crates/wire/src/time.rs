@@ -25,9 +25,14 @@ impl Timestamp {
     }
 
     /// The duration from `earlier` to `self` in milliseconds.
+    #[inline]
     pub fn millis_since(self, earlier: Timestamp) -> f64 {
-        // In i128: timestamps read from a capture can be further apart than i64 holds.
-        (self.0 as i128 - earlier.0 as i128) as f64 / 1e6
+        match self.0.checked_sub(earlier.0) {
+            Some(d) => d as f64 / 1e6,
+            // In i128 when they are further apart than i64 holds (timestamps read from a
+            // capture can be); the same value, but a slow conversion, so not always.
+            None => (self.0 as i128 - earlier.0 as i128) as f64 / 1e6,
+        }
     }
 }
 
@@ -127,5 +132,16 @@ mod tests {
     fn binary_fractions_are_converted() {
         // pcapng if_tsresol 2^-10
         assert_eq!(Timestamp::from_parts(1, 512, 1024).0, 1_500_000_000);
+    }
+
+    #[test]
+    fn millis_since_at_the_ends_of_the_range() {
+        let t = |ns| Timestamp(ns);
+        assert_eq!(t(2_500_000).millis_since(t(1_000_000)), 1.5);
+        assert_eq!(t(-1).millis_since(t(0)), -1e-6);
+        // Further apart than i64 holds: the exact difference, rounded once.
+        let wide = (i64::MAX as f64 - i64::MIN as f64) / 1e6;
+        assert_eq!(t(i64::MAX).millis_since(t(i64::MIN)), wide);
+        assert_eq!(t(i64::MIN).millis_since(t(i64::MAX)), -wide);
     }
 }
