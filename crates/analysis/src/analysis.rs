@@ -10,7 +10,7 @@
 //! into a compact [`Session`] once it has closed and lingered [`CLOSED_LINGER`].
 
 use crate::flow::{MediaFlow, UdpFlow};
-use crate::session::connection::WarningSink;
+use crate::session::connection::{Scratch, ShardContext};
 use crate::session::join::join;
 use crate::session::{Connection, ConnectionEnd, Evidence, Membership, Session, Verdict};
 use rayon::prelude::*;
@@ -38,9 +38,9 @@ pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
 /// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
 pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
 /// Connections open at one time, over all shards, before empty ones are evicted early.
-/// An open WebSocket connection costs about 5.9 KB, the session it becomes included
-/// (measured with `examples/openconns.rs`, README "Hostile input and bounded memory"):
-/// 128 Ki of them take about 770 MB. Connections that carried data are never evicted, so
+/// An open WebSocket connection costs about 3.5 KB, the session it becomes included
+/// (peak RSS of the debug build, measured with `examples/openconns.rs`, README "Hostile
+/// input and bounded memory"): 128 Ki of them take about 460 MB. Connections that carried data are never evicted, so
 /// more than this many can be open; the shard then scans for empty ones at most once per
 /// second of capture time.
 pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
@@ -226,7 +226,8 @@ struct Shard {
     other: Vec<Session>,
     max_other_kept: usize,
     tls_left_out: BTreeMap<u16, u64>,
-    diags: Diagnostics,
+    /// What the shard lends its connections, and their warnings.
+    env: ConnEnv,
     now: Timestamp,
     last_sweep: Timestamp,
     /// While over its share of open connections (or flows) with nothing to evict, the
@@ -236,19 +237,35 @@ struct Shard {
     flows_blocked_until: Timestamp,
     connections: u64,
     evicted: u64,
+}
+
+/// A shard's warnings and what it lends each connection in turn ([`ShardContext`]).
+struct ConnEnv {
+    diags: Diagnostics,
     keys: Option<Arc<KeyLog>>,
     /// `Options::payloads`.
     payloads: bool,
+    scratch: Scratch,
+}
+
+impl ConnEnv {
+    fn context<'s>(&'s mut self, files: &'s [String]) -> ShardContext<'s> {
+        ShardContext {
+            files,
+            diags: &mut self.diags,
+            keys: self.keys.as_ref(),
+            keep_text: self.payloads,
+            scratch: &mut self.scratch,
+        }
+    }
 }
 
 impl Shard {
     fn new(shard_count: usize, keys: Option<Arc<KeyLog>>, payloads: bool) -> Shard {
         Shard {
-            payloads,
             max_empty_kept: MAX_EMPTY_SESSIONS / shard_count,
             max_other_kept: MAX_OTHER_LISTED / shard_count,
             other: Vec::new(),
-            keys,
             flows: FxHashMap::default(),
             media: Vec::new(),
             other_udp_flows: 0,
@@ -258,7 +275,12 @@ impl Shard {
             empty_kept: 0,
             other_connections: 0,
             tls_left_out: BTreeMap::new(),
-            diags: Diagnostics::default(),
+            env: ConnEnv {
+                diags: Diagnostics::default(),
+                keys,
+                payloads,
+                scratch: Scratch::default(),
+            },
             now: Timestamp(i64::MIN),
             last_sweep: Timestamp(i64::MIN),
             evict_blocked_until: Timestamp(i64::MIN),
@@ -287,13 +309,10 @@ impl Shard {
         }
         let conn = self.conns.entry(key).or_insert_with(|| {
             self.connections += 1;
-            Box::new(Connection::new(seg, self.keys.as_ref(), self.payloads))
+            Box::new(Connection::new(seg))
         });
-        let mut sink = WarningSink {
-            files,
-            diags: &mut self.diags,
-        };
-        conn.on_segment(seg, &mut sink);
+        let mut ctx = self.env.context(files);
+        conn.on_segment(seg, &mut ctx);
     }
 
     fn on_datagram(&mut self, d: &Datagram<'_>, files: &[String], max_open: usize) {
@@ -317,7 +336,7 @@ impl Shard {
 
     fn finish_flow(&mut self, flow: Box<UdpFlow>, files: &[String]) {
         if let (n @ 1.., Some((file, packet))) = flow.rtp_untracked() {
-            self.diags.push(Warning {
+            self.env.diags.push(Warning {
                 kind: WarningKind::RtpStreamCap,
                 location: Location {
                     file: files.get(file as usize).cloned().unwrap_or_default(),
@@ -357,7 +376,8 @@ impl Shard {
 
     fn finish(&mut self, conn: Box<Connection>, why: ConnectionEnd, files: &[String]) {
         let empty = conn.is_empty();
-        let (session, membership, stun) = conn.finish(why, files, &mut self.diags);
+        let mut ctx = self.env.context(files);
+        let (session, membership, stun) = conn.finish(why, &mut ctx);
         self.media.extend(stun);
         match membership {
             Membership::Other => {
@@ -427,6 +447,8 @@ impl Shard {
 
     fn finish_all(&mut self, files: &[String]) {
         let conns: Vec<Box<Connection>> = self.conns.drain().map(|(_, c)| c).collect();
+        // Most become sessions: reserved whole rather than grown by doubling.
+        self.finished.reserve_exact(conns.len());
         for c in conns {
             self.finish(c, ConnectionEnd::CaptureEnd, files);
         }
@@ -565,8 +587,7 @@ struct BatchReader<'a, 'f> {
 impl<'a> BatchReader<'a, '_> {
     fn next_batch(&mut self, mut bufs: Buffers<'a>) -> Batch<'a> {
         bufs.packets.clear();
-        bufs.packets
-            .extend(self.merged.by_ref().take(BATCH_PACKETS));
+        self.merged.read_into(&mut bufs.packets, BATCH_PACKETS);
         let mut warnings = Diagnostics::default();
         self.merged.drain_warnings(&mut warnings);
         let read = bufs.packets.len() as u64;
@@ -891,6 +912,10 @@ impl Collected {
             overflow: BTreeMap::new(),
             tls_left_out: BTreeMap::new(),
         };
+        // Reserved whole: grown by doubling, this list of all sessions would hold up to
+        // twice their inline size while the shards' lists are still alive.
+        c.finished
+            .reserve_exact(shards.iter().map(|s| s.finished.len()).sum());
         for s in shards {
             for (port, n) in s.tls_left_out {
                 *c.tls_left_out.entry(port).or_default() += n;
@@ -900,7 +925,7 @@ impl Collected {
             stats.connections += s.connections;
             stats.other_connections += s.other_connections;
             stats.evicted_idle += s.evicted;
-            diags.merge(s.diags);
+            diags.merge(s.env.diags);
             c.finished.extend(s.finished);
             c.other_tcp.extend(s.other);
             for (k, n) in s.empty_overflow {
@@ -929,24 +954,32 @@ impl Collected {
             .map(|(s, _)| s.server.port())
             .chain(named_ports.iter().copied())
             .collect();
-        let mut sessions: Vec<Session> = Vec::new();
-        for (mut s, m) in self.finished {
-            let member = match m {
-                Membership::WebSocket => true,
-                Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
-                Membership::Other => false,
-            };
-            if member {
-                sessions.push(s);
-                continue;
-            }
-            stats.other_connections += 1;
-            if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
-                *self.tls_left_out.entry(s.server.port()).or_default() += 1;
-            }
-            s.keep_tcp_only();
-            self.other_tcp.push(s);
-        }
+        // Collected in place (a `vec::IntoIter` collected into a `Vec` of elements no
+        // larger reuses its allocation): a second list of all sessions would double the
+        // peak memory of a run with many open connections.
+        let other_tcp = &mut self.other_tcp;
+        let tls_left_out = &mut self.tls_left_out;
+        let mut sessions: Vec<Session> = self
+            .finished
+            .into_iter()
+            .filter_map(|(mut s, m)| {
+                let member = match m {
+                    Membership::WebSocket => true,
+                    Membership::IfWebSocketPort => ws_ports.contains(&s.server.port()),
+                    Membership::Other => false,
+                };
+                if member {
+                    return Some(s);
+                }
+                stats.other_connections += 1;
+                if s.tls.as_ref().is_some_and(|t| !t.decrypted) {
+                    *tls_left_out.entry(s.server.port()).or_default() += 1;
+                }
+                s.keep_tcp_only();
+                other_tcp.push(s);
+                None
+            })
+            .collect();
         stats.tls_left_out = self.tls_left_out.into_iter().collect();
         for ((port, verdict), n) in self.overflow {
             if ws_ports.contains(&port) {
@@ -955,12 +988,36 @@ impl Collected {
                 stats.other_connections += n;
             }
         }
-        sessions.sort_by_key(|s| (s.start_ts, s.client, s.server));
-        self.other_tcp
-            .sort_by_key(|s| (s.start_ts, s.client, s.server));
+        sort_by_start(&mut sessions);
+        sort_by_start(&mut self.other_tcp);
         self.other_tcp.truncate(MAX_OTHER_LISTED);
         self.media.sort_by_key(|f| (f.first_ts, f.a, f.b));
         (sessions, self.other_tcp, self.media)
+    }
+}
+
+/// Sorts sessions by start time, client and server, equal ones kept in their order, as a
+/// stable sort would, but without its scratch copy of half the sessions (1.3 KB each): the
+/// keys are sorted, then the sessions swapped into place, one cycle of the permutation at
+/// a time.
+fn sort_by_start(sessions: &mut [Session]) {
+    let mut keys: Vec<(Timestamp, SocketAddr, SocketAddr, usize)> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.start_ts, s.client, s.server, i))
+        .collect();
+    keys.sort_unstable();
+    // `from[i]`: where the session to be at `i` is now; `i` once it is in place.
+    let mut from: Vec<usize> = keys.into_iter().map(|k| k.3).collect();
+    for start in 0..from.len() {
+        let mut i = start;
+        while from[i] != start {
+            let j = from[i];
+            sessions.swap(i, j);
+            from[i] = i;
+            i = j;
+        }
+        from[i] = i;
     }
 }
 

@@ -445,10 +445,11 @@ pub struct Session {
     pub end_ts: Timestamp,
     /// True when the capture did not hold the connection's SYN.
     pub midstream: bool,
-    /// The upgrade request, if captured.
-    pub request: Option<UpgradeRequest>,
+    /// The upgrade request, if captured (boxed, as the response: the list of all
+    /// sessions holds them inline, and the attempts of a SYN flood have neither).
+    pub request: Option<Box<UpgradeRequest>>,
     /// The response, if captured.
-    pub response: Option<UpgradeResponse>,
+    pub response: Option<Box<UpgradeResponse>>,
     /// When the response was captured (its first byte).
     pub response_ts: Option<Timestamp>,
     /// SYN to upgrade response, in milliseconds.
@@ -469,10 +470,12 @@ pub struct Session {
     pub ping_rtt_mean_ms: Option<f64>,
     /// Largest ping round trip, ms.
     pub ping_rtt_max_ms: Option<f64>,
-    /// Client-to-server counters.
-    pub c2s: DirectionStats,
+    /// Client-to-server counters (boxed, as the server-to-client ones and the SDP facts:
+    /// the list of all sessions holds them inline, one allocation while freed
+    /// connections leave small ones to reuse).
+    pub c2s: Box<DirectionStats>,
     /// Server-to-client counters.
-    pub s2c: DirectionStats,
+    pub s2c: Box<DirectionStats>,
     /// Events in time order.
     pub timeline: Vec<Event>,
     /// Events left out of the timeline once it held its maximum.
@@ -481,15 +484,15 @@ pub struct Session {
     /// (an unanswered attempt), rather than because it closed or the capture ended.
     pub evicted_idle: bool,
     /// ICE credentials, candidates, SSRCs and clock rates from the signalling's SDP.
-    pub sdp: SdpFacts,
+    pub sdp: Box<SdpFacts>,
     /// Media flows joined to this session.
     pub media: Vec<MediaFlow>,
     /// The rule that joined its media, the most trusted one when several did.
     pub join_rule: Option<JoinRule>,
     /// What the media says about the ending, if anything stands out.
     pub media_finding: Option<MediaFinding>,
-    /// The TLS facts of a `wss://` session.
-    pub tls: Option<TlsSummary>,
+    /// The TLS facts of a `wss://` session (boxed, as the request).
+    pub tls: Option<Box<TlsSummary>>,
     /// How its WebSocket facts are known.
     pub evidence: Evidence,
     /// Sessions open just after it began, itself included (set once all sessions are
@@ -644,7 +647,7 @@ impl Session {
             )
         });
         self.timeline.shrink_to_fit();
-        self.sdp = SdpFacts::default();
+        *self.sdp = SdpFacts::default();
         self.media = Vec::new();
     }
 

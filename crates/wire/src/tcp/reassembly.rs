@@ -88,8 +88,9 @@ pub struct Reassembler {
     fin_offset: Option<u64>,
     buffered: BTreeMap<u64, Buffered>,
     buffered_bytes: usize,
-    /// The last segments delivered whole: stream offset, length, hash of their bytes.
-    recent: VecDeque<(u64, usize, u64)>,
+    /// The last segments delivered whole: stream offset, length, hash of their bytes
+    /// (32 bits of it: 16 bytes an entry, kept for every open connection).
+    recent: VecDeque<(u64, u32, u32)>,
     /// Counters.
     pub stats: ReassemblyStats,
 }
@@ -180,7 +181,9 @@ impl Reassembler {
         if self.recent.len() == RECENT_SEGMENTS {
             self.recent.pop_front();
         }
-        self.recent.push_back((off, payload.len(), hash(payload)));
+        // A captured segment is shorter than 4 GiB (its record length is a u32).
+        self.recent
+            .push_back((off, payload.len() as u32, hash(payload) as u32));
     }
 
     /// A segment starting at `off`, behind the delivered bytes, against the first copy of a
@@ -189,9 +192,10 @@ impl Reassembler {
         let first = self
             .recent
             .iter()
-            .find(|(o, len, _)| *o == off && *len <= payload.len());
+            .find(|(o, len, _)| *o == off && *len as usize <= payload.len());
         if let Some(&(_, len, h)) = first {
-            if hash(&payload[..len]) != h {
+            let len = len as usize;
+            if hash(&payload[..len]) as u32 != h {
                 self.note_inconsistent(len);
             }
         }
