@@ -11,7 +11,8 @@
 //! session; the truth then carries the server's own counts.
 //!
 //! Writes `big.pcap`, the sessions' truth as `big.pcap.truth.csv` (or `--truth PATH`) and
-//! the RTP streams' truth as `big.pcap.rtp.csv`; prints a summary on stderr.
+//! the RTP streams' truth (with the session each belongs to) as `big.pcap.rtp.csv`;
+//! prints a summary on stderr.
 
 use clap::{Parser, ValueEnum};
 use std::fs::File;

@@ -1,5 +1,6 @@
 //! The command line: output formats, identical results across container formats and
-//! byte orders, rotated sets, exit codes and messages.
+//! byte orders, rotated sets, exit codes and messages, and every session's timeline (JSON
+//! and the `timeline` command) event by event against tshark.
 
 mod common;
 
@@ -483,4 +484,499 @@ fn control_characters_from_the_capture_are_escaped_in_every_text_output() {
         out.contains("\u{1b}[2J") && out.contains("\u{1b}[31mred"),
         "{out}"
     );
+}
+
+/// One timeline event as derived from tshark: time (ns), direction (`c2s`/`s2c`), what
+/// (a canonical description, the same for the JSON events), and the text the `timeline`
+/// command prints for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ev {
+    ts: i64,
+    dir: &'static str,
+    what: String,
+    text: String,
+}
+
+/// Per TCP connection (client, server): the timeline events tshark's dissection implies,
+/// by the README's rules (each event at the packet carrying its first byte; first and last
+/// data frame per direction, the last only when there is more than one message or frame;
+/// every FIN and RST, a FIN flagged as retransmitted by tshark marked so; a pong's round
+/// trip from the ping it echoes), and the index of the teardown start (the first close
+/// frame, FIN or RST, a close before a FIN before an RST and the client first at the same
+/// instant; a rejected upgrade's response).
+fn tshark_timelines(
+    file: &std::path::Path,
+) -> std::collections::BTreeMap<(std::net::SocketAddr, std::net::SocketAddr), (Vec<Ev>, Option<Ev>)>
+{
+    use std::collections::{BTreeMap, HashMap};
+    use std::net::SocketAddr;
+    let fields = [
+        "frame.number",
+        "frame.time_epoch",
+        "tcp.stream",
+        "ip.src",
+        "tcp.srcport",
+        "ip.dst",
+        "tcp.dstport",
+        "tcp.flags.syn",
+        "tcp.flags.ack",
+        "tcp.flags.fin",
+        "tcp.flags.reset",
+        "tcp.analysis.retransmission",
+        "http.request.method",
+        "http.request.uri",
+        "http.response.code",
+        "http.sec_websocket_accept",
+        "websocket.opcode",
+        "websocket.fin",
+        "websocket.payload.close.status_code",
+        "websocket.payload.close.reason",
+        "websocket.payload_length",
+        "websocket.payload.ping",
+        "websocket.payload.pong",
+        "tcp.segment",
+        "ipv6.src",
+        "ipv6.dst",
+    ];
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-r"])
+        .arg(file)
+        .args([
+            "-Y",
+            "tcp",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+        ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(out.status.success(), "tshark on {}", file.display());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let time: HashMap<&str, i64> = rows.iter().map(|r| (r[0], epoch_ns(r[1]))).collect();
+    let list = |s: &str| -> Vec<String> {
+        s.split('|')
+            .filter(|x| !x.is_empty())
+            .map(String::from)
+            .collect()
+    };
+
+    #[derive(Default)]
+    struct Conn {
+        client: Option<SocketAddr>,
+        server: Option<SocketAddr>,
+        syn: Option<i64>,
+        attempts: u32,
+        events: Vec<Ev>,
+        /// (start, direction, kind 0 close / 1 FIN / 2 RST) candidates for the start.
+        ends: Vec<(i64, usize, u8, usize)>,
+        rejected: Option<usize>,
+        /// Per direction: first and last data frame, messages.
+        data: [(Option<i64>, Option<i64>, u64); 2],
+        /// Pings waiting for their pong: (direction, payload, time).
+        pings: Vec<(usize, String, i64)>,
+    }
+    let mut conns: BTreeMap<u64, Conn> = BTreeMap::new();
+    let dirs = ["c2s", "s2c"];
+    let tdir = ["c->s", "s->c"];
+    for r in &rows {
+        let t = epoch_ns(r[1]);
+        let addr = |v4: &str, v6: &str, port: &str| {
+            let ip = if v4.is_empty() { v6 } else { v4 };
+            SocketAddr::new(ip.parse().unwrap(), port.parse().unwrap())
+        };
+        let src = addr(r[3], r[24], r[4]);
+        let dst = addr(r[5], r[25], r[6]);
+        let c = conns.entry(r[2].parse().unwrap()).or_default();
+        let (syn, ack, fin, rst) = (r[7] == "1", r[8] == "1", r[9] == "1", r[10] == "1");
+        if syn && !ack {
+            c.client.get_or_insert(src);
+            c.server.get_or_insert(dst);
+            c.syn.get_or_insert(t);
+            c.attempts += 1;
+            continue;
+        }
+        let Some(client) = c.client else { continue };
+        let d = usize::from(src != client);
+        let push = |c: &mut Conn, ts: i64, what: String, text: String| {
+            c.events.push(Ev {
+                ts,
+                dir: dirs[d],
+                what,
+                text: format!("{}  {text}", tdir[d]),
+            });
+            c.events.len() - 1
+        };
+        // The first PDU of the frame began in the first segment tshark reassembled it
+        // from; the others in this frame.
+        let first_seg = r[23]
+            .split('|')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(|n| time[n]);
+        let start = |k: usize| if k == 0 { first_seg.unwrap_or(t) } else { t };
+        if syn && ack {
+            if !c.events.iter().any(|e| e.what == "syn_ack") {
+                push(c, t, "syn_ack".into(), "SYN-ACK".into());
+            }
+            continue;
+        }
+        if r[12] == "GET" && d == 0 {
+            push(
+                c,
+                start(0),
+                format!("handshake_request {}", r[13]),
+                format!("upgrade request GET {}", r[13]),
+            );
+        }
+        if !r[14].is_empty() && d == 1 {
+            let status: u16 = r[14].parse().unwrap();
+            // A Sec-WebSocket-Accept the real client library then accepted (it opened the
+            // WebSocket: the truth has no handshake failure) was valid.
+            let valid = if r[15].is_empty() {
+                "None"
+            } else {
+                "Some(true)"
+            };
+            let i = push(
+                c,
+                start(0),
+                format!("handshake_response {status} {valid}"),
+                format!("HTTP {status}"),
+            );
+            if status != 101 {
+                c.rejected = Some(i);
+            }
+        }
+        let ops: Vec<u8> = list(r[16]).iter().map(|o| o.parse().unwrap()).collect();
+        let fins = list(r[17]);
+        let codes = list(r[18]);
+        let reasons: Vec<String> = r[19].split('|').map(String::from).collect();
+        let lens = list(r[20]);
+        let pings = list(r[21]);
+        let pongs = list(r[22]);
+        let n_close = ops.iter().filter(|&&o| o == 8).count();
+        let n_ping = ops.iter().filter(|&&o| o == 9).count();
+        let n_pong = ops.iter().filter(|&&o| o == 10).count();
+        assert!(
+            n_close <= 1 || codes.len() == n_close,
+            "frame {}: closes",
+            r[0]
+        );
+        assert!(
+            pings.is_empty() || pings.len() == n_ping,
+            "frame {}: pings",
+            r[0]
+        );
+        assert!(
+            pongs.is_empty() || pongs.len() == n_pong,
+            "frame {}: pongs",
+            r[0]
+        );
+        let (mut ci, mut pi, mut qi) = (0, 0, 0);
+        for (k, &op) in ops.iter().enumerate() {
+            let ts = start(k);
+            match op {
+                0..=2 => {
+                    let dd = &mut c.data[d];
+                    dd.0.get_or_insert(ts);
+                    dd.1 = Some(ts);
+                    dd.2 += u64::from(fins[k] == "1");
+                }
+                8 => {
+                    let code = codes.get(ci).cloned();
+                    let reason = if code.is_some() {
+                        reasons.get(ci).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    };
+                    ci += 1;
+                    let text = match (&code, reason.is_empty()) {
+                        (Some(code), true) => format!("close frame {code}"),
+                        (Some(code), false) => format!("close frame {code} {reason:?}"),
+                        (None, _) => "close frame (no status code)".to_string(),
+                    };
+                    let what = format!("close {} {reason}", code.as_deref().unwrap_or("-"));
+                    let i = push(c, ts, what, text);
+                    c.ends.push((ts, d, 0, i));
+                }
+                9 => {
+                    let payload = pings.get(pi).cloned().unwrap_or_default();
+                    pi += 1;
+                    c.pings.push((d, payload, ts));
+                    let len = &lens[k];
+                    push(c, ts, format!("ping {len}"), format!("ping ({len} bytes)"));
+                }
+                10 => {
+                    let payload = pongs.get(qi).cloned().unwrap_or_default();
+                    qi += 1;
+                    let m = c
+                        .pings
+                        .iter()
+                        .position(|(pd, p, _)| *pd != d && *p == payload);
+                    let rtt = m.map(|i| (ts - c.pings.remove(i).2) as f64 / 1e6);
+                    let (what, text) = match rtt {
+                        Some(ms) => (format!("pong {ms:.6}"), format!("pong (rtt {ms:.3} ms)")),
+                        None => ("pong -".to_string(), "pong (unsolicited)".to_string()),
+                    };
+                    push(c, ts, what, text);
+                }
+                _ => {}
+            }
+        }
+        if fin {
+            let re = !r[11].is_empty();
+            let text = if re { "FIN (retransmitted)" } else { "FIN" };
+            let i = push(c, t, format!("fin {re}"), text.into());
+            c.ends.push((t, d, 1, i));
+        }
+        if rst {
+            let i = push(c, t, "rst".into(), "RST".into());
+            c.ends.push((t, d, 2, i));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (_, mut c) in conns {
+        let (Some(client), Some(server), Some(syn)) = (c.client, c.server, c.syn) else {
+            continue;
+        };
+        let attempts = c.attempts;
+        let text = if attempts > 1 {
+            format!("c->s  SYN ({attempts} attempts)")
+        } else {
+            "c->s  SYN".to_string()
+        };
+        c.events.push(Ev {
+            ts: syn,
+            dir: "c2s",
+            what: format!("syn {attempts}"),
+            text,
+        });
+        for d in 0..2 {
+            let (first, last, messages) = c.data[d];
+            let text = format!("{}  first data message", tdir[d]);
+            if let Some(first) = first {
+                c.events.push(Ev {
+                    ts: first,
+                    dir: dirs[d],
+                    what: "first_message".into(),
+                    text,
+                });
+                let last = last.unwrap();
+                if last != first || messages > 1 {
+                    c.events.push(Ev {
+                        ts: last,
+                        dir: dirs[d],
+                        what: "last_message".into(),
+                        text: format!("{}  last data message", tdir[d]),
+                    });
+                }
+            }
+        }
+        let start = match c.rejected {
+            Some(i) => Some(c.events[i].clone()),
+            None => c
+                .ends
+                .iter()
+                .min_by_key(|(ts, d, kind, _)| (*ts, *kind, *d))
+                .map(|e| c.events[e.3].clone()),
+        };
+        c.events.sort();
+        out.insert((client, server), (c.events, start));
+    }
+    out
+}
+
+/// The canonical description of a JSON timeline event (as [`Ev::what`]).
+fn json_what(e: &serde_json::Value) -> String {
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    match e["event"].as_str().unwrap() {
+        "syn" => format!("syn {}", e["attempts"]),
+        "handshake_request" => format!("handshake_request {}", s("path")),
+        "handshake_response" => format!(
+            "handshake_response {} {}",
+            e["status"],
+            match e["accept_valid"].as_bool() {
+                Some(v) => format!("Some({v})"),
+                None => "None".into(),
+            }
+        ),
+        "close" => format!(
+            "close {} {}",
+            e["code"].as_u64().map_or("-".into(), |c| c.to_string()),
+            s("reason")
+        ),
+        "ping" => format!("ping {}", e["payload_len"]),
+        "pong" => match e["rtt_ms"].as_f64() {
+            Some(ms) => format!("pong {ms:.6}"),
+            None => "pong -".into(),
+        },
+        "fin" => format!("fin {}", e["retransmission"]),
+        other => other.to_string(),
+    }
+}
+
+/// `HH:MM:SS.ffffff` (UTC) of a time in ns.
+fn time_of_day(ns: i64) -> String {
+    let s = ns.div_euclid(1_000_000_000);
+    let us = ns.rem_euclid(1_000_000_000) / 1000;
+    let day = s.rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02}.{us:06}",
+        day / 3600,
+        day / 60 % 60,
+        day % 60
+    )
+}
+
+#[test]
+fn timelines_equal_what_tshark_shows_event_by_event() {
+    // Every session of the plain recorded captures: the JSON timeline (`sessions --format
+    // json`) and the `timeline` command's lines equal, event by event, the events tshark's
+    // dissection implies: times to the µs, directions, paths, statuses, close codes and
+    // reasons, ping lengths and pong round trips, FINs and RSTs, and the marked start.
+    if tshark_missing("timelines_equal_what_tshark_shows_event_by_event") {
+        return;
+    }
+    let mut sessions = 0;
+    let mut events = 0;
+    for (file, truth_file) in [
+        (samples().join("scenarios.pcap"), "scenarios.truth.tsv"),
+        (samples().join("tls/ws.pcap"), "tls/ws.truth.tsv"),
+        (samples().join("lossy.pcap"), "lossy.truth.tsv"),
+    ] {
+        let truth = truth(truth_file);
+        let theirs = tshark_timelines(&file);
+        let p = file.to_str().unwrap();
+        let (code, out, err) = run(&["sessions", "--format", "json", p]);
+        assert_eq!(code, 0, "{err}");
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let list = doc.as_array().unwrap();
+        // Without --ws-port, the sessions are the connections that sent an upgrade.
+        let upgrades = truth
+            .iter()
+            .filter(|t| {
+                !matches!(
+                    t.verdict.as_str(),
+                    "connect_refused" | "syn_unanswered" | "not_websocket"
+                )
+            })
+            .count();
+        assert_eq!(list.len(), upgrades, "{p}: one session per upgrade");
+        for s in list {
+            let addr = |ip: &str, port: &str| {
+                std::net::SocketAddr::new(
+                    s[ip].as_str().unwrap().parse().unwrap(),
+                    s[port].as_u64().unwrap() as u16,
+                )
+            };
+            let client = addr("client_ip", "client_port");
+            let server = addr("server_ip", "server_port");
+            let t = truth
+                .iter()
+                .find(|t| t.client == client)
+                .expect("a truth row");
+            assert!(!t.verdict.starts_with("handshake_failed"), "{t:?}");
+            let (want, start) = theirs
+                .get(&(client, server))
+                .unwrap_or_else(|| panic!("{p} {client}: not in tshark"));
+            let mut got: Vec<(i64, String, String)> = s["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        epoch_ns(e["ts"].as_str().unwrap()),
+                        e["direction"].as_str().unwrap().to_string(),
+                        json_what(e),
+                    )
+                })
+                .collect();
+            got.sort();
+            let want_json: Vec<(i64, String, String)> = want
+                .iter()
+                .map(|e| (e.ts, e.dir.to_string(), e.what.clone()))
+                .collect();
+            assert_eq!(got, want_json, "{p} {client} ({}): timeline", t.scenario);
+            let marked: Vec<(i64, String, String)> = s["timeline"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["teardown_start"] == true)
+                .map(|e| {
+                    (
+                        epoch_ns(e["ts"].as_str().unwrap()),
+                        e["direction"].as_str().unwrap().to_string(),
+                        json_what(e),
+                    )
+                })
+                .collect();
+            let want_mark: Vec<(i64, String, String)> = start
+                .iter()
+                .map(|e| (e.ts, e.dir.to_string(), e.what.clone()))
+                .collect();
+            assert_eq!(marked, want_mark, "{p} {client} ({}): start", t.scenario);
+
+            // The `timeline` command: the same events as lines, offsets from the first.
+            let id = s["session_id"].to_string();
+            let (code, text, err) = run(&["timeline", p, "--session", &id]);
+            assert_eq!(code, 0, "{err}");
+            let mut lines: Vec<(bool, String, f64)> = text
+                .lines()
+                .filter(|l| l.len() > 18 && l.as_bytes()[5] == b':' && l.as_bytes()[11] == b'.')
+                .map(|l| {
+                    let marked = l.starts_with(">>");
+                    let body = l[3..].trim_end_matches("<- teardown starts").trim_end();
+                    let time = body.split_whitespace().next().unwrap();
+                    let rest = body[time.len()..].trim_start();
+                    let offset = rest.split_whitespace().next().unwrap();
+                    let secs: f64 = offset[1..offset.len() - 1].parse().unwrap();
+                    let rest = rest[offset.len()..].trim_start();
+                    (marked, format!("{time} {rest}"), secs)
+                })
+                .collect();
+            let t0 = want.iter().map(|e| e.ts).min().unwrap();
+            let mut want_lines: Vec<(bool, String, f64)> = want
+                .iter()
+                .map(|e| {
+                    (
+                        start.as_ref() == Some(e),
+                        format!("{} {}", time_of_day(e.ts), e.text),
+                        (e.ts - t0) as f64 / 1e9,
+                    )
+                })
+                .collect();
+            lines.sort_by(|a, b| a.1.cmp(&b.1));
+            want_lines.sort_by(|a, b| a.1.cmp(&b.1));
+            let strip = |v: &[(bool, String, f64)]| -> Vec<(bool, String)> {
+                v.iter().map(|(m, l, _)| (*m, l.clone())).collect()
+            };
+            assert_eq!(
+                strip(&lines),
+                strip(&want_lines),
+                "{p} {client} ({}): timeline lines\n{text}",
+                t.scenario
+            );
+            // Offsets from the first event, printed to the µs (a half µs may round
+            // either way).
+            for (got, want) in lines.iter().zip(&want_lines) {
+                assert!(
+                    (got.2 - want.2).abs() <= 0.5e-6 + 1e-12,
+                    "{p} {client}: {} at +{} s, tshark +{} s",
+                    got.1,
+                    got.2,
+                    want.2
+                );
+            }
+            sessions += 1;
+            events += want.len();
+        }
+    }
+    eprintln!("{sessions} timelines, {events} events equal tshark's");
+    assert!(sessions >= 25, "{sessions} sessions compared");
 }

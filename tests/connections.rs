@@ -92,11 +92,8 @@ fn ours(file: &Path) -> Vec<BTreeMap<String, String>> {
 
 #[test]
 fn every_tcp_connection_is_listed_as_tshark_sees_it() {
-    if !have_tshark() {
-        return skip(
-            "every_tcp_connection_is_listed_as_tshark_sees_it",
-            "tshark is not installed (apt-get install tshark)",
-        );
+    if tshark_missing("every_tcp_connection_is_listed_as_tshark_sees_it") {
+        return;
     }
     for file in [
         samples().join("scenarios.pcap"),
@@ -113,8 +110,8 @@ fn shared_captures_list_every_connection_as_tshark_sees_it() {
     let Some(dir) = shared_captures() else {
         return skip(test, "../shared/captures is not here");
     };
-    if !have_tshark() {
-        return skip(test, "tshark is not installed (apt-get install tshark)");
+    if tshark_missing(test) {
+        return;
     }
     // A handshake captured SYN-ACK first, a plain HTTP download, a WebSocket trace.
     // (Traces that start mid-connection are left out: there teardown tells the client by

@@ -169,8 +169,10 @@ fn every_call_matches_its_truth() {
 #[test]
 fn text_signalling_is_not_taken_for_media() {
     let Some(dir) = shared_captures() else {
-        eprintln!("SKIPPED: ../shared/captures is not here");
-        return;
+        return skip(
+            "text_signalling_is_not_taken_for_media",
+            "../shared/captures is not here",
+        );
     };
     // SIP over UDP on 5060 (its requests start with letters in ChannelData's first-byte
     // range) and MGCP on 2427/2727: nothing there is STUN, TURN, DTLS or RTP, so no media

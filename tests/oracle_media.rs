@@ -258,8 +258,8 @@ fn rtp_and_stun_agree_with_tshark_on_public_captures() {
     let Some(dir) = shared_captures() else {
         return skip(test, "../shared/captures is not here");
     };
-    if !have_tshark() {
-        return skip(test, "tshark is not installed (apt-get install tshark)");
+    if tshark_missing(test) {
+        return;
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -349,8 +349,7 @@ fn crafted_rtp(dir: &Path) -> PathBuf {
 
 #[test]
 fn crafted_clocks_and_reset_agree_with_tshark() {
-    if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed");
+    if tshark_missing("crafted_clocks_and_reset_agree_with_tshark") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -360,11 +359,8 @@ fn crafted_clocks_and_reset_agree_with_tshark() {
 
 #[test]
 fn media_samples_agree_with_tshark() {
-    if !have_tshark() {
-        return skip(
-            "media_samples_agree_with_tshark",
-            "tshark is not installed (apt-get install tshark)",
-        );
+    if tshark_missing("media_samples_agree_with_tshark") {
+        return;
     }
     let dir = samples().join("media");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -118,8 +118,7 @@ fn compare(file: &Path, a: &Analysis) -> (usize, Counts) {
 
 #[test]
 fn retransmissions_agree_with_tshark_on_every_sample_session() {
-    if !have_tshark() {
-        eprintln!("SKIPPED: tshark is not installed");
+    if tshark_missing("retransmissions_agree_with_tshark_on_every_sample_session") {
         return;
     }
     let mut files: Vec<PathBuf> = Vec::new();
@@ -259,8 +258,7 @@ fn crafted_retransmissions_agree_with_tshark() {
         ["retransmission of 106 bytes differs from the first copy (the first copy is used)"]
     );
     assert_eq!(a.diagnostics.count(WarningKind::RexmitInconsistency), 1);
-    if !have_tshark() {
-        eprintln!("SKIPPED (tshark part): tshark is not installed");
+    if tshark_missing("crafted_retransmissions_agree_with_tshark (tshark part)") {
         return;
     }
     let (_, theirs) = compare(&path, &a);
@@ -270,8 +268,10 @@ fn crafted_retransmissions_agree_with_tshark() {
 #[test]
 fn retransmissions_on_public_traces() {
     let Some(dir) = shared_captures() else {
-        eprintln!("SKIPPED: ../shared/captures is not here");
-        return;
+        return skip(
+            "retransmissions_on_public_traces",
+            "../shared/captures is not here",
+        );
     };
     // Suricata's overlap test: "GOOD" then "EVIL" at the same sequence number; the first
     // copy wins (its test.yaml) and the second is inconsistent.
@@ -284,8 +284,9 @@ fn retransmissions_on_public_traces() {
     // more (tshark flags frames 2 and 4).
     let p = dir.join("zeek__fin_retransmission.pcap");
     let a = analyze(std::slice::from_ref(&p), &[443]);
-    if have_tshark() {
-        let (n, theirs) = compare(&p, &a);
-        assert!(n > 0 && theirs.0 == 2, "{n} {theirs:?}");
+    if tshark_missing("retransmissions_on_public_traces (tshark part)") {
+        return;
     }
+    let (n, theirs) = compare(&p, &a);
+    assert!(n > 0 && theirs.0 == 2, "{n} {theirs:?}");
 }

@@ -1,14 +1,24 @@
 //! Oracle: the WebSocket frames we decode (count per opcode and direction, close codes)
 //! equal what Wireshark's tshark decodes, connection by connection, on every sample and on
-//! the public WebSocket captures in ../shared/captures.
+//! the public WebSocket captures in ../shared/captures; on the wss:// samples, both
+//! decrypting with the recording's key log.
 
 mod common;
 
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 fn compare(name: &str, paths: &[PathBuf]) {
-    let ours = our_frames(&analyze(paths, &[]));
+    compare_keyed(name, paths, None);
+}
+
+/// [`compare`], teardown and tshark both decrypting with `keylog` when given.
+fn compare_keyed(name: &str, paths: &[PathBuf], keylog: Option<&Path>) {
+    let opts = teardown::Options {
+        keylog: keylog.map(Path::to_path_buf),
+        ..teardown::Options::default()
+    };
+    let ours = our_frames(&teardown::analyze(paths, &opts).expect("analysis"));
     // tshark reads one file: a rotated set is merged first (mergecap, from Wireshark too),
     // since connections cross the file boundaries.
     let dir = tempfile::tempdir().unwrap();
@@ -27,7 +37,7 @@ fn compare(name: &str, paths: &[PathBuf]) {
         assert!(st.success(), "mergecap failed");
         merged
     };
-    let theirs = tshark_frames(&one);
+    let theirs = tshark_frames_keyed(&one, keylog);
     assert!(
         !theirs.is_empty(),
         "{name}: tshark decoded no WebSocket frame"
@@ -60,11 +70,8 @@ fn compare(name: &str, paths: &[PathBuf]) {
 
 #[test]
 fn samples_agree_with_tshark() {
-    if !have_tshark() {
-        return skip(
-            "samples_agree_with_tshark",
-            "tshark is not installed (apt-get install tshark)",
-        );
+    if tshark_missing("samples_agree_with_tshark") {
+        return;
     }
     let mut checked = 0;
     // The plaintext captures: samples/ itself, and the ws:// ones beside the wss:// samples.
@@ -99,8 +106,8 @@ fn shared_websocket_captures_agree_with_tshark() {
     let Some(dir) = shared_captures() else {
         return skip(test, "../shared/captures is not here");
     };
-    if !have_tshark() {
-        return skip(test, "tshark is not installed (apt-get install tshark)");
+    if tshark_missing(test) {
+        return;
     }
     for name in [
         "zeek__websocket.pcap",
@@ -123,4 +130,41 @@ fn shared_websocket_captures_agree_with_tshark() {
         );
         compare(name, &[p]);
     }
+}
+
+#[test]
+fn decrypted_wss_samples_agree_with_tshark() {
+    // samples/tls, samples/browser and samples/shed_wss (Python, Chromium, the JVM over
+    // TLS 1.2 and 1.3):
+    // every capture that has a key log beside it, teardown and tshark both given it.
+    if tshark_missing("decrypted_wss_samples_agree_with_tshark") {
+        return;
+    }
+    let mut checked = 0;
+    for dir in [
+        samples().join("tls"),
+        samples().join("browser"),
+        samples().join("shed_wss"),
+    ] {
+        let mut pcaps: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+            .filter(|p| p.with_extension("keylog").exists())
+            .collect();
+        pcaps.sort();
+        for p in pcaps {
+            let keylog = p.with_extension("keylog");
+            compare_keyed(
+                &p.display().to_string(),
+                std::slice::from_ref(&p),
+                Some(&keylog),
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 10,
+        "expected the wss samples with key logs, found {checked}"
+    );
 }

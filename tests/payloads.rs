@@ -48,11 +48,8 @@ fn start(text: &str) -> String {
 
 #[test]
 fn first_and_last_text_messages_equal_tsharks_inflated_text() {
-    if !have_tshark() {
-        return skip(
-            "first_and_last_text_messages_equal_tsharks_inflated_text",
-            "tshark is not installed (apt-get install tshark)",
-        );
+    if tshark_missing("first_and_last_text_messages_equal_tsharks_inflated_text") {
+        return;
     }
     let file = samples().join("scenarios.pcap");
     let theirs = tshark_texts(&file);

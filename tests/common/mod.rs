@@ -96,6 +96,15 @@ pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
 
+/// True, after [`skip`] says so, when tshark is not installed: an oracle test returns.
+pub fn tshark_missing(test: &str) -> bool {
+    let missing = !have_tshark();
+    if missing {
+        skip(test, "tshark is not installed (apt-get install tshark)");
+    }
+    missing
+}
+
 /// True when tshark is installed.
 pub fn have_tshark() -> bool {
     Command::new("tshark")
@@ -107,15 +116,33 @@ pub fn have_tshark() -> bool {
 /// tshark's `-T fields` reading of `file`: one row per packet that `filter` keeps, one
 /// cell per field, in the order asked.
 pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    tshark_fields_keyed(file, None, filter, fields)
+}
+
+/// [`tshark_fields`], decrypting TLS with `keylog` (NSS key log format) when given.
+pub fn tshark_fields_keyed(
+    file: &Path,
+    keylog: Option<&Path>,
+    filter: &str,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"])
-        .arg(file)
-        .args(["-Y", filter, "-T", "fields"]);
+    cmd.args(["-n", "-r"]).arg(file);
+    if let Some(k) = keylog {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    cmd.args(["-Y", filter, "-T", "fields"]);
     for f in fields {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("run tshark");
-    assert!(out.status.success(), "tshark on {}", file.display());
+    assert!(
+        out.status.success(),
+        "tshark on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.split('\t').map(String::from).collect())
@@ -124,7 +151,20 @@ pub fn tshark_fields(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<Stri
 
 /// What tshark decodes as WebSocket in `file`, keyed by (sender, receiver).
 pub fn tshark_frames(file: &Path) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
-    let out = Command::new("tshark")
+    tshark_frames_keyed(file, None)
+}
+
+/// [`tshark_frames`], decrypting TLS with `keylog` when given.
+pub fn tshark_frames_keyed(
+    file: &Path,
+    keylog: Option<&Path>,
+) -> HashMap<(SocketAddr, SocketAddr), DirFrames> {
+    let mut cmd = Command::new("tshark");
+    if let Some(k) = keylog {
+        cmd.arg("-o")
+            .arg(format!("tls.keylog_file:{}", k.display()));
+    }
+    let out = cmd
         // Without this option tshark 4.0 frames a reordered stream in arrival order and
         // decodes garbage (reserved opcodes) in samples/lossy.pcap; with it, it reorders
         // as we do.
@@ -227,6 +267,13 @@ pub fn our_frames(a: &Analysis) -> HashMap<(SocketAddr, SocketAddr), DirFrames> 
     map
 }
 
+/// A tshark `frame.time_epoch` (`1795888608.148217000`) in nanoseconds since the epoch.
+pub fn epoch_ns(s: &str) -> i64 {
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let frac = format!("{frac:0<9}");
+    sec.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+}
+
 /// A little-endian pcap file split into records, for tests that damage captures.
 #[derive(Clone)]
 pub struct Pcap {
@@ -292,6 +339,9 @@ impl Pcap {
         sec * 1_000_000_000 + usec * 1000
     }
 }
+
+/// Time 0 of a [`Craft`] capture, µs since the Unix epoch: 2025-12-03 12:00 UTC.
+pub const CRAFT_EPOCH_US: u64 = 1_764_763_200_000_000;
 
 /// A capture crafted packet by packet (Ethernet, IPv4, checksums right), for the cases no
 /// recorded sample shows: little-endian, microsecond timestamps.
@@ -374,9 +424,8 @@ impl Craft {
         for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
             out.extend_from_slice(&v.to_le_bytes());
         }
-        const EPOCH_US: u64 = 1_764_763_200_000_000; // 2025-12-03 12:00 UTC
         for (t, frame) in &self.records {
-            let abs = EPOCH_US + t;
+            let abs = CRAFT_EPOCH_US + t;
             for v in [
                 (abs / 1_000_000) as u32,
                 (abs % 1_000_000) as u32,

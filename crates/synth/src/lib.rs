@@ -232,6 +232,9 @@ pub struct RtpTruth {
     pub dst: SocketAddr,
     /// Synchronisation source.
     pub ssrc: u32,
+    /// The session whose call it belongs to: its index in [`Truth::sessions`] (teardown
+    /// numbers sessions from 1, so its `session_id` is this plus one).
+    pub session: usize,
     /// First packet, µs since the epoch.
     pub first_us: u64,
     /// Packets written.
@@ -442,7 +445,15 @@ pub fn write_sessions_csv(truth: &Truth, out: impl Write) -> io::Result<()> {
 pub fn write_rtp_csv(truth: &Truth, out: impl Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
-        "src_ip", "src_port", "dst_ip", "dst_port", "ssrc", "first_ts", "packets", "lost",
+        "src_ip",
+        "src_port",
+        "dst_ip",
+        "dst_port",
+        "ssrc",
+        "first_ts",
+        "packets",
+        "lost",
+        "session_id",
     ])?;
     for r in &truth.rtp_streams {
         w.write_record([
@@ -454,6 +465,7 @@ pub fn write_rtp_csv(truth: &Truth, out: impl Write) -> io::Result<()> {
             us_to_secs(r.first_us),
             r.packets.to_string(),
             r.lost.to_string(),
+            (r.session + 1).to_string(),
         ])?;
     }
     w.flush()

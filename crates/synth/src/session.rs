@@ -1264,6 +1264,7 @@ impl Session {
                         src: m.addr[d],
                         dst: m.addr[1 - d],
                         ssrc: m.ssrc[d],
+                        session: self.ti,
                         first_us: m.first_us[d],
                         packets: st.packets,
                         lost: st.lost(),
