@@ -16,214 +16,13 @@ mod common;
 
 use common::*;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use teardown::flow::{MediaEventKind, MediaFlow};
 use teardown::session::{EventKind, FindingKind, JoinRule};
 use teardown::time::Timestamp;
-use teardown::{Analysis, Options, Session};
-
-/// The signalling server of every crafted call.
-const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 8080);
+use teardown::{Analysis, Session};
 
 fn sa(ip: [u8; 4], port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
-}
-
-enum Packet {
-    Tcp {
-        src: SocketAddr,
-        dst: SocketAddr,
-        seq: u32,
-        ack: u32,
-        flags: Flags,
-        payload: Vec<u8>,
-    },
-    Udp {
-        src: SocketAddr,
-        dst: SocketAddr,
-        payload: Vec<u8>,
-    },
-}
-
-/// Packets of a crafted capture, written in time order.
-#[derive(Default)]
-struct Capture {
-    packets: Vec<(u64, Packet)>,
-}
-
-impl Capture {
-    fn udp(&mut self, t_us: u64, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
-        self.packets.push((t_us, Packet::Udp { src, dst, payload }));
-    }
-
-    /// A WebSocket call from `client`: TCP and upgrade at `start_us`, an offer carrying
-    /// `sdp` (JSON, line ends escaped) right after, and at `close_us` the client's close
-    /// frame 1000 (the teardown start), the server's answer and both FINs.
-    fn call(&mut self, client: SocketAddr, start_us: u64, sdp: &str, close_us: u64) {
-        let server = sa(SERVER.0, SERVER.1);
-        let (mut c, mut s) = (1000u32, 5000u32);
-        let flags = |syn, ack, fin, psh| Flags {
-            syn,
-            ack,
-            fin,
-            psh,
-            rst: false,
-        };
-        let mut seg = |t: u64, from_client: bool, f: Flags, payload: Vec<u8>| {
-            let (src, dst, seq, ack) = if from_client {
-                (client, server, c, s)
-            } else {
-                (server, client, s, c)
-            };
-            let len = payload.len() as u32 + u32::from(f.syn || f.fin);
-            if from_client {
-                c += len;
-            } else {
-                s += len;
-            }
-            self.packets.push((
-                t,
-                Packet::Tcp {
-                    src,
-                    dst,
-                    seq,
-                    ack,
-                    flags: f,
-                    payload,
-                },
-            ));
-        };
-        seg(start_us, true, flags(true, false, false, false), vec![]);
-        seg(
-            start_us + 100,
-            false,
-            flags(true, true, false, false),
-            vec![],
-        );
-        seg(
-            start_us + 200,
-            true,
-            flags(false, true, false, false),
-            vec![],
-        );
-        seg(
-            start_us + 300,
-            true,
-            flags(false, true, false, true),
-            upgrade_head(b"/call", b""),
-        );
-        seg(
-            start_us + 400,
-            false,
-            flags(false, true, false, true),
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
-                .to_vec(),
-        );
-        let offer = format!(
-            r#"{{"type":"offer","sdp":"{}"}}"#,
-            sdp.replace("\r\n", "\\r\\n")
-        );
-        seg(
-            start_us + 500,
-            true,
-            flags(false, true, false, true),
-            ws_frame(1, offer.as_bytes(), true),
-        );
-        let close = 1000u16.to_be_bytes();
-        seg(
-            close_us,
-            true,
-            flags(false, true, false, true),
-            ws_frame(8, &close, true),
-        );
-        seg(
-            close_us + 100,
-            false,
-            flags(false, true, false, true),
-            ws_frame(8, &close, false),
-        );
-        seg(
-            close_us + 200,
-            false,
-            flags(false, true, true, false),
-            vec![],
-        );
-        seg(
-            close_us + 300,
-            true,
-            flags(false, true, true, false),
-            vec![],
-        );
-        seg(
-            close_us + 400,
-            false,
-            flags(false, true, false, false),
-            vec![],
-        );
-    }
-
-    /// `n` RTP packets of `ssrc` (PCMU, 20 ms apart) from `first_us`.
-    fn rtp(&mut self, src: SocketAddr, dst: SocketAddr, ssrc: u32, first_us: u64, n: u16) {
-        for i in 0..n {
-            self.udp(
-                first_us + u64::from(i) * 20_000,
-                src,
-                dst,
-                rtp(i, u32::from(i) * 160, ssrc),
-            );
-        }
-    }
-
-    /// A STUN Binding request at `t_us` (USERNAME `username`), answered `answer_after_us`
-    /// later when given.
-    fn check(
-        &mut self,
-        t_us: u64,
-        from: SocketAddr,
-        to: SocketAddr,
-        username: &str,
-        answer_after_us: Option<u64>,
-    ) {
-        let mut txid = [0u8; 12];
-        txid[..8].copy_from_slice(&t_us.to_be_bytes());
-        txid[8..10].copy_from_slice(&from.port().to_be_bytes());
-        self.udp(t_us, from, to, stun(0x0001, txid, Some(username)));
-        if let Some(after) = answer_after_us {
-            self.udp(t_us + after, to, from, stun(0x0101, txid, None));
-        }
-    }
-
-    fn analyze(mut self, name: &str) -> Analysis {
-        self.packets.sort_by_key(|p| p.0);
-        let mut k = Craft::default();
-        for (t, p) in self.packets {
-            match p {
-                Packet::Tcp {
-                    src,
-                    dst,
-                    seq,
-                    ack,
-                    flags,
-                    payload,
-                } => k.tcp(t, src, dst, seq, ack, flags, &payload),
-                Packet::Udp { src, dst, payload } => k.udp(t, src, dst, &payload),
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let path: PathBuf = k.write(dir.path(), name);
-        teardown::analyze(&[path], &Options::default()).expect("analysis")
-    }
-}
-
-/// An RTP packet (V=2, PCMU, 160 bytes of payload).
-fn rtp(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
-    let mut b = vec![0x80, 0];
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&ts.to_be_bytes());
-    b.extend_from_slice(&ssrc.to_be_bytes());
-    b.resize(12 + 160, 0xd5);
-    b
 }
 
 /// An RTCP BYE for `ssrc` (RFC 3550 §6.6).
@@ -231,44 +30,6 @@ fn rtcp_bye(ssrc: u32) -> Vec<u8> {
     let mut b = vec![0x81, 203, 0, 1];
     b.extend_from_slice(&ssrc.to_be_bytes());
     b
-}
-
-/// A STUN message (RFC 8489) of `msg_type` with an optional USERNAME.
-fn stun(msg_type: u16, txid: [u8; 12], username: Option<&str>) -> Vec<u8> {
-    let mut attrs = Vec::new();
-    if let Some(u) = username {
-        attrs.extend_from_slice(&0x0006u16.to_be_bytes());
-        attrs.extend_from_slice(&(u.len() as u16).to_be_bytes());
-        attrs.extend_from_slice(u.as_bytes());
-        while attrs.len() % 4 != 0 {
-            attrs.push(0);
-        }
-    }
-    let mut b = msg_type.to_be_bytes().to_vec();
-    b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-    b.extend_from_slice(&0x2112_a442u32.to_be_bytes());
-    b.extend_from_slice(&txid);
-    b.extend_from_slice(&attrs);
-    b
-}
-
-/// An SDP body with `lines` (each a whole `x=...` line) after the session lines.
-fn sdp(lines: &[&str]) -> String {
-    let mut s = String::from("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
-    for l in lines {
-        s.push_str(l);
-        s.push_str("\r\n");
-    }
-    s
-}
-
-/// An SDP that joins nothing but says it is SDP (an ICE-only offer on 0.0.0.0).
-fn sdp_ufrag(ufrag: &str) -> String {
-    sdp(&[
-        "c=IN IP4 0.0.0.0",
-        "m=audio 9 UDP/TLS/RTP/SAVPF 0",
-        &format!("a=ice-ufrag:{ufrag}"),
-    ])
 }
 
 fn session_of(a: &Analysis, client: SocketAddr) -> &Session {
@@ -294,13 +55,6 @@ fn holder(a: &Analysis, x: SocketAddr, y: SocketAddr) -> Option<SocketAddr> {
         "flow {x} <-> {y}: held by {holders:?} and {orphans} orphan(s)"
     );
     holders.first().copied()
-}
-
-const S: u64 = 1_000_000;
-
-/// The time `us` µs into a crafted capture.
-fn craft_ts(us: u64) -> Timestamp {
-    Timestamp(((CRAFT_EPOCH_US + us) * 1000) as i64)
 }
 
 /// µs into a crafted capture.

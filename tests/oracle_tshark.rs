@@ -168,3 +168,60 @@ fn decrypted_wss_samples_agree_with_tshark() {
         "expected the wss samples with key logs, found {checked}"
     );
 }
+
+/// Empty close frames (no status code) in real captures: each WebSocket's first close
+/// frame and its answer as tshark reads them, against teardown's verdict, teardown start
+/// and the code the client observed (1005, RFC 6455 §7.1.5).
+#[test]
+fn empty_close_frames_in_real_captures() {
+    let test = "empty_close_frames_in_real_captures";
+    let Some(dir) = shared_captures() else {
+        return skip(test, "../shared/captures is not here");
+    };
+    if tshark_missing(test) {
+        return;
+    }
+    let mut checked = 0;
+    for name in ["zeek__websocket.pcap", "zeek__jupyter-websocket.pcap"] {
+        let p = dir.join(name);
+        let closes = tshark_fields(
+            &p,
+            "websocket.opcode == 8",
+            &[
+                "frame.time_epoch",
+                "ip.src",
+                "tcp.srcport",
+                "websocket.mask",
+                "websocket.payload_length",
+            ],
+        );
+        // One WebSocket each: the client's (masked) empty close, the server's empty answer.
+        assert_eq!(closes.len(), 2, "{name}: {closes:?}");
+        let (first, answer) = (&closes[0], &closes[1]);
+        assert_eq!((first[3].as_str(), first[4].as_str()), ("1", "0"), "{name}");
+        assert_eq!(
+            (answer[3].as_str(), answer[4].as_str()),
+            ("0", "0"),
+            "{name}"
+        );
+        let client: std::net::SocketAddr = format!("{}:{}", first[1], first[2]).parse().unwrap();
+        let a = teardown::analyze(std::slice::from_ref(&p), &teardown::Options::default()).unwrap();
+        let s = a
+            .sessions
+            .iter()
+            .find(|s| s.client == client)
+            .unwrap_or_else(|| panic!("{name}: no session for {client}"));
+        assert_eq!(s.verdict, teardown::Verdict::CleanCloseClient, "{name}");
+        // No code on the wire; the close code column says 1005, as RFC 6455 §7.1.5 does.
+        assert_eq!(s.first_close.as_ref().map(|c| c.code), Some(None), "{name}");
+        assert_eq!(s.close_code(), Some(1005), "{name}");
+        assert_eq!(s.client_observed_code, Some(1005), "{name}");
+        assert_eq!(
+            s.teardown_start_ts.map(|t| t.0),
+            Some(epoch_ns(&first[0])),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2);
+}

@@ -542,6 +542,22 @@ fn records_lost_in_a_gap_leave_the_first_end_and_say_so() {
         .find(|e| matches!(e.kind, EventKind::NotInferred { .. }))
         .expect("the timeline says why nothing was inferred");
     assert!(why.kind.to_string().contains("capture gap"), "{}", why.kind);
+
+    // The load-run findings say how many upgrades are hidden: this one session (every
+    // session of the intact capture is read from its record lengths).
+    let hidden = |a: &Analysis| {
+        teardown::loadrun::LoadRun::of(a)
+            .findings
+            .into_iter()
+            .find(|f| f.starts_with("TLS sessions that could be neither decrypted"))
+    };
+    let intact = run("wss13.pcap", None, &[r.server().port()]);
+    assert_eq!(hidden(&intact), None);
+    let text = hidden(&a).expect("the finding on the cut capture");
+    assert!(
+        text.contains("nor read from their record lengths: 1. Their upgrade is not visible"),
+        "{text}"
+    );
 }
 
 #[test]

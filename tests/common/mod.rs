@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use teardown::session::{Direction, EventKind};
+use teardown::time::Timestamp;
 use teardown::{Analysis, Options};
 
 /// The repository's `samples/` folder.
@@ -589,4 +590,321 @@ pub fn upgrade_head(path: &[u8], extra: &[u8]) -> Vec<u8> {
     h.extend_from_slice(extra);
     h.extend_from_slice(b"\r\n");
     h
+}
+
+/// One second in µs, for [`Capture`] times.
+pub const S: u64 = 1_000_000;
+
+/// The time `us` µs into a crafted capture.
+pub fn craft_ts(us: u64) -> Timestamp {
+    Timestamp(((CRAFT_EPOCH_US + us) * 1000) as i64)
+}
+
+/// The signalling server of [`Capture::call`].
+pub const CALL_SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 8080);
+
+/// One packet of a [`Capture`].
+enum Packet {
+    Tcp {
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        ack: u32,
+        flags: Flags,
+        payload: Vec<u8>,
+    },
+    Udp {
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: Vec<u8>,
+    },
+}
+
+/// How a crafted [`Call`] ends, at its `end_us`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The client's close frame with this code, the server's answer, the server's FIN
+    /// then the client's.
+    ClientClose(u16),
+    /// The server's close frame with this code, the client's answer, the server's FIN
+    /// then the client's.
+    ServerClose(u16),
+    /// The server's RST.
+    ServerRst,
+    /// The upgrade was answered with this HTTP status (at `answer_us`, no frames); the
+    /// server's FIN then the client's.
+    Rejected(u16),
+    /// A client text frame, and nothing more: still open when the capture ends.
+    Open,
+}
+
+/// A WebSocket call of a [`Capture`]: SYN at `start_us`, SYN-ACK 100 µs and ACK 200 µs
+/// later, the upgrade request at 300 µs, its answer at `answer_us` (the 101, unless
+/// `Rejected`), a client text frame carrying `offer` 100 µs after it when given, and the
+/// ending at `end_us`.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub start_us: u64,
+    pub answer_us: u64,
+    pub offer: Option<String>,
+    pub end_us: u64,
+    pub ending: Ending,
+}
+
+/// Packets of a crafted capture, written in time order (Ethernet, IPv4, µs).
+#[derive(Default)]
+pub struct Capture {
+    packets: Vec<(u64, Packet)>,
+}
+
+impl Capture {
+    /// A UDP datagram at `t_us`.
+    pub fn udp(&mut self, t_us: u64, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
+        self.packets.push((t_us, Packet::Udp { src, dst, payload }));
+    }
+
+    /// The packets of `call`.
+    pub fn ws_call(&mut self, call: &Call) {
+        assert!(call.answer_us >= call.start_us + 400 && call.end_us > call.answer_us + 100);
+        let (client, server) = (call.client, call.server);
+        let (mut c, mut s) = (1000u32, 5000u32);
+        let flags = |syn, fin, psh| Flags {
+            syn,
+            ack: !syn,
+            fin,
+            psh,
+            rst: false,
+        };
+        let mut seg = |t: u64, from_client: bool, f: Flags, payload: Vec<u8>| {
+            let (src, dst, seq, ack) = if from_client {
+                (client, server, c, s)
+            } else {
+                (server, client, s, c)
+            };
+            let len = payload.len() as u32 + u32::from(f.syn || f.fin);
+            if from_client {
+                c += len;
+            } else {
+                s += len;
+            }
+            self.packets.push((
+                t,
+                Packet::Tcp {
+                    src,
+                    dst,
+                    seq,
+                    ack,
+                    flags: f,
+                    payload,
+                },
+            ));
+        };
+        let t0 = call.start_us;
+        seg(t0, true, flags(true, false, false), vec![]);
+        seg(
+            t0 + 100,
+            false,
+            Flags {
+                syn: true,
+                ack: true,
+                ..Flags::default()
+            },
+            vec![],
+        );
+        seg(t0 + 200, true, flags(false, false, false), vec![]);
+        seg(
+            t0 + 300,
+            true,
+            flags(false, false, true),
+            upgrade_head(b"/call", b""),
+        );
+        let answer: &[u8] = match call.ending {
+            Ending::Rejected(503) => {
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+            }
+            Ending::Rejected(status) => panic!("no crafted answer for HTTP {status}"),
+            _ => {
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+            }
+        };
+        seg(
+            call.answer_us,
+            false,
+            flags(false, false, true),
+            answer.to_vec(),
+        );
+        if let Some(offer) = &call.offer {
+            let json = format!(
+                r#"{{"type":"offer","sdp":"{}"}}"#,
+                offer.replace("\r\n", "\\r\\n")
+            );
+            seg(
+                call.answer_us + 100,
+                true,
+                flags(false, false, true),
+                ws_frame(1, json.as_bytes(), true),
+            );
+        }
+        let t = call.end_us;
+        let close = |code: u16, masked| ws_frame(8, &code.to_be_bytes(), masked);
+        let fins = |seg: &mut dyn FnMut(u64, bool, Flags, Vec<u8>), from: u64| {
+            seg(from, false, flags(false, true, false), vec![]);
+            seg(from + 100, true, flags(false, true, false), vec![]);
+            seg(from + 200, false, flags(false, false, false), vec![]);
+        };
+        match call.ending {
+            Ending::ClientClose(code) => {
+                seg(t, true, flags(false, false, true), close(code, true));
+                seg(
+                    t + 100,
+                    false,
+                    flags(false, false, true),
+                    close(code, false),
+                );
+                fins(&mut seg, t + 200);
+            }
+            Ending::ServerClose(code) => {
+                seg(t, false, flags(false, false, true), close(code, false));
+                seg(t + 100, true, flags(false, false, true), close(code, true));
+                fins(&mut seg, t + 200);
+            }
+            Ending::ServerRst => seg(
+                t,
+                false,
+                Flags {
+                    rst: true,
+                    ack: true,
+                    ..Flags::default()
+                },
+                vec![],
+            ),
+            Ending::Rejected(_) => fins(&mut seg, t),
+            Ending::Open => seg(
+                t,
+                true,
+                flags(false, false, true),
+                ws_frame(1, b"still here", true),
+            ),
+        }
+    }
+
+    /// A call from `client` to [`CALL_SERVER`], answered 101 at 400 µs, an offer carrying
+    /// `sdp` right after, and at `close_us` the client's close frame 1000 (the teardown
+    /// start).
+    pub fn call(&mut self, client: SocketAddr, start_us: u64, sdp: &str, close_us: u64) {
+        self.ws_call(&Call {
+            client,
+            server: CALL_SERVER.into(),
+            start_us,
+            answer_us: start_us + 400,
+            offer: Some(sdp.to_string()),
+            end_us: close_us,
+            ending: Ending::ClientClose(1000),
+        });
+    }
+
+    /// `n` RTP packets of `ssrc` (PCMU, 20 ms apart) from `first_us`.
+    pub fn rtp(&mut self, src: SocketAddr, dst: SocketAddr, ssrc: u32, first_us: u64, n: u16) {
+        for i in 0..n {
+            self.udp(
+                first_us + u64::from(i) * 20_000,
+                src,
+                dst,
+                rtp(i, u32::from(i) * 160, ssrc),
+            );
+        }
+    }
+
+    /// A STUN Binding request at `t_us` (USERNAME `username`), answered `answer_after_us`
+    /// later when given.
+    pub fn check(
+        &mut self,
+        t_us: u64,
+        from: SocketAddr,
+        to: SocketAddr,
+        username: &str,
+        answer_after_us: Option<u64>,
+    ) {
+        let mut txid = [0u8; 12];
+        txid[..8].copy_from_slice(&t_us.to_be_bytes());
+        txid[8..10].copy_from_slice(&from.port().to_be_bytes());
+        self.udp(t_us, from, to, stun(0x0001, txid, Some(username)));
+        if let Some(after) = answer_after_us {
+            self.udp(t_us + after, to, from, stun(0x0101, txid, None));
+        }
+    }
+
+    /// Writes the capture (packets sorted by time) into a temporary folder and analyzes
+    /// it with the default options.
+    pub fn analyze(mut self, name: &str) -> Analysis {
+        self.packets.sort_by_key(|p| p.0);
+        let mut k = Craft::default();
+        for (t, p) in self.packets {
+            match p {
+                Packet::Tcp {
+                    src,
+                    dst,
+                    seq,
+                    ack,
+                    flags,
+                    payload,
+                } => k.tcp(t, src, dst, seq, ack, flags, &payload),
+                Packet::Udp { src, dst, payload } => k.udp(t, src, dst, &payload),
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = k.write(dir.path(), name);
+        teardown::analyze(&[path], &Options::default()).expect("analysis")
+    }
+}
+
+/// A STUN message (RFC 8489) of `msg_type` with an optional USERNAME.
+pub fn stun(msg_type: u16, txid: [u8; 12], username: Option<&str>) -> Vec<u8> {
+    let mut attrs = Vec::new();
+    if let Some(u) = username {
+        attrs.extend_from_slice(&0x0006u16.to_be_bytes());
+        attrs.extend_from_slice(&(u.len() as u16).to_be_bytes());
+        attrs.extend_from_slice(u.as_bytes());
+        while attrs.len() % 4 != 0 {
+            attrs.push(0);
+        }
+    }
+    let mut b = msg_type.to_be_bytes().to_vec();
+    b.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    b.extend_from_slice(&0x2112_a442u32.to_be_bytes());
+    b.extend_from_slice(&txid);
+    b.extend_from_slice(&attrs);
+    b
+}
+
+/// An SDP body with `lines` (each a whole `x=...` line) after the session lines.
+pub fn sdp(lines: &[&str]) -> String {
+    let mut s = String::from("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
+    for l in lines {
+        s.push_str(l);
+        s.push_str("\r\n");
+    }
+    s
+}
+
+/// An SDP that joins nothing but says it is SDP (an ICE-only offer on 0.0.0.0).
+pub fn sdp_ufrag(ufrag: &str) -> String {
+    sdp(&[
+        "c=IN IP4 0.0.0.0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 0",
+        &format!("a=ice-ufrag:{ufrag}"),
+    ])
+}
+
+/// An RTP packet (V=2, PCMU, 160 bytes of payload).
+pub fn rtp(seq: u16, ts: u32, ssrc: u32) -> Vec<u8> {
+    let mut b = vec![0x80, 0];
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(&ts.to_be_bytes());
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.resize(12 + 160, 0xd5);
+    b
 }

@@ -432,7 +432,10 @@ fn hazard(run: &LoadRun) -> Vec<String> {
                     1 => format!("1 drop, {:.2} per session-minute", 1.0 / minutes),
                     n => format!("{n} drops, {:.2} per session-minute", n as f64 / minutes),
                 };
-                format!("{lo}–{hi} established: {rate} in {minutes:.1} session-min")
+                format!(
+                    "{} established: {rate} in {minutes:.1} session-min",
+                    super::range_label(lo, hi)
+                )
             })
             .collect();
         out.push(format!(
@@ -539,18 +542,22 @@ fn last_abnormal(a: &Analysis, run: &LoadRun) -> Option<String> {
     ))
 }
 
-/// TLS sessions whose frames were not decrypted hide their upgrade: they count as
-/// connecting until their teardown, and not in the established counts. Said when any.
+/// TLS sessions whose frames were neither decrypted nor inferred hide their upgrade:
+/// they count as connecting until their teardown, and not in the established counts.
+/// Said when any. A failed TLS handshake hides nothing: no upgrade followed it.
 fn hidden_upgrades(a: &Analysis) -> Option<String> {
     let hidden = a
         .sessions
         .iter()
-        .filter(|s| s.tls.is_some() && s.evidence == Evidence::TcpOnly)
+        .filter(|s| {
+            s.tls.is_some()
+                && s.evidence == Evidence::TcpOnly
+                && s.verdict != Verdict::TlsHandshakeFailed
+        })
         .count();
     (hidden > 0).then(|| {
         format!(
-            "{} TLS sessions could be neither decrypted (no key for them in a key log) nor read from their record lengths: their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them.",
-            hidden
+            "TLS sessions that could be neither decrypted (no key for them in a key log) nor read from their record lengths: {hidden}. Their upgrade is not visible, so they count as connecting until their teardown and are left out of the established counts; give the client's key log (--keylog) to count them."
         )
     })
 }
@@ -561,8 +568,12 @@ fn still_open(a: &Analysis) -> Option<String> {
         .iter()
         .filter(|s| s.verdict == Verdict::OpenAtCaptureEnd)
         .count();
+    let were = if n == 1 { "was" } else { "were" };
     (n > 0).then(|| {
-        format!("{n} sessions were still open when the capture ended (no verdict on them).")
+        format!(
+            "{} {were} still open when the capture ended (no verdict on them).",
+            sessions(n)
+        )
     })
 }
 

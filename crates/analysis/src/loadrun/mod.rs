@@ -100,11 +100,16 @@ impl Band {
 
     /// `low–high`, or `low` for a band of one.
     pub fn label(&self) -> String {
-        if self.low == self.high {
-            self.low.to_string()
-        } else {
-            format!("{}–{}", self.low, self.high)
-        }
+        range_label(self.low, self.high)
+    }
+}
+
+/// `low–high`, or `low` when they are equal.
+fn range_label(low: usize, high: usize) -> String {
+    if low == high {
+        low.to_string()
+    } else {
+        format!("{low}–{high}")
     }
 }
 

@@ -511,6 +511,80 @@ mod tests {
     }
 
     #[test]
+    fn ties_at_one_instant() {
+        // A close frame and a FIN in one segment: the close frame started the teardown.
+        let mut f = open_ws();
+        f.first_close[1] = Some((t(10), Some(1011)));
+        f.first_fin[1] = Some(t(10));
+        let d = decide(&f);
+        assert_eq!(
+            (d.verdict, d.client_observed_code),
+            (Verdict::ServerCloseError, Some(1011))
+        );
+        // Close frames both ways at one instant: the client's.
+        let mut f = open_ws();
+        f.first_close = [Some((t(10), Some(1000))), Some((t(10), Some(1000)))];
+        let d = decide(&f);
+        assert_eq!(
+            (d.verdict, d.initiator, d.client_observed_code),
+            (Verdict::CleanCloseClient, Initiator::Client, Some(1000))
+        );
+        // The server's FIN and RST at one instant (a FIN+RST pair): the FIN.
+        let mut f = open_ws();
+        f.first_fin[1] = Some(t(10));
+        f.first_rst[1] = Some(t(10));
+        assert_eq!(decide(&f).verdict, Verdict::ServerFinNoClose);
+        // A client RST and a server FIN at one instant: the FIN, before any RST.
+        let mut f = open_ws();
+        f.first_rst[0] = Some(t(10));
+        f.first_fin[1] = Some(t(10));
+        assert_eq!(decide(&f).verdict, Verdict::ServerFinNoClose);
+        // FINs both ways at one instant: the client's.
+        let mut f = open_ws();
+        f.first_fin = [Some(t(10)), Some(t(10))];
+        let d = decide(&f);
+        assert_eq!(
+            (d.verdict, d.client_observed_code),
+            (Verdict::ClientFinNoClose, Some(1006))
+        );
+    }
+
+    #[test]
+    fn codes_1005_and_1006_on_the_wire_are_errors_reported_as_sent() {
+        // RFC 6455 §7.4.1 reserves both for reporting; a close frame carrying one is not a
+        // clean close, and the client's API reports what it received.
+        for code in [1005, 1006] {
+            let mut f = open_ws();
+            f.first_close[1] = Some((t(10), Some(code)));
+            f.first_fin[1] = Some(t(11));
+            let d = decide(&f);
+            assert_eq!(
+                (d.verdict, d.client_observed_code),
+                (Verdict::ServerCloseError, Some(code))
+            );
+        }
+    }
+
+    #[test]
+    fn client_close_error_observes_the_servers_answer() {
+        let mut f = open_ws();
+        f.first_close = [Some((t(10), Some(4001))), Some((t(11), Some(4001)))];
+        f.first_fin[1] = Some(t(12));
+        let d = decide(&f);
+        assert_eq!(
+            (d.verdict, d.initiator, d.client_observed_code),
+            (Verdict::ClientCloseError, Initiator::Client, Some(4001))
+        );
+        // Unanswered, the server's FIN ends it for the client: 1006.
+        f.first_close[1] = None;
+        let d = decide(&f);
+        assert_eq!(
+            (d.verdict, d.client_observed_code),
+            (Verdict::ClientCloseError, Some(1006))
+        );
+    }
+
+    #[test]
     fn empty_close_frame_is_clean_and_1005() {
         let mut f = open_ws();
         f.first_close[1] = Some((t(10), None));
