@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,6 +142,93 @@ fn retransmissions_agree_with_tshark_on_every_sample_session() {
         files.len()
     );
     assert!(dirs > 200, "only {dirs} directions compared");
+}
+
+/// Segments that arrived ahead of a hole, per direction, counted from tshark's fields for
+/// every TCP segment (raw sequence number, length, SYN, FIN): the bytes below the first
+/// hole are contiguous; a segment starting beyond them is out of order. tshark's own
+/// `tcp.analysis.out_of_order` is another notion (the late segment that fills a hole,
+/// judged by timing), so the count is made here from its per-segment fields.
+fn out_of_order_from_tshark(file: &Path) -> HashMap<(SocketAddr, SocketAddr), u64> {
+    let rows = tshark_fields(
+        file,
+        "tcp",
+        &[
+            "ip.src",
+            "tcp.srcport",
+            "ip.dst",
+            "tcp.dstport",
+            "tcp.seq_raw",
+            "tcp.len",
+            "tcp.flags.syn",
+            "tcp.flags.fin",
+        ],
+    );
+    let flag = |v: &str| v == "1" || v == "True";
+    // Per direction: the end of the contiguous bytes, and the held segments beyond it.
+    let mut state: HashMap<(SocketAddr, SocketAddr), (i64, Vec<(i64, i64)>)> = HashMap::new();
+    let mut counts = HashMap::new();
+    for r in rows {
+        let src: SocketAddr = format!("{}:{}", r[0], r[1]).parse().unwrap();
+        let dst: SocketAddr = format!("{}:{}", r[2], r[3]).parse().unwrap();
+        let seq: i64 = r[4].parse().unwrap();
+        if flag(&r[6]) {
+            state.insert((src, dst), (seq + 1, Vec::new()));
+            continue;
+        }
+        let Some((cur, held)) = state.get_mut(&(src, dst)) else {
+            continue;
+        };
+        let len = r[5].parse::<i64>().unwrap() + i64::from(flag(&r[7]));
+        if len == 0 {
+            continue;
+        }
+        // The sequence number nearest the contiguous end (32-bit wrap).
+        let start = *cur + (seq - *cur).rem_euclid(1 << 32);
+        let start = if start - *cur >= 1 << 31 {
+            start - (1 << 32)
+        } else {
+            start
+        };
+        let end = start + len;
+        if end <= *cur {
+            continue;
+        }
+        if start > *cur {
+            *counts.entry((src, dst)).or_default() += 1;
+            held.push((start, end));
+            continue;
+        }
+        *cur = end;
+        while let Some(i) = held.iter().position(|h| h.0 <= *cur) {
+            *cur = (*cur).max(held.swap_remove(i).1);
+        }
+    }
+    counts
+}
+
+#[test]
+fn out_of_order_segments_agree_with_tsharks_fields_on_the_lossy_sample() {
+    if tshark_missing("out_of_order_segments_agree_with_tsharks_fields_on_the_lossy_sample") {
+        return;
+    }
+    // netem reordering on the recording's link (samples/record.sh).
+    let file = samples().join("lossy.pcap");
+    let expected = out_of_order_from_tshark(&file);
+    let a = analyze(std::slice::from_ref(&file), &[]);
+    let mut ours = HashMap::new();
+    for s in &a.sessions {
+        for (from, to, n) in [
+            (s.client, s.server, s.c2s.out_of_order),
+            (s.server, s.client, s.s2c.out_of_order),
+        ] {
+            if n > 0 {
+                ours.insert((from, to), n);
+            }
+        }
+    }
+    assert!(expected.values().sum::<u64>() > 0, "the sample has reordering");
+    assert_eq!(ours, expected);
 }
 
 /// A masked binary frame of 100 bytes of `fill`.

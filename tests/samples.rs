@@ -132,21 +132,8 @@ fn lossy_capture_with_retransmissions_matches_truth() {
     let p = samples().join("lossy.pcap");
     check("lossy.pcap", std::slice::from_ref(&p), "lossy.truth.tsv");
     let a = analyze(&[p], &[]);
-    let retrans: u64 = a
-        .sessions
-        .iter()
-        .map(|s| s.c2s.retransmitted + s.s2c.retransmitted)
-        .sum();
-    let ooo: u64 = a
-        .sessions
-        .iter()
-        .map(|s| s.c2s.out_of_order + s.s2c.out_of_order)
-        .sum();
-    assert!(retrans > 0, "netem loss must show as retransmissions");
-    assert!(
-        ooo > 0,
-        "netem reordering must show as out-of-order segments"
-    );
+    // The exact counts are checked against tshark in tests/oracle_tcp.rs
+    // (retransmissions per direction, and out-of-order segments from its fields).
     let gaps: u64 = a
         .sessions
         .iter()
