@@ -166,7 +166,8 @@ fn out_of_order_from_tshark(file: &Path) -> HashMap<(SocketAddr, SocketAddr), u6
     );
     let flag = |v: &str| v == "1" || v == "True";
     // Per direction: the end of the contiguous bytes, and the held segments beyond it.
-    let mut state: HashMap<(SocketAddr, SocketAddr), (i64, Vec<(i64, i64)>)> = HashMap::new();
+    type Contiguous = (i64, Vec<(i64, i64)>);
+    let mut state: HashMap<(SocketAddr, SocketAddr), Contiguous> = HashMap::new();
     let mut counts = HashMap::new();
     for r in rows {
         let src: SocketAddr = format!("{}:{}", r[0], r[1]).parse().unwrap();
@@ -227,7 +228,10 @@ fn out_of_order_segments_agree_with_tsharks_fields_on_the_lossy_sample() {
             }
         }
     }
-    assert!(expected.values().sum::<u64>() > 0, "the sample has reordering");
+    assert!(
+        expected.values().sum::<u64>() > 0,
+        "the sample has reordering"
+    );
     assert_eq!(ours, expected);
 }
 

@@ -38,11 +38,11 @@ pub const CLOSED_LINGER: Timestamp = Timestamp(30_000_000_000);
 /// for 6 retries would be too long to hold under a SYN flood; 3 retries take 15 s).
 pub const EMPTY_IDLE: Timestamp = Timestamp(20_000_000_000);
 /// Connections open at one time, over all shards, before empty ones are evicted early.
-/// An open WebSocket connection costs about 3.5 KB, the session it becomes included
-/// (peak RSS of the debug build, measured with `examples/openconns.rs`, README "Hostile
-/// input and bounded memory"): 128 Ki of them take about 460 MB. Connections that carried data are never evicted, so
-/// more than this many can be open; the shard then scans for empty ones at most once per
-/// second of capture time.
+/// An open WebSocket connection costs about 3.3 KiB, the session it becomes included
+/// (peak RSS of the release build, measured with `examples/openconns.rs`, README "Hostile
+/// input and bounded memory"): 128 Ki of them take about 420 MiB. Connections that
+/// carried data are never evicted, so more than this many can be open; the shard then
+/// scans for empty ones at most once per second of capture time.
 pub const MAX_OPEN_CONNECTIONS: usize = 1 << 17;
 /// Empty connections (attempts that carried nothing) kept as full sessions, over all
 /// shards; beyond this, a SYN flood is counted by server port and verdict, not listed.
