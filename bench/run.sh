@@ -63,17 +63,23 @@ run() {
   /usr/bin/time -f '%e %U %S %M' -o "$DIR/$name.time" "$@" >"$DIR/$name.out" 2>"$DIR/$name.err"
 }
 
+# median NAME : of the runs NAME.1 .. NAME.$REPEAT, keeps the one with the median wall time
+# as NAME.
+median() {
+  local name=$1 best
+  best=$(for i in $(seq 1 "$REPEAT"); do echo "$(cut -d' ' -f1 "$DIR/$name.$i.time") $i"; done |
+    sort -n | awk -v n="$REPEAT" 'NR == int((n + 1) / 2) {print $2}')
+  cp "$DIR/$name.$best.time" "$DIR/$name.time"
+  cp "$DIR/$name.$best.out" "$DIR/$name.out"
+}
+
 # repeat NAME CMD... : REPEAT runs, keeps the one with the median wall time.
 repeat() {
   local name=$1; shift
   for i in $(seq 1 "$REPEAT"); do
     run "$name.$i" "$@"
   done
-  local best
-  best=$(for i in $(seq 1 "$REPEAT"); do echo "$(cut -d' ' -f1 "$DIR/$name.$i.time") $i"; done |
-    sort -n | awk -v n="$REPEAT" 'NR == int((n + 1) / 2) {print $2}')
-  cp "$DIR/$name.$best.time" "$DIR/$name.time"
-  cp "$DIR/$name.$best.out" "$DIR/$name.out"
+  median "$name"
 }
 
 NPROC=$(nproc)
@@ -84,9 +90,16 @@ for entry in "${CAPS[@]}"; do
   cat "$cap" >/dev/null # into the page cache
   log "$label: cat (the floor)"
   repeat "$label-cat" sh -c 'cat "$1" >/dev/null' cat "$cap"
+  # One thread and all threads alternate, so that both see the same spells of a noisy
+  # host and their ratio is the scaling, not the host's drift.
+  log "$label: teardown sessions --format csv, 1 and $NPROC threads, alternating"
+  for i in $(seq 1 "$REPEAT"); do
+    for threads in 1 "$NPROC"; do
+      run "$label-teardown-$threads.$i" "$TD" sessions "$cap" --format csv --threads "$threads"
+    done
+  done
   for threads in 1 "$NPROC"; do
-    log "$label: teardown sessions --format csv, $threads thread(s)"
-    repeat "$label-teardown-$threads" "$TD" sessions "$cap" --format csv --threads "$threads"
+    median "$label-teardown-$threads"
   done
   if [ "$TSHARK" = 1 ]; then
     log "$label: tshark (one pass: close frames per TCP stream, RTP streams)"
