@@ -107,12 +107,9 @@ fn every_tcp_connection_is_listed_as_tshark_sees_it() {
 #[test]
 fn shared_captures_list_every_connection_as_tshark_sees_it() {
     let test = "shared_captures_list_every_connection_as_tshark_sees_it";
-    let Some(dir) = shared_captures() else {
-        return skip(test, "../shared/captures is not here");
-    };
-    if tshark_missing(test) {
+    let Some(dir) = shared_captures_with_tshark(test) else {
         return;
-    }
+    };
     // A handshake captured SYN-ACK first, a plain HTTP download, a WebSocket trace.
     // (Traces that start mid-connection are left out: there teardown tells the client by
     // its masked frames, tshark by nothing.)

@@ -402,11 +402,8 @@ fn iso_ns(text: &str) -> i64 {
 
 #[test]
 fn media_tables_equal_teardown_media() {
-    let Some(shared) = shared_captures() else {
-        return skip(
-            "media_tables_equal_teardown_media",
-            "../shared/captures is not here",
-        );
+    let Some(shared) = shared_captures_for("media_tables_equal_teardown_media") else {
+        return;
     };
     let capture = shared.join("srtp_decoder__webrtc_opus_p2p.pcap");
     let (code, media, err) = run(&["media", "--format", "csv", capture.to_str().unwrap()]);

@@ -255,12 +255,9 @@ const STUN_AGREES: [&str; 8] = [
 #[test]
 fn rtp_and_stun_agree_with_tshark_on_public_captures() {
     let test = "rtp_and_stun_agree_with_tshark_on_public_captures";
-    let Some(dir) = shared_captures() else {
-        return skip(test, "../shared/captures is not here");
-    };
-    if tshark_missing(test) {
+    let Some(dir) = shared_captures_with_tshark(test) else {
         return;
-    }
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -359,11 +359,8 @@ fn crafted_retransmissions_agree_with_tshark() {
 
 #[test]
 fn retransmissions_on_public_traces() {
-    let Some(dir) = shared_captures() else {
-        return skip(
-            "retransmissions_on_public_traces",
-            "../shared/captures is not here",
-        );
+    let Some(dir) = shared_captures_for("retransmissions_on_public_traces") else {
+        return;
     };
     // Suricata's overlap test: "GOOD" then "EVIL" at the same sequence number; the first
     // copy wins (its test.yaml) and the second is inconsistent.

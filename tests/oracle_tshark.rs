@@ -103,12 +103,9 @@ fn samples_agree_with_tshark() {
 #[test]
 fn shared_websocket_captures_agree_with_tshark() {
     let test = "shared_websocket_captures_agree_with_tshark";
-    let Some(dir) = shared_captures() else {
-        return skip(test, "../shared/captures is not here");
-    };
-    if tshark_missing(test) {
+    let Some(dir) = shared_captures_with_tshark(test) else {
         return;
-    }
+    };
     for name in [
         "zeek__websocket.pcap",
         "zeek__broker-websocket.pcap",
@@ -175,12 +172,9 @@ fn decrypted_wss_samples_agree_with_tshark() {
 #[test]
 fn empty_close_frames_in_real_captures() {
     let test = "empty_close_frames_in_real_captures";
-    let Some(dir) = shared_captures() else {
-        return skip(test, "../shared/captures is not here");
-    };
-    if tshark_missing(test) {
+    let Some(dir) = shared_captures_with_tshark(test) else {
         return;
-    }
+    };
     let mut checked = 0;
     for name in ["zeek__websocket.pcap", "zeek__jupyter-websocket.pcap"] {
         let p = dir.join(name);

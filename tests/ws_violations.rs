@@ -189,11 +189,8 @@ fn every_violation_is_a_warning_an_event_and_a_count() {
 
 #[test]
 fn public_captures_with_unmasked_clients() {
-    let Some(dir) = shared_captures() else {
-        return skip(
-            "public_captures_with_unmasked_clients",
-            "../shared/captures is not here",
-        );
+    let Some(dir) = shared_captures_for("public_captures_with_unmasked_clients") else {
+        return;
     };
     // wstunnel does not mask its client frames; Suricata's test sends an unmasked ping.
     for (name, unmasked) in [

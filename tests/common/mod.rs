@@ -21,6 +21,22 @@ pub fn shared_captures() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
+/// `../shared/captures` for the oracle test `test`; `None` once [`skip`] has said it is
+/// not here.
+pub fn shared_captures_for(test: &str) -> Option<PathBuf> {
+    let dir = shared_captures();
+    if dir.is_none() {
+        skip(test, "../shared/captures is not here");
+    }
+    dir
+}
+
+/// [`shared_captures_for`], and `None` as well when tshark is missing ([`tshark_missing`]).
+pub fn shared_captures_with_tshark(test: &str) -> Option<PathBuf> {
+    let dir = shared_captures_for(test)?;
+    (!tshark_missing(test)).then_some(dir)
+}
+
 /// Runs the `teardown` binary; returns exit code, stdout, stderr.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_teardown"))
