@@ -426,6 +426,12 @@ mod tests {
         Timestamp(ms * 1_000_000)
     }
 
+    /// The verdict on `f` and the code the client's API reported.
+    fn verdict_and_code(f: &Facts) -> (Verdict, Option<u16>) {
+        let d = decide(f);
+        (d.verdict, d.client_observed_code)
+    }
+
     fn open_ws() -> Facts {
         Facts {
             syn_seen: true,
@@ -516,9 +522,8 @@ mod tests {
         let mut f = open_ws();
         f.first_close[1] = Some((t(10), Some(1011)));
         f.first_fin[1] = Some(t(10));
-        let d = decide(&f);
         assert_eq!(
-            (d.verdict, d.client_observed_code),
+            verdict_and_code(&f),
             (Verdict::ServerCloseError, Some(1011))
         );
         // Close frames both ways at one instant: the client's.
@@ -542,9 +547,8 @@ mod tests {
         // FINs both ways at one instant: the client's.
         let mut f = open_ws();
         f.first_fin = [Some(t(10)), Some(t(10))];
-        let d = decide(&f);
         assert_eq!(
-            (d.verdict, d.client_observed_code),
+            verdict_and_code(&f),
             (Verdict::ClientFinNoClose, Some(1006))
         );
     }
@@ -557,9 +561,8 @@ mod tests {
             let mut f = open_ws();
             f.first_close[1] = Some((t(10), Some(code)));
             f.first_fin[1] = Some(t(11));
-            let d = decide(&f);
             assert_eq!(
-                (d.verdict, d.client_observed_code),
+                verdict_and_code(&f),
                 (Verdict::ServerCloseError, Some(code))
             );
         }
@@ -577,9 +580,8 @@ mod tests {
         );
         // Unanswered, the server's FIN ends it for the client: 1006.
         f.first_close[1] = None;
-        let d = decide(&f);
         assert_eq!(
-            (d.verdict, d.client_observed_code),
+            verdict_and_code(&f),
             (Verdict::ClientCloseError, Some(1006))
         );
     }
